@@ -1,0 +1,100 @@
+# Bürgerservice-Assistent: the two commands are `make run` and `make test`.
+#
+# Two Python environments (see docs/architecture.md): the app environment
+# (Python 3.11: gateway, action server, knowledge index, tests) and the bot
+# environment (Python 3.10: Rasa Open Source 3.6). Both are created on first use
+# and only rebuilt when their requirements change.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# --- interpreters ------------------------------------------------------------
+# Any Python 3.11+ for the app; Rasa 3.6 needs 3.8–3.10. Override with
+# `make PYTHON=... PYTHON_BOT=...`; otherwise PATH and pyenv are searched.
+# `find_python` prints the first candidate that runs and has a version in range.
+find_python = $(shell for c in $(1); do \
+	$$c -c 'import sys; sys.exit(not $(2) <= sys.version_info[:2] <= $(3))' 2>/dev/null \
+	&& { command -v $$c || echo $$c; } && break; done)
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(call find_python,python3.11 python3.12 python3.13 python3,(3,11),(3,99))
+endif
+ifeq ($(origin PYTHON_BOT),undefined)
+PYTHON_BOT := $(call find_python,python3.10 $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10) \
+	$(wildcard /usr/local/bin/python3.10) python3.9 python3.8,(3,8),(3,10))
+endif
+
+VENV ?= .venv
+BOT_VENV ?= .venv-bot
+APP_STAMP := $(VENV)/.installed
+BOT_STAMP := $(BOT_VENV)/.installed
+
+# --- the Rasa model ------------------------------------------------------------
+# Named by a fingerprint of everything that shapes it, so a model is trained once
+# per change of data, domain, pipeline or Rasa version and reused otherwise.
+BOT_SOURCES := config.yml bot/domain.yml bot/requirements.txt $(sort $(wildcard data/bot/*.yml))
+FINGERPRINT := $(shell cat $(BOT_SOURCES) 2>/dev/null | sha256sum | cut -c1-12)
+MODEL_DIR := models/rasa
+MODEL := $(MODEL_DIR)/bot-$(FINGERPRINT).tar.gz
+CURRENT_MODEL := $(MODEL_DIR)/current.tar.gz
+
+# Processes of `make run`: the embedded Redis only when no REDIS_URL is given.
+PROCESSES := $(if $(REDIS_URL),,redis) rasa actions gateway
+
+export PYTHONPATH := $(CURDIR)
+export VENV BOT_VENV
+
+.PHONY: help run test bench model venv lint clean
+
+help:
+	@echo "make run    start the assistant (Redis, Rasa, actions, gateway) and print the demo URL"
+	@echo "make test   set up what the tests need and run them"
+	@echo "make bench  run the benchmarks and print their figures"
+	@echo "make model  train the Rasa model if its sources changed"
+	@echo "make lint   ruff and mypy"
+
+venv: $(APP_STAMP) $(BOT_STAMP)
+
+$(APP_STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "No Python 3.11+ found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(BOT_STAMP): bot/requirements.txt
+	@test -n "$(PYTHON_BOT)" || { echo "No Python 3.10 found for Rasa 3.6; set PYTHON_BOT=/path/to/python3.10" >&2; exit 1; }
+	test -x $(BOT_VENV)/bin/python || $(PYTHON_BOT) -m venv $(BOT_VENV)
+	$(BOT_VENV)/bin/python -m pip install --quiet --upgrade pip 'setuptools<71' wheel
+	$(BOT_VENV)/bin/python -m pip install --quiet -r bot/requirements.txt
+	touch $@
+
+model: $(CURRENT_MODEL)
+
+$(CURRENT_MODEL): $(MODEL)
+	ln -sf $(notdir $(MODEL)) $@
+
+$(MODEL): $(BOT_STAMP) $(BOT_SOURCES)
+	mkdir -p $(MODEL_DIR)
+	$(BOT_VENV)/bin/rasa train --config config.yml --domain bot/domain.yml --data data/bot \
+		--out $(MODEL_DIR) --fixed-model-name bot-$(FINGERPRINT)
+
+run: venv model
+	@$(VENV)/bin/python -m handover.stack $(PROCESSES)
+
+test: venv model
+	@command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install redis-server" >&2; exit 1; }
+	@command -v chromium >/dev/null || { echo "chromium not found: apt-get install chromium" >&2; exit 1; }
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: venv model
+	$(VENV)/bin/python -m benchmarks
+
+lint: $(APP_STAMP)
+	$(VENV)/bin/ruff check handover actions knowledge_index bot tests benchmarks
+	$(VENV)/bin/mypy handover actions knowledge_index
+
+clean:
+	rm -rf $(VENV) $(BOT_VENV) $(MODEL_DIR) var .pytest_cache
+
+print-%:
+	@echo '$($*)'

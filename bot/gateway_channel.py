@@ -1,0 +1,113 @@
+"""Rasa input channel for the gateway: one turn, one round trip.
+
+Rasa's stock REST channel returns only the bot's messages. The gateway also
+needs what Rasa understood of the citizen's message (intent, confidence,
+entities) to store with the citizen's event and to show agents after a
+handover. This channel answers a turn with both, so the gateway never makes a
+second call per turn.
+
+Request (POST ``/webhooks/gateway/webhook``)::
+
+    {"sender": "<conversation id>", "message": "Hallo",
+     "message_id": "<conversation id>:<seq>", "metadata": {"channel": "web", "language": "de"}}
+
+Response::
+
+    {"messages": [{"text": ..., "buttons": [...], "custom": {...}}, ...],
+     "parse": {"intent": {"name", "confidence"}, "entities": [...], "intent_ranking": [...]}}
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.shared.core.events import UserUttered
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+logger = logging.getLogger(__name__)
+
+# The gateway enforces its own frame limit; this bound only protects Rasa from
+# a misbehaving client on loopback.
+MAX_MESSAGE_CHARS = 20_000
+# Enough alternatives for an agent to see what else the bot considered.
+INTENT_RANKING_SIZE = 5
+
+
+def _bad_request(reason: str) -> HTTPResponse:
+    return response.json({"error": "bad_request", "message": reason}, status=400)
+
+
+def _parse_data_of(events: list[Any], message_id: str | None) -> dict[str, Any]:
+    """The parse data of the user event for ``message_id`` (latest one if None)."""
+    for event in reversed(events):
+        if isinstance(event, UserUttered) and (
+            message_id is None or event.message_id == message_id
+        ):
+            data = event.parse_data or {}
+            return {
+                "intent": data.get("intent") or {},
+                "entities": data.get("entities") or [],
+                "intent_ranking": (data.get("intent_ranking") or [])[:INTENT_RANKING_SIZE],
+            }
+    return {"intent": {}, "entities": [], "intent_ranking": []}
+
+
+class GatewayInput(InputChannel):
+    """The channel the gateway (``handover/``) talks to."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "gateway"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint("gateway_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            try:
+                body = request.json
+            except Exception:  # sanic raises InvalidUsage for broken JSON
+                return _bad_request("body is not JSON")
+            if not isinstance(body, dict):
+                return _bad_request("body must be a JSON object")
+            sender = body.get("sender")
+            text = body.get("message")
+            message_id = body.get("message_id")
+            metadata = body.get("metadata")
+            metadata = {} if metadata is None else metadata
+            if not isinstance(sender, str) or not sender:
+                return _bad_request("'sender' must be a non-empty string")
+            if not isinstance(text, str) or len(text) > MAX_MESSAGE_CHARS:
+                return _bad_request(
+                    f"'message' must be a string of at most {MAX_MESSAGE_CHARS} characters"
+                )
+            if message_id is not None and not isinstance(message_id, str):
+                return _bad_request("'message_id' must be a string")
+            if not isinstance(metadata, dict):
+                return _bad_request("'metadata' must be an object")
+
+            collector = CollectingOutputChannel()
+            await on_new_message(
+                UserMessage(
+                    text,
+                    collector,
+                    sender,
+                    input_channel=self.name(),
+                    metadata=metadata,
+                    message_id=message_id,
+                )
+            )
+            tracker = await request.app.ctx.agent.tracker_store.retrieve(sender)
+            parse = _parse_data_of(list(tracker.events) if tracker else [], message_id)
+            return response.json({"messages": collector.messages, "parse": parse})
+
+        return webhook

@@ -1,0 +1,124 @@
+"""The gateway's FastAPI application: demo page, widget, citizen socket, health, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import structlog
+from fastapi import FastAPI, Query, Request, WebSocket
+from fastapi.responses import FileResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
+
+from handover.citizen_socket import serve_citizen
+from handover.conversation_log import ConversationLog
+from handover.delivery import ConversationHub
+from handover.gateway import Gateway
+from handover.rasa_bot import RasaBot
+from handover.redis_connection import connect
+from handover.settings import PROJECT_ROOT, Settings, get_settings
+
+log = structlog.get_logger(__name__)
+
+WIDGET_DIR = PROJECT_ROOT / "widget"
+
+# The demo portal runs no third-party code; the widget talks only to its own origin.
+DEMO_PAGE_CSP = (
+    "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'"
+)
+
+
+async def _announce_when_ready(settings: Settings, bot: RasaBot) -> None:
+    """Print where to point a browser once the bot answers (Rasa loads for a while)."""
+    while not await bot.is_ready():
+        await asyncio.sleep(1.0)
+    url = f"http://{settings.gateway_host}:{settings.gateway_port}"
+    print(
+        "\n  Bürgerservice-Assistent is ready.\n"
+        f"    Demo portal with the chat widget:  {url}/\n"
+        f"    Health:                           {url}/healthz\n",
+        flush=True,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = connect(settings)
+        http = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100)
+        )
+        bot = RasaBot(http, settings.rasa_url, settings.rasa_timeout_s)
+        gateway = Gateway(ConversationLog(redis, settings.retention_s), ConversationHub(), bot)
+        app.state.gateway = gateway
+        app.state.redis = redis
+        announce = asyncio.create_task(_announce_when_ready(settings, bot))
+        try:
+            yield
+        finally:
+            announce.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await announce
+            await gateway.drain()
+            await http.aclose()
+            await redis.aclose()
+
+    app = FastAPI(title="Bürgerservice gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    @app.get("/", include_in_schema=False)
+    async def demo_page() -> Response:
+        response = FileResponse(WIDGET_DIR / "demo.html", media_type="text/html; charset=utf-8")
+        response.headers["Content-Security-Policy"] = DEMO_PAGE_CSP
+        return response
+
+    @app.get("/widget.js", include_in_schema=False)
+    async def widget_script() -> Response:
+        response = FileResponse(
+            WIDGET_DIR / "chat-widget.js", media_type="text/javascript; charset=utf-8"
+        )
+        # Short: embedders get fixes within minutes; the ETag makes revalidation cheap.
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return response
+
+    @app.get("/healthz")
+    async def health(request: Request) -> JSONResponse:
+        """Redis is required (503 without it); a missing bot only degrades the service."""
+        gateway: Gateway = request.app.state.gateway
+        try:
+            await request.app.state.redis.ping()
+            redis_ok = True
+        except RedisError:
+            redis_ok = False
+        rasa_ok = await gateway.bot.is_ready()
+        body = {
+            "status": "ok" if redis_ok and rasa_ok else "degraded" if redis_ok else "unavailable",
+            "redis": "ok" if redis_ok else "unavailable",
+            "rasa": "ok" if rasa_ok else "unavailable",
+        }
+        return JSONResponse(body, status_code=200 if redis_ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.websocket("/ws/chat")
+    async def citizen_socket(
+        websocket: WebSocket,
+        token: str | None = Query(None, max_length=128),
+        after: str | None = Query(None, max_length=20),
+        lang: str | None = Query(None, max_length=8),
+    ) -> None:
+        # A malformed `after` replays everything rather than refusing the socket.
+        last_seen = int(after) if after and after.isdigit() else None
+        await serve_citizen(
+            websocket, websocket.app.state.gateway, settings, token, last_seen, lang
+        )
+
+    return app

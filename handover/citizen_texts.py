@@ -1,0 +1,44 @@
+"""What the gateway itself says to citizens, in German and English.
+
+The bot's own words live in bot/domain.yml; these are the few sentences the
+gateway needs when the bot cannot speak for itself (outages, limits).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Language = Literal["de", "en"]
+LANGUAGES: tuple[Language, ...] = ("de", "en")
+
+_TEXTS: dict[str, dict[Language, str]] = {
+    "bot_unavailable": {
+        "de": "Der digitale Assistent ist gerade nicht erreichbar. "
+        "Ihre Nachricht ist gespeichert. Bitte versuchen Sie es in einigen Minuten erneut "
+        "oder rufen Sie die Behördennummer 115 an.",
+        "en": "The digital assistant is not available right now. Your message has been saved. "
+        "Please try again in a few minutes or call the public service number 115.",
+    },
+    "too_large": {
+        "de": "Ihre Nachricht ist zu lang. Bitte kürzen Sie sie oder teilen Sie sie auf.",
+        "en": "Your message is too long. Please shorten it or split it up.",
+    },
+    "rate_limited": {
+        "de": "Sie senden gerade sehr viele Nachrichten. Bitte warten Sie einen Moment.",
+        "en": "You are sending a lot of messages. Please wait a moment.",
+    },
+    "conversation_closed": {
+        "de": "Dieses Gespräch ist beendet. Laden Sie die Seite neu, um ein neues zu beginnen.",
+        "en": "This conversation has ended. Reload the page to start a new one.",
+    },
+}
+
+
+def citizen_text(key: str, language: str) -> str:
+    texts = _TEXTS[key]
+    return texts["en"] if language == "en" else texts["de"]
+
+
+def language_of(value: str | None) -> Language:
+    """A supported language for a client's `lang`; German unless English is asked for."""
+    return "en" if value == "en" else "de"

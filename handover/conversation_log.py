@@ -1,0 +1,199 @@
+"""The conversation log in Redis: the transcript of record.
+
+One stream per conversation. A durable event's `seq` is its stream entry id
+``0-<seq>``, so "everything after seq N" is one XRANGE and ids can never go
+backwards. Appending is one Lua script that de-duplicates by the client's id,
+allocates the next seq, writes the entry and refreshes the retention TTL
+atomically; two gateway replicas appending to one conversation therefore
+always agree on the order.
+
+Keys share the hash tag ``{<conversation id>}`` so a Redis Cluster keeps one
+conversation on one shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from redis.asyncio import Redis
+
+from handover.protocol import ConversationState, utc_now
+
+# KEYS: meta hash, log stream, client-id hash.
+# ARGV: client id ('' for none), event JSON, TTL seconds, then field/value pairs
+# to set on the meta hash in the same step (e.g. a state change).
+# Returns {stored (1) or duplicate (0), seq}.
+_APPEND_SCRIPT = """
+if ARGV[1] ~= '' then
+  local existing = redis.call('HGET', KEYS[3], ARGV[1])
+  if existing then return {0, tonumber(existing)} end
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('XADD', KEYS[2], '0-' .. seq, 'e', ARGV[2])
+if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
+if ARGV[1] ~= '' then
+  redis.call('HSET', KEYS[3], ARGV[1], seq)
+  redis.call('EXPIRE', KEYS[3], ARGV[3])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return {1, seq}
+"""
+
+# A replay page; a reconnecting client with a long history gets it in pages.
+REPLAY_PAGE = 500
+
+
+def _meta_key(conversation_id: str) -> str:
+    return f"bs:conv:{{{conversation_id}}}"
+
+
+def _log_key(conversation_id: str) -> str:
+    return f"bs:conv:{{{conversation_id}}}:log"
+
+
+def _clients_key(conversation_id: str) -> str:
+    return f"bs:conv:{{{conversation_id}}}:clients"
+
+
+def _nlu_key(conversation_id: str) -> str:
+    return f"bs:conv:{{{conversation_id}}}:nlu"
+
+
+def _token_key(token: str) -> str:
+    # Only a hash of the token is stored: a copy of Redis does not hand out sessions.
+    return "bs:token:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: str
+    token: str
+    state: ConversationState
+    seq: int
+    channel: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    seq: int
+    stored: bool  # False: the client id was seen before; nothing was written.
+
+
+class ConversationLog:
+    """Conversations, their state and their durable events, in Redis."""
+
+    def __init__(self, redis: Redis, retention_s: int) -> None:
+        # Typed loosely: redis-py's stubs cannot know the client decodes to str.
+        self._redis: Any = redis
+        self._retention_s = retention_s
+        self._append = redis.register_script(_APPEND_SCRIPT)
+
+    async def start(self, *, channel: str, language: str) -> Conversation:
+        conversation_id = uuid.uuid4().hex
+        token = secrets.token_urlsafe(24)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                _meta_key(conversation_id),
+                mapping={
+                    "state": "bot",
+                    "seq": 0,
+                    "channel": channel,
+                    "language": language,
+                    "created_at": utc_now(),
+                },
+            )
+            pipe.expire(_meta_key(conversation_id), self._retention_s)
+            pipe.set(_token_key(token), conversation_id, ex=self._retention_s)
+            await pipe.execute()
+        return Conversation(conversation_id, token, "bot", 0, channel, language)
+
+    async def resume(self, token: str) -> Conversation | None:
+        """The conversation a token belongs to, or None for unknown/expired tokens."""
+        conversation_id = await self._redis.get(_token_key(token))
+        if conversation_id is None:
+            return None
+        meta = await self._redis.hgetall(_meta_key(conversation_id))
+        if not meta:
+            return None
+        await self._redis.expire(_token_key(token), self._retention_s)
+        return Conversation(
+            id=conversation_id,
+            token=token,
+            state=cast(ConversationState, meta.get("state", "bot")),
+            seq=int(meta.get("seq", 0)),
+            channel=meta.get("channel", "web"),
+            language=meta.get("language", "de"),
+        )
+
+    async def append(
+        self,
+        conversation_id: str,
+        event: Mapping[str, Any],
+        *,
+        client_id: str | None = None,
+        meta: Mapping[str, str] | None = None,
+    ) -> Appended:
+        """Store a durable event; with `client_id`, at most once per client id."""
+        flat_meta = [item for pair in (meta or {}).items() for item in pair]
+        stored, seq = await self._append(
+            keys=[
+                _meta_key(conversation_id),
+                _log_key(conversation_id),
+                _clients_key(conversation_id),
+            ],
+            args=[
+                client_id or "",
+                json.dumps(event, ensure_ascii=False),
+                self._retention_s,
+                *flat_meta,
+            ],
+        )
+        return Appended(seq=int(seq), stored=bool(stored))
+
+    async def events_after(self, conversation_id: str, after: int) -> list[dict[str, Any]]:
+        """Every durable event with seq > `after`, in order, each with its `seq`."""
+        events: list[dict[str, Any]] = []
+        start = after + 1
+        while True:
+            page = await self._redis.xrange(
+                _log_key(conversation_id), min=f"0-{start}", max="+", count=REPLAY_PAGE
+            )
+            for entry_id, fields in page:
+                seq = int(entry_id.split("-", 1)[1])
+                events.append({**json.loads(fields["e"]), "seq": seq})
+                start = seq + 1
+            if len(page) < REPLAY_PAGE:
+                return events
+
+    async def state(self, conversation_id: str) -> ConversationState | None:
+        state = await self._redis.hget(_meta_key(conversation_id), "state")
+        return cast(ConversationState | None, state)
+
+    async def record_understanding(
+        self, conversation_id: str, seq: int, parse: Mapping[str, Any]
+    ) -> None:
+        """Keep what the bot understood of citizen event `seq` (intent, entities)."""
+        key = _nlu_key(conversation_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hset(key, str(seq), json.dumps(parse, ensure_ascii=False))
+            pipe.expire(key, self._retention_s)
+            await pipe.execute()
+
+    async def understanding(self, conversation_id: str) -> dict[int, dict[str, Any]]:
+        raw = await self._redis.hgetall(_nlu_key(conversation_id))
+        return {int(seq): json.loads(data) for seq, data in raw.items()}
+
+    async def record_csat(self, conversation_id: str, score: int, comment: str | None) -> None:
+        """The citizen's satisfaction rating; a later rating replaces an earlier one."""
+        await self._redis.hset(
+            _meta_key(conversation_id),
+            mapping={"csat_score": score, "csat_comment": comment or "", "csat_at": utc_now()},
+        )

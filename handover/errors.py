@@ -1,0 +1,51 @@
+"""Domain errors and the one place that maps them to what a client sees.
+
+Code raises these with a sentence meant for the person on the other end; the
+socket handlers turn them into `error` frames (citizen and agent sockets) or
+HTTP statuses here, so the mapping is not repeated at every call site.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    """An error a client caused or must be told about; `code` is the wire code."""
+
+    code = "internal"
+    http_status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def as_frame(self) -> dict[str, Any]:
+        return {"type": "error", "code": self.code, "message": self.message}
+
+
+class BadFrame(GatewayError):
+    code = "bad_frame"
+    http_status = 400
+
+
+class FrameTooLarge(GatewayError):
+    code = "too_large"
+    http_status = 413
+
+
+class RateLimited(GatewayError):
+    code = "rate_limited"
+    http_status = 429
+
+
+class BotUnavailable(GatewayError):
+    """Rasa did not answer a turn (down, timing out or failing)."""
+
+    code = "bot_unavailable"
+    http_status = 503
+
+
+class ConversationClosed(GatewayError):
+    code = "conversation_closed"
+    http_status = 409

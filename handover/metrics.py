@@ -1,0 +1,14 @@
+"""Prometheus metrics of the gateway, served at /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+OPEN_SOCKETS = Gauge("gateway_open_sockets", "Open client sockets.", ["side"])
+EVENTS = Counter("gateway_events_total", "Durable events stored.", ["sender"])
+CLIENT_ERRORS = Counter("gateway_client_errors_total", "Error frames sent to clients.", ["code"])
+BOT_TURN_SECONDS = Histogram(
+    "gateway_bot_turn_seconds",
+    "Duration of one Rasa round trip.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0),
+)

@@ -1,0 +1,138 @@
+"""The citizen socket's wire protocol (DESIGN.md, "Wire protocol"), one model per frame.
+
+Client frames are validated here, at the edge; everything behind this module
+works with typed frames only. Unknown fields are ignored, as the contract says.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from handover.errors import BadFrame
+
+ConversationState = Literal["bot", "queued", "with_agent", "closed"]
+Sender = Literal["citizen", "bot", "agent"]
+
+
+class _ClientFrame(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class MessageFrame(_ClientFrame):
+    type: Literal["message"]
+    client_id: Annotated[str, Field(min_length=1, max_length=64)]
+    text: str | None = None
+    payload: Annotated[str, Field(max_length=512)] | None = None
+
+    @model_validator(mode="after")
+    def _text_or_payload(self) -> MessageFrame:
+        if not (self.text and self.text.strip()) and not self.payload:
+            raise ValueError("a message needs a non-empty text or a payload")
+        return self
+
+
+class TypingFrame(_ClientFrame):
+    type: Literal["typing"]
+    active: bool
+
+
+class CsatFrame(_ClientFrame):
+    type: Literal["csat"]
+    score: Annotated[int, Field(ge=1, le=5)]
+    comment: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class EndFrame(_ClientFrame):
+    type: Literal["end"]
+
+
+ClientFrame = Annotated[
+    MessageFrame | TypingFrame | CsatFrame | EndFrame, Field(discriminator="type")
+]
+_client_frame: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
+CLIENT_FRAME_TYPES = ("message", "typing", "csat", "end")
+
+
+def parse_client_frame(raw: str) -> ClientFrame:
+    """Validate one client frame, or raise `BadFrame` saying what is wrong with it."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise BadFrame("Frame is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise BadFrame("Frame must be a JSON object.")
+    frame_type = data.get("type")
+    if frame_type not in CLIENT_FRAME_TYPES:
+        raise BadFrame(f"Unknown frame type {frame_type!r}; expected one of {CLIENT_FRAME_TYPES}.")
+    try:
+        return _client_frame.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"][1:]) or frame_type
+        raise BadFrame(f"Invalid {frame_type} frame: {where}: {first['msg']}.") from None
+
+
+def utc_now() -> str:
+    """ISO 8601 UTC timestamp with milliseconds, as every durable event carries."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --- server frames ------------------------------------------------------------
+# Durable events are stored in the conversation log as plain dicts (see
+# conversation_log.py) and sent as they are; these builders fix their shapes.
+
+
+class Button(BaseModel):
+    title: str
+    payload: str
+
+
+class Link(BaseModel):
+    title: str
+    url: str
+
+
+def session_frame(
+    conversation_id: str, token: str, state: ConversationState, seq: int
+) -> dict[str, Any]:
+    return {
+        "type": "session",
+        "conversation_id": conversation_id,
+        "token": token,
+        "state": state,
+        "seq": seq,
+    }
+
+
+def ack_frame(client_id: str, seq: int) -> dict[str, Any]:
+    return {"type": "ack", "client_id": client_id, "seq": seq}
+
+
+def error_frame(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message}
+
+
+def message_event(
+    sender: Sender,
+    text: str,
+    *,
+    buttons: list[Button] | None = None,
+    links: list[Link] | None = None,
+    client_id: str | None = None,
+    payload: str | None = None,
+) -> dict[str, Any]:
+    """A durable `message` event without `seq` (the log assigns it)."""
+    event: dict[str, Any] = {"type": "message", "ts": utc_now(), "from": sender, "text": text}
+    if buttons:
+        event["buttons"] = [button.model_dump() for button in buttons]
+    if links:
+        event["links"] = [link.model_dump() for link in links]
+    if client_id is not None:
+        event["client_id"] = client_id
+    if payload is not None:
+        event["payload"] = payload
+    return event

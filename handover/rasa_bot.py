@@ -1,0 +1,94 @@
+"""The gateway's client of the Rasa server, over the bot's custom `gateway` channel.
+
+One HTTP round trip per citizen turn returns the bot's messages and what Rasa
+understood (bot/gateway_channel.py). Transport failures become `BotUnavailable`
+so the socket layer can tell the citizen in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from handover.errors import BotUnavailable
+from handover.protocol import Button, Link
+
+WEBHOOK_PATH = "/webhooks/gateway/webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class BotMessage:
+    text: str
+    buttons: list[Button] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    custom: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BotTurn:
+    messages: list[BotMessage]
+    parse: dict[str, Any]
+
+    @property
+    def intent(self) -> str | None:
+        name = self.parse.get("intent", {}).get("name")
+        return name if isinstance(name, str) else None
+
+    @property
+    def confidence(self) -> float | None:
+        value = self.parse.get("intent", {}).get("confidence")
+        return float(value) if isinstance(value, int | float) else None
+
+
+def _bot_message(raw: dict[str, Any]) -> BotMessage | None:
+    """Rasa's collected output message → ours; None for shapes we do not render."""
+    custom = raw.get("custom") if isinstance(raw.get("custom"), dict) else None
+    text = raw.get("text") or (custom or {}).get("text") or ""
+    buttons = [
+        Button(title=str(b["title"]), payload=str(b["payload"]))
+        for b in raw.get("buttons") or []
+        if isinstance(b, dict) and "title" in b and "payload" in b
+    ]
+    links = [
+        Link(title=str(link["title"]), url=str(link["url"]))
+        for link in (custom or {}).get("links") or []
+        if isinstance(link, dict) and "title" in link and "url" in link
+    ]
+    if not text and not buttons and not links and custom is None:
+        return None
+    return BotMessage(text=str(text), buttons=buttons, links=links, custom=custom)
+
+
+class RasaBot:
+    def __init__(self, client: httpx.AsyncClient, rasa_url: str, timeout_s: float) -> None:
+        self._client = client
+        self._url = rasa_url.rstrip("/") + WEBHOOK_PATH
+        self._timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0))
+
+    async def turn(
+        self, conversation_id: str, text: str, *, message_id: str, metadata: dict[str, Any]
+    ) -> BotTurn:
+        body = {
+            "sender": conversation_id,
+            "message": text,
+            "message_id": message_id,
+            "metadata": metadata,
+        }
+        try:
+            response = await self._client.post(self._url, json=body, timeout=self._timeout)
+            response.raise_for_status()
+            data = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise BotUnavailable(f"Rasa turn failed: {type(exc).__name__}") from exc
+        messages = [m for raw in data.get("messages") or [] if (m := _bot_message(raw))]
+        return BotTurn(messages=messages, parse=data.get("parse") or {})
+
+    async def is_ready(self) -> bool:
+        """Rasa is up and has a model loaded."""
+        try:
+            response = await self._client.get(self._url.rsplit("/", 1)[0] + "/", timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200

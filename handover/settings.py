@@ -1,0 +1,98 @@
+"""The one typed settings object of the app environment, read from the environment.
+
+Every process of the group (gateway, action server, admin commands, tests)
+builds its settings here, so a port or limit is named once. The README lists
+each setting; environment variable names are the field names in upper case.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    # --- where things run ---------------------------------------------------
+    gateway_host: str = Field("127.0.0.1", description="Interface the gateway binds to.")
+    gateway_port: int = Field(8000, description="Port of the gateway (demo page, sockets, APIs).")
+    rasa_host: str = Field("127.0.0.1", description="Interface of the Rasa server.")
+    rasa_port: int = Field(5005, description="Port of the Rasa server.")
+    actions_port: int = Field(5055, description="Port of the action server (loopback only).")
+    redis_url: str | None = Field(
+        None,
+        description="Redis to use, e.g. redis://host:6379/0. Unset: the embedded Redis "
+        "that `make run` starts under DATA_DIR.",
+    )
+    redis_max_connections: int = Field(64, description="Redis connections per process.")
+    data_dir: Path = Field(PROJECT_ROOT / "var", description="Runtime data (embedded Redis).")
+    rasa_model: Path = Field(
+        PROJECT_ROOT / "models" / "rasa" / "current.tar.gz",
+        description="Trained Rasa model that `make run` serves.",
+    )
+    bot_venv: Path = Field(PROJECT_ROOT / ".venv-bot", description="The bot environment.")
+
+    # --- limits ---------------------------------------------------------------
+    max_frame_bytes: int = Field(
+        4096, description="Largest client frame accepted; larger ones get `too_large`."
+    )
+    max_text_chars: int = Field(2000, description="Longest citizen message text.")
+    rate_limit_burst: int = Field(
+        8, description="Citizen messages a connection may send at once before `rate_limited`."
+    )
+    rate_limit_per_minute: int = Field(
+        30, description="Sustained citizen messages per minute per connection."
+    )
+    rasa_timeout_s: float = Field(
+        15.0, description="How long a bot turn may take before the citizen is told the bot is down."
+    )
+    send_queue_frames: int = Field(
+        512,
+        description="Frames buffered for a slow client before its socket is closed "
+        "(it reconnects and replays from the log).",
+    )
+
+    # --- data protection ------------------------------------------------------
+    retention_days: int = Field(
+        30, description="Days a conversation is kept after its last event, then Redis expires it."
+    )
+
+    # --- operations -------------------------------------------------------------
+    log_level: str = Field("info", description="debug, info, warning or error.")
+    log_json: bool = Field(False, description="JSON log lines (for log shippers) instead of text.")
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.rasa_host}:{self.rasa_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.gateway_host}:{self.gateway_port}"
+
+    @property
+    def embedded_redis_dir(self) -> Path:
+        return self.data_dir / "redis"
+
+    @property
+    def embedded_redis_socket(self) -> Path:
+        return self.embedded_redis_dir / "redis.sock"
+
+    @property
+    def effective_redis_url(self) -> str:
+        """REDIS_URL, or the unix socket of the embedded Redis."""
+        return self.redis_url or f"unix://{self.embedded_redis_socket}"
+
+    @property
+    def retention_s(self) -> int:
+        return self.retention_days * 86_400
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

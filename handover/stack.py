@@ -1,0 +1,116 @@
+"""`make run`: the whole assistant as one supervised group of processes.
+
+Redis (embedded, unless REDIS_URL is set), the Rasa server, the action server
+and the gateway run under honcho's process manager: output is prefixed per
+process, Ctrl-C stops them all, and if one dies the others are stopped too
+instead of leaving a half-working assistant behind.
+
+`process_commands` is also how the tests and benchmarks start these processes,
+so what they measure is what a user runs.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from honcho.manager import Manager
+
+from handover.settings import PROJECT_ROOT, Settings, get_settings
+
+PROCESS_NAMES = ("redis", "rasa", "actions", "gateway")
+
+
+@dataclass(frozen=True)
+class ProcessCommand:
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def rasa_endpoints(settings: Settings) -> Path:
+    """An endpoints file pointing Rasa at the configured action server port.
+
+    bot/endpoints.yml keeps Rasa's defaults for `rasa shell` and friends; the
+    running group may use other ports, so it gets its own copy under DATA_DIR.
+    """
+    path = settings.data_dir / "rasa-endpoints.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# Written by handover.stack from the settings; edit bot/endpoints.yml instead.\n"
+        f'action_endpoint:\n  url: "http://127.0.0.1:{settings.actions_port}/webhook"\n'
+    )
+    return path
+
+
+def process_commands(settings: Settings) -> dict[str, ProcessCommand]:
+    python = sys.executable
+    return {
+        "redis": ProcessCommand([python, "-m", "handover.embedded_redis"]),
+        "rasa": ProcessCommand(
+            [
+                str(settings.bot_venv / "bin" / "rasa"),
+                "run",
+                "--enable-api",
+                "--interface",
+                settings.rasa_host,
+                "--port",
+                str(settings.rasa_port),
+                "--model",
+                str(settings.rasa_model),
+                "--endpoints",
+                str(rasa_endpoints(settings)),
+                "--credentials",
+                str(PROJECT_ROOT / "bot" / "credentials.yml"),
+            ]
+        ),
+        # rasa_sdk binds to SANIC_HOST; keep the action server on loopback.
+        "actions": ProcessCommand(
+            [
+                python,
+                "-m",
+                "rasa_sdk",
+                "--actions",
+                "actions",
+                "--port",
+                str(settings.actions_port),
+            ],
+            env={"SANIC_HOST": "127.0.0.1"},
+        ),
+        "gateway": ProcessCommand([python, "-m", "handover"]),
+    }
+
+
+def main(argv: list[str]) -> int:
+    settings = get_settings()
+    wanted = argv or list(PROCESS_NAMES)
+    if settings.redis_url and "redis" in wanted:
+        wanted.remove("redis")
+    unknown = [name for name in wanted if name not in PROCESS_NAMES]
+    if unknown:
+        print(f"Unknown process {unknown}; choose from {PROCESS_NAMES}", file=sys.stderr)
+        return 2
+    if not settings.rasa_model.exists():
+        print(f"No Rasa model at {settings.rasa_model}; run `make model` first.", file=sys.stderr)
+        return 2
+    where = settings.redis_url or f"embedded, {settings.embedded_redis_socket}"
+    print(
+        f"Starting {', '.join(wanted)} (Redis: {where}).\n"
+        f"The demo portal will be at {settings.gateway_url}/ once the bot has loaded. "
+        "Stop with Ctrl-C.",
+        flush=True,
+    )
+    commands = process_commands(settings)
+    manager = Manager()
+    for name in wanted:
+        command = commands[name]
+        manager.add_process(
+            name, shlex.join(command.argv), env=command.env or None, cwd=str(PROJECT_ROOT)
+        )
+    manager.loop()
+    return manager.returncode or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,58 @@
+"""Real processes for the tests: redis-server, the Rasa server, the action server, the gateway.
+
+Each is started once per test session on a free port and stopped at the end.
+Nothing is mocked: the gateway under test is the `python -m handover` process a
+user runs, talking to a real Redis and a real trained Rasa model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.services import Service, start_actions, start_gateway, start_rasa, start_redis
+
+
+@pytest.fixture(scope="session")
+def service_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def redis_server(service_dir: Path) -> Iterator[Service]:
+    service = start_redis(service_dir)
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: Service) -> str:
+    return f"redis://127.0.0.1:{redis_server.port}/0"
+
+
+@pytest.fixture(scope="session")
+def action_server(service_dir: Path) -> Iterator[Service]:
+    service = start_actions(service_dir)
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def rasa_server(service_dir: Path, action_server: Service) -> Iterator[Service]:
+    service = start_rasa(service_dir, action_server)
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(service_dir: Path, redis_url: str, rasa_server: Service) -> Iterator[Service]:
+    service = start_gateway(service_dir, "gateway", redis_url, rasa_server.port)
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def ws_url(gateway: Service) -> str:
+    return f"ws://127.0.0.1:{gateway.port}/ws/chat"

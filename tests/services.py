@@ -1,0 +1,162 @@
+"""Start the assistant's real processes on free ports, for tests and benchmarks.
+
+The commands are `make run`'s own (handover.stack.process_commands), so what
+the tests exercise and the benchmarks measure is what a user runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from handover.settings import Settings
+from handover.stack import process_commands
+
+ROOT = Path(__file__).resolve().parent.parent
+BOT_VENV = Path(os.environ.get("BOT_VENV", ROOT / ".venv-bot"))
+if not BOT_VENV.is_absolute():
+    BOT_VENV = ROOT / BOT_VENV
+RASA_MODEL = ROOT / "models" / "rasa" / "current.tar.gz"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def http_ok(url: str) -> bool:
+    return httpx.get(url, timeout=1.0).status_code == 200
+
+
+@dataclass
+class Service:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, check: Callable[[], object], timeout: float, what: str) -> None:
+        """Poll `check` until it is truthy; show the process's log if it never gets there."""
+        try:
+            wait_until(check, timeout, what, self.process)
+        except (RuntimeError, TimeoutError):
+            print(f"--- {what} log ---\n{self.log()[-4000:]}")
+            self.stop()
+            raise
+
+
+def wait_until(
+    check: Callable[[], object],
+    timeout: float,
+    what: str,
+    process: subprocess.Popen[bytes] | None = None,
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode} before it was ready")
+        try:
+            if check():
+                return
+        except Exception:  # not up yet: refused, reset, not found, HTTP errors
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
+
+
+def start(
+    argv: list[str], port: int, name: str, tmp: Path, env: dict[str, str] | None = None
+) -> Service:
+    log_path = tmp / f"{name}.log"
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return Service(process, port, log_path)
+
+
+def start_stack_process(
+    name: str, port: int, tmp: Path, env: dict[str, str] | None = None, **settings: object
+) -> Service:
+    """Start process `name` of `make run` with test ports and paths."""
+    command = process_commands(Settings(**settings))[name]  # type: ignore[arg-type]
+    return start(command.argv, port, name, tmp, env={**command.env, **(env or {})})
+
+
+def start_redis(tmp: Path, name: str = "redis", appendonly: bool = False) -> Service:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (Debian package redis-server)")
+    port = free_port()
+    data = tmp / f"{name}-data"
+    data.mkdir(exist_ok=True)
+    service = start(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data), "--save", "",
+         "--appendonly", "yes" if appendonly else "no"],
+        port, name, tmp,
+    )  # fmt: skip
+    service.wait_ready(lambda: socket.create_connection(("127.0.0.1", port), 0.5).close() is None,
+                       10, name)  # fmt: skip
+    return service
+
+
+def start_actions(tmp: Path) -> Service:
+    port = free_port()
+    service = start_stack_process("actions", port, tmp, actions_port=port)
+    service.wait_ready(lambda: http_ok(f"{service.url}/health"), 60, "action server")
+    return service
+
+
+def start_rasa(tmp: Path, actions: Service) -> Service:
+    if not RASA_MODEL.exists():
+        subprocess.run(["make", "model"], cwd=ROOT, check=True)
+    port = free_port()
+    service = start_stack_process(
+        "rasa", port, tmp, rasa_port=port, actions_port=actions.port, data_dir=tmp,
+        rasa_model=RASA_MODEL, bot_venv=BOT_VENV,
+    )  # fmt: skip
+    service.wait_ready(lambda: http_ok(f"{service.url}/webhooks/gateway/"), 240, "Rasa")
+    return service
+
+
+def start_gateway(
+    tmp: Path, name: str, redis_url: str, rasa_port: int, env: dict[str, str] | None = None
+) -> Service:
+    port = free_port()
+    service = start_stack_process(
+        "gateway", port, tmp,
+        env={"GATEWAY_PORT": str(port), "REDIS_URL": redis_url, "RASA_PORT": str(rasa_port),
+             **(env or {})},
+    )  # fmt: skip
+    service.wait_ready(lambda: http_ok(f"{service.url}/healthz"), 30, name)
+    return service

@@ -1,0 +1,104 @@
+"""The conversation log against a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from handover.conversation_log import ConversationLog
+from handover.protocol import message_event
+from handover.redis_connection import connect
+from handover.settings import Settings
+
+RETENTION_S = 3600
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = connect(Settings(redis_url=redis_url))
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def log(redis: Redis) -> ConversationLog:
+    return ConversationLog(redis, RETENTION_S)
+
+
+async def test_events_get_strictly_increasing_seq_and_replay_in_order(log: ConversationLog) -> None:
+    conversation = await log.start(channel="web", language="de")
+    seqs = [
+        (await log.append(conversation.id, message_event("bot", f"m{i}"))).seq for i in range(5)
+    ]
+    assert seqs == [1, 2, 3, 4, 5]
+    replay = await log.events_after(conversation.id, 2)
+    assert [(e["seq"], e["text"]) for e in replay] == [(3, "m2"), (4, "m3"), (5, "m4")]
+    assert await log.events_after(conversation.id, 5) == []
+
+
+async def test_a_repeated_client_id_is_stored_once(log: ConversationLog) -> None:
+    conversation = await log.start(channel="web", language="de")
+    first = await log.append(conversation.id, message_event("citizen", "Hallo"), client_id="c-1")
+    again = await log.append(conversation.id, message_event("citizen", "Hallo"), client_id="c-1")
+    assert first.stored and not again.stored
+    assert again.seq == first.seq
+    assert len(await log.events_after(conversation.id, 0)) == 1
+
+
+async def test_concurrent_appends_never_share_a_seq(log: ConversationLog) -> None:
+    conversation = await log.start(channel="web", language="de")
+    results = await asyncio.gather(
+        *(
+            log.append(conversation.id, message_event("citizen", str(i)), client_id=f"c{i}")
+            for i in range(200)
+        )
+    )
+    assert sorted(r.seq for r in results) == list(range(1, 201))
+
+
+async def test_replay_pages_through_long_histories(log: ConversationLog) -> None:
+    conversation = await log.start(channel="web", language="de")
+    for i in range(1203):
+        await log.append(conversation.id, message_event("bot", str(i)))
+    replay = await log.events_after(conversation.id, 0)
+    assert [e["seq"] for e in replay] == list(range(1, 1204))
+
+
+async def test_token_resumes_its_own_conversation_only(log: ConversationLog) -> None:
+    mine = await log.start(channel="web", language="en")
+    other = await log.start(channel="web", language="de")
+    resumed = await log.resume(mine.token)
+    assert resumed is not None and resumed.id == mine.id and resumed.language == "en"
+    assert resumed.id != other.id
+    assert await log.resume("forged-" + mine.token) is None
+
+
+async def test_state_changes_with_its_event_atomically(log: ConversationLog) -> None:
+    conversation = await log.start(channel="web", language="de")
+    await log.append(
+        conversation.id, {"type": "state", "state": "closed"}, meta={"state": "closed"}
+    )
+    assert await log.state(conversation.id) == "closed"
+
+
+async def test_every_key_of_a_conversation_expires_after_the_retention_period(
+    log: ConversationLog, redis: Redis
+) -> None:
+    conversation = await log.start(channel="web", language="de")
+    appended = await log.append(conversation.id, message_event("citizen", "Hallo"), client_id="c")
+    await log.record_understanding(conversation.id, appended.seq, {"intent": {"name": "greet"}})
+    keys = [key async for key in redis.scan_iter(f"bs:conv:{{{conversation.id}}}*")]
+    assert len(keys) == 4  # meta, log, client ids, understanding
+    for key in keys:
+        assert 0 < await redis.ttl(key) <= RETENTION_S
+
+
+async def test_understanding_is_kept_per_citizen_event(log: ConversationLog) -> None:
+    conversation = await log.start(channel="web", language="de")
+    seq = (await log.append(conversation.id, message_event("citizen", "Hallo"))).seq
+    parse = {"intent": {"name": "greet", "confidence": 0.98}, "entities": []}
+    await log.record_understanding(conversation.id, seq, parse)
+    assert await log.understanding(conversation.id) == {seq: parse}

@@ -1,0 +1,73 @@
+"""The embedded Redis of `make run`: a real server on a unix socket, shared and durable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.services import ROOT, Service, start, wait_until
+
+
+def embedded(data_dir: Path, name: str) -> Service:
+    return start([sys.executable, "-m", "handover.embedded_redis"], 0, name, data_dir,
+                 env={"DATA_DIR": str(data_dir)})  # fmt: skip
+
+
+@pytest.fixture
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # A short path: unix socket paths are limited to about 100 bytes.
+    return tmp_path_factory.mktemp("emb")
+
+
+@pytest.fixture
+def server(data_dir: Path) -> Iterator[Service]:
+    service = embedded(data_dir, "embedded")
+    socket_path = data_dir / "redis" / "redis.sock"
+    wait_until(lambda: redis.Redis(unix_socket_path=str(socket_path)).ping(), 10, "embedded redis",
+               service.process)  # fmt: skip
+    yield service
+    service.stop()
+
+
+def test_every_process_reaches_it_by_the_socket_in_the_data_dir(
+    server: Service, data_dir: Path
+) -> None:
+    client = redis.Redis.from_url(f"unix://{data_dir}/redis/redis.sock")
+    client.set("greeting", "Hallo")
+    other = redis.Redis.from_url(f"unix://{data_dir}/redis/redis.sock")
+    assert other.get("greeting") == b"Hallo"
+    client.close()
+    other.close()
+
+
+def test_a_second_instance_refuses_to_start(server: Service, data_dir: Path) -> None:
+    second = subprocess.run(
+        [sys.executable, "-m", "handover.embedded_redis"], cwd=ROOT, capture_output=True, text=True,
+        env={"DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=30,
+    )  # fmt: skip
+    assert second.returncode != 0
+    assert "already runs" in second.stderr
+
+
+def test_data_survives_a_restart(server: Service, data_dir: Path) -> None:
+    socket_url = f"unix://{data_dir}/redis/redis.sock"
+    client = redis.Redis.from_url(socket_url)
+    client.xadd("log", {"e": "1"})
+    client.close()
+    server.stop()
+    restarted = embedded(data_dir, "embedded-again")
+    try:
+        wait_until(
+            lambda: redis.Redis.from_url(socket_url).ping(), 10, "embedded redis", restarted.process
+        )
+        client = redis.Redis.from_url(socket_url)
+        assert client.xlen("log") == 1
+        client.close()
+    finally:
+        restarted.stop()
