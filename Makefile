@@ -87,7 +87,7 @@ test: venv model
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: venv model
-	$(VENV)/bin/python -m benchmarks
+	$(VENV)/bin/python -m benchmarks $(BENCH)
 
 lint: $(APP_STAMP)
 	$(VENV)/bin/ruff check handover actions knowledge_index bot tests benchmarks

@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
-from rasa.shared.core.events import UserUttered
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -42,19 +41,13 @@ def _bad_request(reason: str) -> HTTPResponse:
     return response.json({"error": "bad_request", "message": reason}, status=400)
 
 
-def _parse_data_of(events: list[Any], message_id: str | None) -> dict[str, Any]:
-    """The parse data of the user event for ``message_id`` (latest one if None)."""
-    for event in reversed(events):
-        if isinstance(event, UserUttered) and (
-            message_id is None or event.message_id == message_id
-        ):
-            data = event.parse_data or {}
-            return {
-                "intent": data.get("intent") or {},
-                "entities": data.get("entities") or [],
-                "intent_ranking": (data.get("intent_ranking") or [])[:INTENT_RANKING_SIZE],
-            }
-    return {"intent": {}, "entities": [], "intent_ranking": []}
+def _summary(parse_data: dict[str, Any]) -> dict[str, Any]:
+    """What the gateway keeps of a parse: intent, entities and the runners-up."""
+    return {
+        "intent": parse_data.get("intent") or {},
+        "entities": parse_data.get("entities") or [],
+        "intent_ranking": (parse_data.get("intent_ranking") or [])[:INTENT_RANKING_SIZE],
+    }
 
 
 class GatewayInput(InputChannel):
@@ -95,19 +88,27 @@ class GatewayInput(InputChannel):
             if not isinstance(metadata, dict):
                 return _bad_request("'metadata' must be an object")
 
-            collector = CollectingOutputChannel()
-            await on_new_message(
-                UserMessage(
-                    text,
-                    collector,
-                    sender,
-                    input_channel=self.name(),
-                    metadata=metadata,
-                    message_id=message_id,
+            processor = request.app.ctx.agent.processor
+            if processor is None:
+                return response.json(
+                    {"error": "no_model", "message": "Rasa has no model loaded."}, status=503
                 )
+            collector = CollectingOutputChannel()
+            message = UserMessage(
+                text,
+                collector,
+                sender,
+                input_channel=self.name(),
+                metadata=metadata,
+                message_id=message_id,
             )
-            tracker = await request.app.ctx.agent.tracker_store.retrieve(sender)
-            parse = _parse_data_of(list(tracker.events) if tracker else [], message_id)
-            return response.json({"messages": collector.messages, "parse": parse})
+            # Parse here and hand the result on: Rasa then skips its own parse of
+            # the message (same work, done once) and we have the parse data
+            # without reading the tracker back.
+            message.parse_data = await processor.parse_message(message)
+            await on_new_message(message)
+            return response.json(
+                {"messages": collector.messages, "parse": _summary(message.parse_data)}
+            )
 
         return webhook

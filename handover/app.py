@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
+import aiohttp
 import structlog
 from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -52,9 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect(settings)
-        http = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100)
-        )
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
         bot = RasaBot(http, settings.rasa_url, settings.rasa_timeout_s)
         gateway = Gateway(ConversationLog(redis, settings.retention_s), ConversationHub(), bot)
         app.state.gateway = gateway
@@ -67,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await announce
             await gateway.drain()
-            await http.aclose()
+            await http.close()
             await redis.aclose()
 
     app = FastAPI(title="Bürgerservice gateway", lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -26,24 +26,29 @@ from redis.asyncio import Redis
 from handover.protocol import ConversationState, utc_now
 
 # KEYS: meta hash, log stream, client-id hash.
-# ARGV: client id ('' for none), event JSON, TTL seconds, then field/value pairs
-# to set on the meta hash in the same step (e.g. a state change).
-# Returns {stored (1) or duplicate (0), seq}.
+# ARGV: client id ('' for none), event JSON, TTL seconds, a state in which to
+# refuse the event ('' for none), then field/value pairs to set on the meta hash
+# in the same step (e.g. a state change).
+# Returns {status, seq, state before}: status 1 stored, 0 duplicate client id
+# (seq is the earlier event's), -1 refused because of the state or because the
+# conversation does not exist (never did, or expired).
 _APPEND_SCRIPT = """
+local state = redis.call('HGET', KEYS[1], 'state') or ''
 if ARGV[1] ~= '' then
   local existing = redis.call('HGET', KEYS[3], ARGV[1])
-  if existing then return {0, tonumber(existing)} end
+  if existing then return {0, tonumber(existing), state} end
 end
+if state == '' or (ARGV[4] ~= '' and state == ARGV[4]) then return {-1, 0, state} end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('XADD', KEYS[2], '0-' .. seq, 'e', ARGV[2])
-if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
+if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
 if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[3], ARGV[1], seq)
   redis.call('EXPIRE', KEYS[3], ARGV[3])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-return {1, seq}
+return {1, seq, state}
 """
 
 # A replay page; a reconnecting client with a long history gets it in pages.
@@ -83,8 +88,10 @@ class Conversation:
 
 @dataclass(frozen=True, slots=True)
 class Appended:
-    seq: int
-    stored: bool  # False: the client id was seen before; nothing was written.
+    seq: int  # for a duplicate, the seq of the event stored first; 0 when refused
+    stored: bool  # False: a duplicate client id or a refused event; nothing was written
+    state_before: ConversationState | None  # None: the conversation does not exist (any more)
+    refused: bool = False
 
 
 class ConversationLog:
@@ -133,17 +140,17 @@ class ConversationLog:
             language=meta.get("language", "de"),
         )
 
-    async def append(
+    def _append_call(
         self,
         conversation_id: str,
         event: Mapping[str, Any],
-        *,
-        client_id: str | None = None,
-        meta: Mapping[str, str] | None = None,
-    ) -> Appended:
-        """Store a durable event; with `client_id`, at most once per client id."""
+        client_id: str | None,
+        refuse_in: ConversationState | None,
+        meta: Mapping[str, str] | None,
+        client: Any = None,
+    ) -> Any:
         flat_meta = [item for pair in (meta or {}).items() for item in pair]
-        stored, seq = await self._append(
+        return self._append(
             keys=[
                 _meta_key(conversation_id),
                 _log_key(conversation_id),
@@ -153,10 +160,60 @@ class ConversationLog:
                 client_id or "",
                 json.dumps(event, ensure_ascii=False),
                 self._retention_s,
+                refuse_in or "",
                 *flat_meta,
             ],
+            client=client,
         )
-        return Appended(seq=int(seq), stored=bool(stored))
+
+    @staticmethod
+    def _appended(reply: list[Any]) -> Appended:
+        status, seq, state = int(reply[0]), int(reply[1]), reply[2] or None
+        return Appended(
+            seq=seq,
+            stored=status == 1,
+            state_before=cast(ConversationState | None, state),
+            refused=status == -1,
+        )
+
+    async def append(
+        self,
+        conversation_id: str,
+        event: Mapping[str, Any],
+        *,
+        client_id: str | None = None,
+        refuse_in: ConversationState | None = None,
+        meta: Mapping[str, str] | None = None,
+    ) -> Appended:
+        """Store a durable event; with `client_id`, at most once per client id.
+
+        With `refuse_in`, nothing is stored while the conversation is in that
+        state; the check and the write are one atomic step.
+        """
+        reply = await self._append_call(conversation_id, event, client_id, refuse_in, meta)
+        return self._appended(reply)
+
+    async def append_bot_turn(
+        self,
+        conversation_id: str,
+        citizen_seq: int,
+        parse: Mapping[str, Any],
+        events: list[dict[str, Any]],
+    ) -> list[Appended]:
+        """Keep what the bot understood of event `citizen_seq` and store its replies.
+
+        One round trip for the whole turn: the bot's answer is on its way to the
+        citizen a Redis round trip per message sooner.
+        """
+        nlu = _nlu_key(conversation_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hset(nlu, str(citizen_seq), json.dumps(parse, ensure_ascii=False))
+            pipe.expire(nlu, self._retention_s)
+            for event in events:
+                # Awaiting a script call on a pipeline only queues it.
+                await self._append_call(conversation_id, event, None, None, None, client=pipe)
+            replies = await pipe.execute()
+        return [self._appended(reply) for reply in replies[2:]]
 
     async def events_after(self, conversation_id: str, after: int) -> list[dict[str, Any]]:
         """Every durable event with seq > `after`, in order, each with its `seq`."""
@@ -176,16 +233,6 @@ class ConversationLog:
     async def state(self, conversation_id: str) -> ConversationState | None:
         state = await self._redis.hget(_meta_key(conversation_id), "state")
         return cast(ConversationState | None, state)
-
-    async def record_understanding(
-        self, conversation_id: str, seq: int, parse: Mapping[str, Any]
-    ) -> None:
-        """Keep what the bot understood of citizen event `seq` (intent, entities)."""
-        key = _nlu_key(conversation_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hset(key, str(seq), json.dumps(parse, ensure_ascii=False))
-            pipe.expire(key, self._retention_s)
-            await pipe.execute()
 
     async def understanding(self, conversation_id: str) -> dict[int, dict[str, Any]]:
         raw = await self._redis.hgetall(_nlu_key(conversation_id))

@@ -13,7 +13,6 @@ import asyncio
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -29,14 +28,6 @@ from handover.rasa_bot import RasaBot
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """A citizen message as the log holds it."""
-
-    seq: int
-    duplicate: bool
-
-
 class Gateway:
     def __init__(self, conversations: ConversationLog, hub: ConversationHub, bot: RasaBot) -> None:
         self.conversations = conversations
@@ -47,58 +38,56 @@ class Gateway:
         )
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def _append_and_publish(
-        self,
-        conversation_id: str,
-        event: dict[str, Any],
-        *,
-        client_id: str | None = None,
-        meta: dict[str, str] | None = None,
-        on_stored: Callable[[int], None] | None = None,
-    ) -> Appended:
-        appended = await self.conversations.append(
-            conversation_id, event, client_id=client_id, meta=meta
-        )
-        if on_stored is not None:
-            on_stored(appended.seq)
+    def _publish(self, conversation_id: str, event: dict[str, Any], appended: Appended) -> None:
         if appended.stored:
             metrics.EVENTS.labels(sender=event.get("from", event["type"])).inc()
             self.hub.publish(conversation_id, {**event, "seq": appended.seq})
-        return appended
 
     async def accept_citizen_message(
         self, conversation: Conversation, frame: MessageFrame, ack: Callable[[int], None]
-    ) -> Accepted:
+    ) -> Appended:
         """Store the message (once per client id) and start the bot's turn if the bot owns it.
 
         `ack` is called with the message's seq before the event is published, so
         the sender learns the seq before it sees its own message come back.
         """
-        state = await self.conversations.state(conversation.id)
-        if state == "closed":
-            raise ConversationClosed(citizen_text("conversation_closed", conversation.language))
         text = (frame.text or "").strip() or frame.payload or ""
         event = message_event("citizen", text, client_id=frame.client_id, payload=frame.payload)
-        appended = await self._append_and_publish(
-            conversation.id, event, client_id=frame.client_id, on_stored=ack
+        appended = await self.conversations.append(
+            conversation.id, event, client_id=frame.client_id, refuse_in="closed"
         )
-        if appended.stored and state == "bot":
+        if appended.refused:
+            raise ConversationClosed(citizen_text("conversation_closed", conversation.language))
+        ack(appended.seq)
+        self._publish(conversation.id, event, appended)
+        if appended.stored and appended.state_before == "bot":
             self._spawn(self._bot_turn(conversation, appended.seq, frame.payload or text))
-        return Accepted(seq=appended.seq, duplicate=not appended.stored)
+        return appended
 
     async def end(self, conversation: Conversation, reason: str) -> None:
-        """Close the conversation and ask the citizen for feedback."""
-        if await self.conversations.state(conversation.id) == "closed":
-            return
+        """Close the conversation and ask the citizen for feedback (once)."""
         closed = {"type": "state", "ts": utc_now(), "state": "closed", "reason": reason}
-        await self._append_and_publish(conversation.id, closed, meta={"state": "closed"})
-        await self._append_and_publish(conversation.id, {"type": "csat_request", "ts": utc_now()})
+        appended = await self.conversations.append(
+            conversation.id, closed, refuse_in="closed", meta={"state": "closed"}
+        )
+        if appended.refused:
+            return
+        self._publish(conversation.id, closed, appended)
+        request = {"type": "csat_request", "ts": utc_now()}
+        self._publish(
+            conversation.id, request, await self.conversations.append(conversation.id, request)
+        )
 
     def _spawn(self, coroutine: Any) -> None:
         # Keep a reference: the event loop holds tasks only weakly.
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("bot_turn_failed", error=repr(exc), exc_info=exc)
 
     def _turn_lock(self, conversation_id: str) -> asyncio.Lock:
         lock = self._turn_locks.get(conversation_id)
@@ -127,12 +116,15 @@ class Gateway:
                 return
             elapsed = time.perf_counter() - started
             metrics.BOT_TURN_SECONDS.observe(elapsed)
-            await self.conversations.record_understanding(conversation.id, seq, turn.parse)
-            for message in turn.messages:
-                event = message_event(
-                    "bot", message.text, buttons=message.buttons, links=message.links
-                )
-                await self._append_and_publish(conversation.id, event)
+            events = [
+                message_event("bot", m.text, buttons=m.buttons, links=m.links)
+                for m in turn.messages
+            ]
+            stored = await self.conversations.append_bot_turn(
+                conversation.id, seq, turn.parse, events
+            )
+            for event, appended in zip(events, stored, strict=True):
+                self._publish(conversation.id, event, appended)
             log.info(
                 "bot_turn",
                 conversation_id=conversation.id,

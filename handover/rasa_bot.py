@@ -3,6 +3,10 @@
 One HTTP round trip per citizen turn returns the bot's messages and what Rasa
 understood (bot/gateway_channel.py). Transport failures become `BotUnavailable`
 so the socket layer can tell the citizen in one place.
+
+aiohttp rather than httpx here: this call is on every turn's hot path, and
+aiohttp's client costs a fraction of the CPU per request (measured with the
+gateway latency benchmark; see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 from handover.errors import BotUnavailable
 from handover.protocol import Button, Link
@@ -62,10 +66,11 @@ def _bot_message(raw: dict[str, Any]) -> BotMessage | None:
 
 
 class RasaBot:
-    def __init__(self, client: httpx.AsyncClient, rasa_url: str, timeout_s: float) -> None:
-        self._client = client
+    def __init__(self, session: aiohttp.ClientSession, rasa_url: str, timeout_s: float) -> None:
+        self._session = session
         self._url = rasa_url.rstrip("/") + WEBHOOK_PATH
-        self._timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0))
+        self._health_url = rasa_url.rstrip("/") + WEBHOOK_PATH.rsplit("/", 1)[0] + "/"
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 2.0))
 
     async def turn(
         self, conversation_id: str, text: str, *, message_id: str, metadata: dict[str, Any]
@@ -77,10 +82,10 @@ class RasaBot:
             "metadata": metadata,
         }
         try:
-            response = await self._client.post(self._url, json=body, timeout=self._timeout)
-            response.raise_for_status()
-            data = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
+            async with self._session.post(self._url, json=body, timeout=self._timeout) as response:
+                response.raise_for_status()
+                data = await response.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise BotUnavailable(f"Rasa turn failed: {type(exc).__name__}") from exc
         messages = [m for raw in data.get("messages") or [] if (m := _bot_message(raw))]
         return BotTurn(messages=messages, parse=data.get("parse") or {})
@@ -88,7 +93,9 @@ class RasaBot:
     async def is_ready(self) -> bool:
         """Rasa is up and has a model loaded."""
         try:
-            response = await self._client.get(self._url.rsplit("/", 1)[0] + "/", timeout=2.0)
-        except httpx.HTTPError:
+            async with self._session.get(
+                self._health_url, timeout=aiohttp.ClientTimeout(total=2.0)
+            ) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
             return False
-        return response.status_code == 200

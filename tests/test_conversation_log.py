@@ -89,16 +89,47 @@ async def test_every_key_of_a_conversation_expires_after_the_retention_period(
 ) -> None:
     conversation = await log.start(channel="web", language="de")
     appended = await log.append(conversation.id, message_event("citizen", "Hallo"), client_id="c")
-    await log.record_understanding(conversation.id, appended.seq, {"intent": {"name": "greet"}})
+    await log.append_bot_turn(
+        conversation.id, appended.seq, {"intent": {"name": "greet"}}, [message_event("bot", "Hi")]
+    )
     keys = [key async for key in redis.scan_iter(f"bs:conv:{{{conversation.id}}}*")]
     assert len(keys) == 4  # meta, log, client ids, understanding
     for key in keys:
         assert 0 < await redis.ttl(key) <= RETENTION_S
 
 
-async def test_understanding_is_kept_per_citizen_event(log: ConversationLog) -> None:
+async def test_a_bot_turn_keeps_the_understanding_and_stores_the_replies(
+    log: ConversationLog,
+) -> None:
     conversation = await log.start(channel="web", language="de")
     seq = (await log.append(conversation.id, message_event("citizen", "Hallo"))).seq
     parse = {"intent": {"name": "greet", "confidence": 0.98}, "entities": []}
-    await log.record_understanding(conversation.id, seq, parse)
+    replies = [message_event("bot", "Guten Tag!"), message_event("bot", "Wie kann ich helfen?")]
+    stored = await log.append_bot_turn(conversation.id, seq, parse, replies)
+    assert [(a.seq, a.stored, a.state_before) for a in stored] == [
+        (2, True, "bot"),
+        (3, True, "bot"),
+    ]
     assert await log.understanding(conversation.id) == {seq: parse}
+    assert [e["text"] for e in await log.events_after(conversation.id, seq)] == [
+        "Guten Tag!",
+        "Wie kann ich helfen?",
+    ]
+
+
+async def test_a_refused_state_stores_nothing(log: ConversationLog) -> None:
+    conversation = await log.start(channel="web", language="de")
+    await log.append(
+        conversation.id, {"type": "state", "state": "closed"}, meta={"state": "closed"}
+    )
+    refused = await log.append(
+        conversation.id, message_event("citizen", "Hallo"), client_id="late", refuse_in="closed"
+    )
+    assert refused.refused and not refused.stored and refused.state_before == "closed"
+    assert len(await log.events_after(conversation.id, 0)) == 1
+
+
+async def test_events_for_an_unknown_conversation_are_refused(log: ConversationLog) -> None:
+    refused = await log.append("no-such-conversation", message_event("citizen", "Hallo"))
+    assert refused.refused and refused.state_before is None
+    assert await log.events_after("no-such-conversation", 0) == []

@@ -1,0 +1,28 @@
+"""`make bench`: run every benchmark, print its figures, end with one JSON line of all of them."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from benchmarks import gateway_latency
+
+BENCHMARKS = {"gateway_latency": gateway_latency.run}
+
+
+def main(names: list[str]) -> int:
+    chosen = names or list(BENCHMARKS)
+    unknown = [name for name in chosen if name not in BENCHMARKS]
+    if unknown:
+        print(f"Unknown benchmark {unknown}; choose from {sorted(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    figures = {}
+    for name in chosen:
+        print(f"\n== {name} ==", flush=True)
+        figures[name] = BENCHMARKS[name]()
+    print(json.dumps(figures, default=lambda value: round(value, 2)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
