@@ -63,7 +63,13 @@ def process_commands(settings: Settings) -> dict[str, ProcessCommand]:
                 str(rasa_endpoints(settings)),
                 "--credentials",
                 str(PROJECT_ROOT / "bot" / "credentials.yml"),
-            ]
+            ],
+            # Rasa 3.6's pinned libraries warn about their own deprecations at
+            # every start; they say nothing an operator can act on.
+            env={
+                "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore::UserWarning",
+                "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            },
         ),
         # rasa_sdk binds to SANIC_HOST; keep the action server on loopback.
         "actions": ProcessCommand(
@@ -75,6 +81,9 @@ def process_commands(settings: Settings) -> dict[str, ProcessCommand]:
                 "actions",
                 "--port",
                 str(settings.actions_port),
+                # rasa_sdk reads its (tracing) endpoints from here.
+                "--endpoints",
+                str(PROJECT_ROOT / "bot" / "endpoints.yml"),
             ],
             env={"SANIC_HOST": "127.0.0.1"},
         ),
@@ -109,7 +118,8 @@ def main(argv: list[str]) -> int:
             name, shlex.join(command.argv), env=command.env or None, cwd=str(PROJECT_ROOT)
         )
     manager.loop()
-    return manager.returncode or 0
+    # Ctrl-C or a TERM from the user is a clean stop, not a failure.
+    return 0 if manager.returncode in (130, 143) else manager.returncode or 0
 
 
 if __name__ == "__main__":
