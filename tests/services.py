@@ -150,9 +150,14 @@ def start_rasa(tmp: Path, actions: Service) -> Service:
 
 
 def start_gateway(
-    tmp: Path, name: str, redis_url: str, rasa_port: int, env: dict[str, str] | None = None
+    tmp: Path,
+    name: str,
+    redis_url: str,
+    rasa_port: int,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> Service:
-    port = free_port()
+    port = port or free_port()
     service = start_stack_process(
         "gateway", port, tmp,
         env={"GATEWAY_PORT": str(port), "REDIS_URL": redis_url, "RASA_PORT": str(rasa_port),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.services import ROOT, Service
+from tests.services import ROOT, Service, start_gateway
 
 pytestmark = [pytest.mark.browser, pytest.mark.rasa]
 
@@ -102,3 +102,27 @@ async def test_markup_in_messages_is_shown_as_text(page: Page, gateway: Service)
     await expect(log.locator("[data-from=bot]")).not_to_have_count(0, timeout=30_000)
     assert await log.locator("img").count() == 0
     assert dialogs == []
+
+
+async def test_the_widget_reconnects_after_the_gateway_restarts(
+    page: Page, service_dir: Path, redis_url: str, rasa_server: Service
+) -> None:
+    gateway = start_gateway(service_dir, "gateway-restarting", redis_url, rasa_server.port)
+    try:
+        await page.goto(gateway.url + "/")
+        await page.locator("[part=launcher]").click()
+        await send(page, "Hallo")
+        log = page.locator("[part=log]")
+        await expect(log.locator("[data-from=bot]")).to_have_count(1, timeout=30_000)
+
+        gateway.stop()  # the connection drops
+        await send(page, "Danke")  # typed while offline: queued, not lost
+        gateway = start_gateway(
+            service_dir, "gateway-restarting", redis_url, rasa_server.port, port=gateway.port
+        )
+        await expect(log.locator("[data-from=citizen] [part=bubble]")).to_have_text(
+            ["Hallo", "Danke"], timeout=30_000
+        )
+        await expect(log.locator("[data-from=bot]")).to_have_count(2, timeout=30_000)
+    finally:
+        gateway.stop()
