@@ -12,15 +12,25 @@ import structlog
 from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
+from handover.agent_auth import AgentAuth
+from handover.agent_desk import AgentDesk
+from handover.agent_socket import serve_agent
+from handover.agents import AgentDirectory
 from handover.citizen_socket import serve_citizen
 from handover.conversation_log import ConversationLog
 from handover.delivery import ConversationHub
+from handover.event_bus import EventBus
 from handover.gateway import Gateway
+from handover.presence import Presence
+from handover.queues import Queues
 from handover.rasa_bot import RasaBot
 from handover.redis_connection import connect
+from handover.service_hours import ServiceHours
 from handover.settings import PROJECT_ROOT, Settings, get_settings
+from handover.timeline import Timeline
 
 log = structlog.get_logger(__name__)
 
@@ -54,17 +64,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis = connect(settings)
         http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
         bot = RasaBot(http, settings.rasa_url, settings.rasa_timeout_s)
-        gateway = Gateway(ConversationLog(redis, settings.retention_s), ConversationHub(), bot)
-        app.state.gateway = gateway
+        bus = EventBus(redis, ConversationHub())
+        await bus.start()
+        timeline = Timeline(ConversationLog(redis, settings.retention_s, bus.host_id), bus)
+        agents = AgentDirectory(redis)
+        desk = AgentDesk(
+            redis, timeline, Queues(redis), agents, Presence(redis, settings.presence_ttl_s),
+            bot, ServiceHours(settings.service_hours), settings.default_queue,
+        )  # fmt: skip
+        app.state.gateway = Gateway(timeline, bot, desk)
+        app.state.desk = desk
+        app.state.bus = bus
+        app.state.auth = AgentAuth(redis, agents, settings)
         app.state.redis = redis
+        app.state.grace_tasks = set()
         announce = asyncio.create_task(_announce_when_ready(settings, bot))
         try:
             yield
         finally:
             announce.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await announce
-            await gateway.drain()
+            for task in [announce, *app.state.grace_tasks]:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await app.state.gateway.drain()
+            await bus.stop()
             await http.close()
             await redis.aclose()
 
@@ -119,4 +143,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             websocket, websocket.app.state.gateway, settings, token, last_seen, lang
         )
 
+    @app.post("/api/agent/login")
+    async def agent_login(body: LoginBody, request: Request) -> JSONResponse:
+        result = await request.app.state.auth.login(body.username, body.password)
+        if result is None:
+            return JSONResponse(
+                {"error": "unauthorized", "message": "Benutzername oder Passwort ist falsch."},
+                status_code=401,
+            )
+        token, agent = result
+        return JSONResponse({"token": token, "agent": agent.public()})
+
+    @app.websocket("/ws/agent")
+    async def agent_socket(websocket: WebSocket, token: str = Query("", max_length=512)) -> None:
+        state = websocket.app.state
+        agent = await state.auth.agent_for(token) if token else None
+
+        def schedule_grace(username: str) -> None:
+            task = asyncio.create_task(_requeue_after_grace(state.desk, username, settings))
+            state.grace_tasks.add(task)
+            task.add_done_callback(state.grace_tasks.discard)
+
+        await serve_agent(websocket, agent, state.desk, state.bus, settings, schedule_grace)
+
     return app
+
+
+class LoginBody(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=256)
+
+
+async def _requeue_after_grace(desk: AgentDesk, username: str, settings: Settings) -> None:
+    """An agent whose last socket closed gets `agent_grace_s` to come back."""
+    await asyncio.sleep(settings.agent_grace_s)
+    try:
+        await desk.requeue_if_gone(username)
+    except RedisError as exc:
+        log.error("requeue_failed", agent=username, error=repr(exc))

@@ -67,7 +67,7 @@ async def serve_citizen(
     resumed = conversation.token == token
     subscriber = Subscriber(settings.send_queue_frames)
     metrics.OPEN_SOCKETS.labels(side="citizen").inc()
-    with gateway.hub.subscribe(conversation.id, subscriber):
+    with gateway.timeline.bus.subscribe(conversation.id, subscriber):
         try:
             await websocket.send_json(
                 session_frame(
@@ -141,13 +141,13 @@ async def _receive_frames(
                         ack = partial(_acknowledge, subscriber, frame.client_id)
                         await gateway.accept_citizen_message(conversation, frame, ack=ack)
                     case TypingFrame():
-                        pass  # Nobody to show it to until an agent has the conversation.
+                        await gateway.citizen_typing(conversation, frame.active)
                     case CsatFrame():
                         await gateway.conversations.record_csat(
                             conversation.id, frame.score, frame.comment
                         )
                     case EndFrame():
-                        await gateway.end(conversation, reason="citizen_ended")
+                        await gateway.end(conversation)
             except GatewayError as exc:
                 metrics.CLIENT_ERRORS.labels(code=exc.code).inc()
                 subscriber.offer(exc.as_frame())

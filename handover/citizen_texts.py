@@ -27,6 +27,31 @@ _TEXTS: dict[str, dict[Language, str]] = {
         "de": "Sie senden gerade sehr viele Nachrichten. Bitte warten Sie einen Moment.",
         "en": "You are sending a lot of messages. Please wait a moment.",
     },
+    "no_agent": {
+        "de": "Leider ist gerade niemand vom Bürgerservice im Chat erreichbar "
+        "(Servicezeiten: {hours}). Hinterlassen Sie uns hier eine Nachricht mit Ihrer "
+        "E-Mail-Adresse oder Telefonnummer – wir melden uns so bald wie möglich.",
+        "en": "Unfortunately nobody from the citizen service is available in the chat right now "
+        "(service hours: {hours}). Leave us a message here with your e-mail address or phone "
+        "number and we will get back to you as soon as possible.",
+    },
+    "ticket_needs_contact": {
+        "de": "Damit wir Ihnen antworten können, geben Sie bitte noch eine E-Mail-Adresse "
+        "oder Telefonnummer an.",
+        "en": "So that we can reply, please add an e-mail address or phone number.",
+    },
+    "ticket_saved": {
+        "de": "Vielen Dank! Ihre Nachricht ist gespeichert (Vorgang {ticket}). "
+        "Wir melden uns bei Ihnen.",
+        "en": "Thank you! Your message has been saved (reference {ticket}). "
+        "We will get back to you.",
+    },
+    "agent_lost": {
+        "de": "Die Verbindung zu Ihrer Ansprechperson wurde unterbrochen. Sie sind wieder ganz "
+        "vorne in der Warteschlange; gleich geht es weiter.",
+        "en": "The connection to the person helping you was lost. You are back at the front of "
+        "the queue; someone will be with you shortly.",
+    },
     "conversation_closed": {
         "de": "Dieses Gespräch ist beendet. Laden Sie die Seite neu, um ein neues zu beginnen.",
         "en": "This conversation has ended. Reload the page to start a new one.",
@@ -34,9 +59,10 @@ _TEXTS: dict[str, dict[Language, str]] = {
 }
 
 
-def citizen_text(key: str, language: str) -> str:
+def citizen_text(key: str, language: str, **values: str) -> str:
     texts = _TEXTS[key]
-    return texts["en"] if language == "en" else texts["de"]
+    text = texts["en"] if language == "en" else texts["de"]
+    return text.format(**values) if values else text
 
 
 def language_of(value: str | None) -> Language:

@@ -27,28 +27,32 @@ from handover.protocol import ConversationState, utc_now
 
 # KEYS: meta hash, log stream, client-id hash.
 # ARGV: client id ('' for none), event JSON, TTL seconds, a state in which to
-# refuse the event ('' for none), then field/value pairs to set on the meta hash
-# in the same step (e.g. a state change).
-# Returns {status, seq, state before}: status 1 stored, 0 duplicate client id
-# (seq is the earlier event's), -1 refused because of the state or because the
+# refuse the event ('' for none), the host id of the appending process, then
+# field/value pairs to set on the meta hash in the same step (a state change).
+# Publishes "<host id>|<seq>|<event JSON>" on the conversation's live channel
+# so other gateway replicas deliver the event to their sockets.
+# Returns {status, seq, state before, mode}: status 1 stored, 0 duplicate client
+# id (seq is the earlier event's), -1 refused because of the state or because the
 # conversation does not exist (never did, or expired).
 _APPEND_SCRIPT = """
 local state = redis.call('HGET', KEYS[1], 'state') or ''
+local mode = redis.call('HGET', KEYS[1], 'mode') or ''
 if ARGV[1] ~= '' then
   local existing = redis.call('HGET', KEYS[3], ARGV[1])
-  if existing then return {0, tonumber(existing), state} end
+  if existing then return {0, tonumber(existing), state, mode} end
 end
-if state == '' or (ARGV[4] ~= '' and state == ARGV[4]) then return {-1, 0, state} end
+if state == '' or (ARGV[4] ~= '' and state == ARGV[4]) then return {-1, 0, state, mode} end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('XADD', KEYS[2], '0-' .. seq, 'e', ARGV[2])
-if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
+if #ARGV > 5 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
 if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[3], ARGV[1], seq)
   redis.call('EXPIRE', KEYS[3], ARGV[3])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-return {1, seq, state}
+redis.call('PUBLISH', KEYS[2] .. ':live', ARGV[5] .. '|' .. seq .. '|' .. ARGV[2])
+return {1, seq, state, mode}
 """
 
 # A replay page; a reconnecting client with a long history gets it in pages.
@@ -69,6 +73,11 @@ def _clients_key(conversation_id: str) -> str:
 
 def _nlu_key(conversation_id: str) -> str:
     return f"bs:conv:{{{conversation_id}}}:nlu"
+
+
+def live_channel(conversation_id: str) -> str:
+    """The pub/sub channel on which every appended event of a conversation is announced."""
+    return _log_key(conversation_id) + ":live"
 
 
 def _token_key(token: str) -> str:
@@ -92,15 +101,17 @@ class Appended:
     stored: bool  # False: a duplicate client id or a refused event; nothing was written
     state_before: ConversationState | None  # None: the conversation does not exist (any more)
     refused: bool = False
+    mode: str = ""  # a sub-state within `state_before`, e.g. "ticket" while taking a message
 
 
 class ConversationLog:
     """Conversations, their state and their durable events, in Redis."""
 
-    def __init__(self, redis: Redis, retention_s: int) -> None:
+    def __init__(self, redis: Redis, retention_s: int, host_id: str = "") -> None:
         # Typed loosely: redis-py's stubs cannot know the client decodes to str.
         self._redis: Any = redis
-        self._retention_s = retention_s
+        self.retention_s = retention_s
+        self.host_id = host_id
         self._append = redis.register_script(_APPEND_SCRIPT)
 
     async def start(self, *, channel: str, language: str) -> Conversation:
@@ -117,8 +128,8 @@ class ConversationLog:
                     "created_at": utc_now(),
                 },
             )
-            pipe.expire(_meta_key(conversation_id), self._retention_s)
-            pipe.set(_token_key(token), conversation_id, ex=self._retention_s)
+            pipe.expire(_meta_key(conversation_id), self.retention_s)
+            pipe.set(_token_key(token), conversation_id, ex=self.retention_s)
             await pipe.execute()
         return Conversation(conversation_id, token, "bot", 0, channel, language)
 
@@ -130,7 +141,7 @@ class ConversationLog:
         meta = await self._redis.hgetall(_meta_key(conversation_id))
         if not meta:
             return None
-        await self._redis.expire(_token_key(token), self._retention_s)
+        await self._redis.expire(_token_key(token), self.retention_s)
         return Conversation(
             id=conversation_id,
             token=token,
@@ -159,8 +170,9 @@ class ConversationLog:
             args=[
                 client_id or "",
                 json.dumps(event, ensure_ascii=False),
-                self._retention_s,
+                self.retention_s,
                 refuse_in or "",
+                self.host_id,
                 *flat_meta,
             ],
             client=client,
@@ -174,6 +186,7 @@ class ConversationLog:
             stored=status == 1,
             state_before=cast(ConversationState | None, state),
             refused=status == -1,
+            mode=reply[3] or "",
         )
 
     async def append(
@@ -208,7 +221,7 @@ class ConversationLog:
         nlu = _nlu_key(conversation_id)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hset(nlu, str(citizen_seq), json.dumps(parse, ensure_ascii=False))
-            pipe.expire(nlu, self._retention_s)
+            pipe.expire(nlu, self.retention_s)
             for event in events:
                 # Awaiting a script call on a pipeline only queues it.
                 await self._append_call(conversation_id, event, None, None, None, client=pipe)
@@ -229,6 +242,18 @@ class ConversationLog:
                 start = seq + 1
             if len(page) < REPLAY_PAGE:
                 return events
+
+    async def meta(self, conversation_id: str) -> dict[str, str]:
+        """State, queue, agent and other facts about the conversation ({} if unknown)."""
+        return cast(dict[str, str], await self._redis.hgetall(_meta_key(conversation_id)))
+
+    async def last_citizen_text(self, conversation_id: str, lookback: int = 20) -> str:
+        entries = await self._redis.xrevrange(_log_key(conversation_id), count=lookback)
+        for _, fields in entries:
+            event = json.loads(fields["e"])
+            if event.get("type") == "message" and event.get("from") == "citizen":
+                return str(event.get("text", ""))
+        return ""
 
     async def state(self, conversation_id: str) -> ConversationState | None:
         state = await self._redis.hget(_meta_key(conversation_id), "state")

@@ -39,9 +39,18 @@ def visible_to_citizen(event: Frame) -> bool:
 
 
 class Subscriber:
-    def __init__(self, max_frames: int, last_seq: int = 0) -> None:
+    """One socket's view of one conversation.
+
+    A citizen's subscriber sees what is visible to citizens; an agent's
+    (`for_agent_in` = the conversation id) sees everything, each frame tagged
+    with the conversation it belongs to, since an agent has several.
+    """
+
+    def __init__(self, max_frames: int, last_seq: int = 0, for_agent_in: str | None = None) -> None:
         self.last_seq = last_seq
         self.overflowed = False
+        self.audience = "agent" if for_agent_in else "citizen"
+        self._tag = {"conversation_id": for_agent_in} if for_agent_in else {}
         self._queue: asyncio.Queue[Frame] = asyncio.Queue(max_frames)
 
     def offer(self, frame: Frame) -> None:
@@ -51,6 +60,9 @@ class Subscriber:
         except asyncio.QueueFull:
             self.overflowed = True
 
+    def _encode(self, frame: Frame) -> str:
+        return json.dumps({**frame, **self._tag} if self._tag else frame, ensure_ascii=False)
+
     async def send_durable(self, events: list[Frame], send: SendText) -> None:
         """Send events the socket has not seen yet, in seq order."""
         for event in events:
@@ -58,8 +70,8 @@ class Subscriber:
             if seq <= self.last_seq:
                 continue
             self.last_seq = seq
-            if visible_to_citizen(event):
-                await send(json.dumps(event, ensure_ascii=False))
+            if self.audience == "agent" or visible_to_citizen(event):
+                await send(self._encode(event))
 
     async def drain(self, send: SendText, fetch_after: FetchAfter) -> None:
         """Send queued frames until cancelled; raises `SubscriberOverflow`."""
@@ -69,7 +81,9 @@ class Subscriber:
             frame = await self._queue.get()
             seq = frame.get("seq")
             if seq is None or frame["type"] in EPHEMERAL_TYPES:
-                await send(json.dumps(frame, ensure_ascii=False))
+                if frame["type"] == "typing" and frame.get("from") == self.audience:
+                    continue  # one's own typing, from another tab or replica
+                await send(self._encode(frame))
             elif seq == self.last_seq + 1:
                 await self.send_durable([frame], send)
             elif seq > self.last_seq:

@@ -1,10 +1,11 @@
 """What happens to a citizen's message: stored first, then routed by conversation state.
 
 The socket layer (citizen_socket.py) speaks the protocol; this module owns the
-order of effects. A message is appended to the log and acknowledged before the
-bot sees it, so a Rasa outage or a dropped socket never loses it. Bot turns run
-as tasks of their own, one at a time per conversation, and finish even if the
-citizen's socket closes meanwhile: the reply is in the log for the replay.
+order of effects on the citizen's side (agent_desk.py owns the agent's). A
+message is appended to the log and acknowledged before the bot sees it, so a
+Rasa outage or a dropped socket never loses it. Bot turns run as tasks of their
+own, one at a time per conversation, and finish even if the citizen's socket
+closes meanwhile: the reply is in the log for the replay.
 """
 
 from __future__ import annotations
@@ -18,65 +19,66 @@ from typing import Any
 import structlog
 
 from handover import metrics
+from handover.agent_desk import AgentDesk
 from handover.citizen_texts import citizen_text
-from handover.conversation_log import Appended, Conversation, ConversationLog
-from handover.delivery import ConversationHub
+from handover.conversation_log import Appended, Conversation
 from handover.errors import BotUnavailable, ConversationClosed
-from handover.protocol import MessageFrame, message_event, utc_now
+from handover.protocol import MessageFrame, message_event
 from handover.rasa_bot import RasaBot
+from handover.timeline import Timeline
 
 log = structlog.get_logger(__name__)
 
 
 class Gateway:
-    def __init__(self, conversations: ConversationLog, hub: ConversationHub, bot: RasaBot) -> None:
-        self.conversations = conversations
-        self.hub = hub
+    def __init__(self, timeline: Timeline, bot: RasaBot, desk: AgentDesk) -> None:
+        self.timeline = timeline
+        self.conversations = timeline.log
         self.bot = bot
+        self.desk = desk
         self._turn_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def _publish(self, conversation_id: str, event: dict[str, Any], appended: Appended) -> None:
-        if appended.stored:
-            metrics.EVENTS.labels(sender=event.get("from", event["type"])).inc()
-            self.hub.publish(conversation_id, {**event, "seq": appended.seq})
-
     async def accept_citizen_message(
         self, conversation: Conversation, frame: MessageFrame, ack: Callable[[int], None]
     ) -> Appended:
-        """Store the message (once per client id) and start the bot's turn if the bot owns it.
+        """Store the message (once per client id), then route it by the conversation's state.
 
         `ack` is called with the message's seq before the event is published, so
-        the sender learns the seq before it sees its own message come back.
+        the sender learns the seq before it sees its own message come back. With
+        the bot, it starts a bot turn; while queued or with an agent, delivery to
+        the agent's socket is all there is to do.
         """
         text = (frame.text or "").strip() or frame.payload or ""
         event = message_event("citizen", text, client_id=frame.client_id, payload=frame.payload)
-        appended = await self.conversations.append(
-            conversation.id, event, client_id=frame.client_id, refuse_in="closed"
+        appended = await self.timeline.record(
+            conversation.id,
+            event,
+            client_id=frame.client_id,
+            refuse_in="closed",
+            on_stored=lambda stored: ack(stored.seq),
         )
         if appended.refused:
             raise ConversationClosed(citizen_text("conversation_closed", conversation.language))
-        ack(appended.seq)
-        self._publish(conversation.id, event, appended)
         if appended.stored and appended.state_before == "bot":
-            self._spawn(self._bot_turn(conversation, appended.seq, frame.payload or text))
+            if appended.mode == "ticket":
+                self._spawn(self.desk.take_message(conversation, text))
+            else:
+                self._spawn(self._bot_turn(conversation, appended.seq, frame.payload or text))
         return appended
 
-    async def end(self, conversation: Conversation, reason: str) -> None:
-        """Close the conversation and ask the citizen for feedback (once)."""
-        closed = {"type": "state", "ts": utc_now(), "state": "closed", "reason": reason}
-        appended = await self.conversations.append(
-            conversation.id, closed, refuse_in="closed", meta={"state": "closed"}
-        )
-        if appended.refused:
-            return
-        self._publish(conversation.id, closed, appended)
-        request = {"type": "csat_request", "ts": utc_now()}
-        self._publish(
-            conversation.id, request, await self.conversations.append(conversation.id, request)
-        )
+    async def end(self, conversation: Conversation) -> None:
+        """The citizen ends the conversation; they are asked for feedback once."""
+        await self.desk.citizen_left(conversation.id)
+
+    async def citizen_typing(self, conversation: Conversation, active: bool) -> None:
+        state = await self.conversations.state(conversation.id)
+        if state in ("queued", "with_agent"):
+            await self.timeline.ephemeral(
+                conversation.id, {"type": "typing", "from": "citizen", "active": active}
+            )
 
     def _spawn(self, coroutine: Any) -> None:
         # Keep a reference: the event loop holds tasks only weakly.
@@ -112,19 +114,22 @@ class Gateway:
                 )
                 metrics.CLIENT_ERRORS.labels(code=exc.code).inc()
                 frame = BotUnavailable(citizen_text("bot_unavailable", conversation.language))
-                self.hub.publish(conversation.id, frame.as_frame())
+                await self.timeline.ephemeral(conversation.id, frame.as_frame())
                 return
             elapsed = time.perf_counter() - started
             metrics.BOT_TURN_SECONDS.observe(elapsed)
             events = [
                 message_event("bot", m.text, buttons=m.buttons, links=m.links)
                 for m in turn.messages
+                if m.text or m.buttons or m.links
             ]
             stored = await self.conversations.append_bot_turn(
                 conversation.id, seq, turn.parse, events
             )
             for event, appended in zip(events, stored, strict=True):
-                self._publish(conversation.id, event, appended)
+                self.timeline.deliver(conversation.id, event, appended)
+            if turn.handover is not None:
+                await self.desk.request_handover(conversation, turn.handover)
             log.info(
                 "bot_turn",
                 conversation_id=conversation.id,

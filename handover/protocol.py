@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from handover.errors import BadFrame
 
+T = TypeVar("T")
 ConversationState = Literal["bot", "queued", "with_agent", "closed"]
 Sender = Literal["citizen", "bot", "agent"]
 
@@ -57,8 +58,8 @@ _client_frame: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 CLIENT_FRAME_TYPES = ("message", "typing", "csat", "end")
 
 
-def parse_client_frame(raw: str) -> ClientFrame:
-    """Validate one client frame, or raise `BadFrame` saying what is wrong with it."""
+def parse_frame(raw: str, adapter: TypeAdapter[T], types: tuple[str, ...]) -> T:
+    """Validate one frame against `adapter`, or raise `BadFrame` saying what is wrong with it."""
     try:
         data = json.loads(raw)
     except ValueError:
@@ -66,14 +67,18 @@ def parse_client_frame(raw: str) -> ClientFrame:
     if not isinstance(data, dict):
         raise BadFrame("Frame must be a JSON object.")
     frame_type = data.get("type")
-    if frame_type not in CLIENT_FRAME_TYPES:
-        raise BadFrame(f"Unknown frame type {frame_type!r}; expected one of {CLIENT_FRAME_TYPES}.")
+    if frame_type not in types:
+        raise BadFrame(f"Unknown frame type {frame_type!r}; expected one of {types}.")
     try:
-        return _client_frame.validate_python(data)
+        return adapter.validate_python(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"][1:]) or frame_type
         raise BadFrame(f"Invalid {frame_type} frame: {where}: {first['msg']}.") from None
+
+
+def parse_client_frame(raw: str) -> ClientFrame:
+    return parse_frame(raw, _client_frame, CLIENT_FRAME_TYPES)
 
 
 def utc_now() -> str:

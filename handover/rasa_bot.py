@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import structlog
 
 from handover.errors import BotUnavailable
 from handover.protocol import Button, Link
 
 WEBHOOK_PATH = "/webhooks/gateway/webhook"
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +33,30 @@ class BotMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class HandoverRequest:
+    """The bot's decision to pass the conversation to a person (a custom `handover` payload)."""
+
+    reason: str
+    queue: str  # "" for the default queue
+    summary: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class BotTurn:
     messages: list[BotMessage]
     parse: dict[str, Any]
+
+    @property
+    def handover(self) -> HandoverRequest | None:
+        for message in self.messages:
+            request = (message.custom or {}).get("handover")
+            if isinstance(request, dict):
+                return HandoverRequest(
+                    reason=str(request.get("reason") or "bot_decision"),
+                    queue=str(request.get("queue") or ""),
+                    summary=str(request.get("summary") or ""),
+                )
+        return None
 
     @property
     def intent(self) -> str | None:
@@ -68,7 +91,8 @@ def _bot_message(raw: dict[str, Any]) -> BotMessage | None:
 class RasaBot:
     def __init__(self, session: aiohttp.ClientSession, rasa_url: str, timeout_s: float) -> None:
         self._session = session
-        self._url = rasa_url.rstrip("/") + WEBHOOK_PATH
+        self._base = rasa_url.rstrip("/")
+        self._url = self._base + WEBHOOK_PATH
         self._health_url = rasa_url.rstrip("/") + WEBHOOK_PATH.rsplit("/", 1)[0] + "/"
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 2.0))
 
@@ -89,6 +113,37 @@ class RasaBot:
             raise BotUnavailable(f"Rasa turn failed: {type(exc).__name__}") from exc
         messages = [m for raw in data.get("messages") or [] if (m := _bot_message(raw))]
         return BotTurn(messages=messages, parse=data.get("parse") or {})
+
+    async def _tracker_event(self, conversation_id: str, event: str) -> None:
+        url = f"{self._base}/conversations/{conversation_id}/tracker/events"
+        try:
+            async with self._session.post(url, json={"event": event}, timeout=self._timeout) as r:
+                r.raise_for_status()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # Routing follows the gateway's state, not Rasa's; a missed pause
+            # only means Rasa's tracker does not show the human phase.
+            log.warning("rasa_tracker_event_failed", event=event, error=repr(exc))
+
+    async def pause(self, conversation_id: str) -> None:
+        """A person takes over: Rasa's tracker stops predicting for this conversation."""
+        await self._tracker_event(conversation_id, "pause")
+
+    async def resume(self, conversation_id: str) -> None:
+        await self._tracker_event(conversation_id, "resume")
+
+    async def slots(self, conversation_id: str) -> dict[str, Any]:
+        """Slots the bot has filled so far (form answers), for the agent; {} if unavailable."""
+        url = f"{self._base}/conversations/{conversation_id}/tracker"
+        try:
+            async with self._session.get(
+                url, params={"include_events": "NONE"}, timeout=self._timeout
+            ) as response:
+                response.raise_for_status()
+                tracker = await response.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return {}
+        slots = tracker.get("slots") or {}
+        return {name: value for name, value in slots.items() if value not in (None, [], "")}
 
     async def is_ready(self) -> bool:
         """Rasa is up and has a model loaded."""

@@ -38,6 +38,32 @@ class Settings(BaseSettings):
     )
     bot_venv: Path = Field(PROJECT_ROOT / ".venv-bot", description="The bot environment.")
 
+    # --- knowledge index (knowledge_index/, docs/knowledge.md) -----------------
+    knowledge_source: Path = Field(
+        PROJECT_ROOT / "data" / "knowledge",
+        description="What the bot answers from: a folder of Markdown articles or a DLDB "
+        "services JSON file (its locations file is read from beside it).",
+    )
+    knowledge_dir: Path = Field(
+        PROJECT_ROOT / "models" / "knowledge", description="Built indexes and fine-tuned encoders."
+    )
+    knowledge_model: Path | None = Field(
+        None,
+        description="Base sentence-transformers model directory. Unset: the packaged "
+        "all-MiniLM-L6-v2 (production should use a multilingual model).",
+    )
+    knowledge_finetune: bool = Field(
+        True, description="Fine-tune the encoder on the source's own titles, keywords and text."
+    )
+    knowledge_fit_questions: Path | None = Field(
+        None,
+        description="JSONL questions to fit fusion weights and confidence thresholds on for "
+        "KNOWLEDGE_SOURCE. Unset: the shipped defaults (fit on the Munich dev questions).",
+    )
+    knowledge_exact_max: int = Field(
+        20_000, description="Up to this many chunks the dense index searches exactly; above, HNSW."
+    )
+
     # --- limits ---------------------------------------------------------------
     max_frame_bytes: int = Field(
         4096, description="Largest client frame accepted; larger ones get `too_large`."
@@ -56,6 +82,31 @@ class Settings(BaseSettings):
         512,
         description="Frames buffered for a slow client before its socket is closed "
         "(it reconnects and replays from the log).",
+    )
+
+    # --- handover to agents ---------------------------------------------------------
+    agent_token_secret: str | None = Field(
+        None,
+        description="Key that signs agent tokens. Unset: a random key kept in Redis, "
+        "shared by every gateway replica.",
+    )
+    agent_token_ttl_s: int = Field(8 * 3600, description="Lifetime of an agent's login token.")
+    agent_grace_s: float = Field(
+        60.0,
+        description="How long an agent may be disconnected before their conversations "
+        "go back to the head of their queues.",
+    )
+    presence_ttl_s: float = Field(
+        30.0, description="An agent socket not refreshed for this long counts as gone."
+    )
+    service_hours: str = Field(
+        "Mo-Fr 08:00-18:00",
+        description="When agents take chats (Europe/Berlin), e.g. "
+        "'Mo-Fr 08:00-18:00; Sa 09:00-12:00'; 'always' for round the clock.",
+    )
+    default_queue: str = Field("general", description="Queue for handovers that name none.")
+    login_free_failures: int = Field(
+        3, description="Failed logins per username before each further try is delayed."
     )
 
     # --- data protection ------------------------------------------------------

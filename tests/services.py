@@ -161,6 +161,8 @@ def start_gateway(
     service = start_stack_process(
         "gateway", port, tmp,
         env={"GATEWAY_PORT": str(port), "REDIS_URL": redis_url, "RASA_PORT": str(rasa_port),
+             # Tests run at any hour; an agent who drops is given back quickly.
+             "SERVICE_HOURS": "always", "AGENT_GRACE_S": "1.5", "PRESENCE_TTL_S": "3",
              **(env or {})},
     )  # fmt: skip
     service.wait_ready(lambda: http_ok(f"{service.url}/healthz"), 30, name)

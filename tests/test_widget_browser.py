@@ -85,9 +85,9 @@ async def test_a_quick_reply_is_sent_and_shown_by_its_title(page: Page, gateway:
     await expect(log.locator("[data-from=citizen] [part=bubble]").last).to_have_text(
         "Mit einem Menschen sprechen"
     )
-    await expect(log.locator("[data-from=bot]").filter(has_text="115")).to_have_count(
-        1, timeout=30_000
-    )
+    await expect(
+        log.locator("[data-from=bot]").filter(has_text="Gern verbinde ich Sie")
+    ).to_have_count(1, timeout=30_000)
 
 
 async def test_markup_in_messages_is_shown_as_text(page: Page, gateway: Service) -> None:

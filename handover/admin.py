@@ -1,0 +1,87 @@
+"""`python -m handover.admin`: manage agent accounts from the command line.
+
+    python -m handover.admin add-agent --username alina --password '…' --name "Alina Berger" \\
+        [--role agent|supervisor] [--skills buergerbuero,bauamt] [--capacity 3]
+    python -m handover.admin list-agents
+    python -m handover.admin remove-agent --username alina
+
+Uses the same Redis as the gateway (REDIS_URL, or the embedded one of `make run`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from handover.agents import AgentDirectory, AgentInputError
+from handover.redis_connection import connect
+from handover.settings import get_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m handover.admin", description=__doc__.split("\n")[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    add = commands.add_parser("add-agent", help="create or replace an agent account")
+    add.add_argument("--username", required=True)
+    add.add_argument("--password", required=True)
+    add.add_argument("--name", required=True, help="display name citizens see")
+    add.add_argument("--role", default="agent", choices=["agent", "supervisor"])
+    add.add_argument("--skills", default="", help="comma-separated queues, e.g. buergerbuero,kfz")
+    add.add_argument("--capacity", type=int, default=3, help="concurrent chats")
+    commands.add_parser("list-agents", help="show all agent accounts")
+    remove = commands.add_parser("remove-agent", help="delete an agent account")
+    remove.add_argument("--username", required=True)
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    redis = connect(settings)
+    directory = AgentDirectory(redis)
+    try:
+        if args.command == "add-agent":
+            skills = [s.strip() for s in args.skills.split(",") if s.strip()]
+            agent = await directory.save(
+                username=args.username, password=args.password, name=args.name,
+                role=args.role, skills=skills, capacity=args.capacity,
+            )  # fmt: skip
+            saved_skills = ",".join(agent.skills) or "-"
+            print(
+                f"Saved agent {agent.username} ({agent.name}, {agent.role}, "
+                f"skills: {saved_skills}, capacity {agent.capacity})."
+            )
+        elif args.command == "list-agents":
+            for agent in await directory.all():
+                listed = ",".join(agent.skills) or "-"
+                print(f"{agent.username}\t{agent.name}\t{agent.role}\t{listed}\t{agent.capacity}")
+        elif args.command == "remove-agent":
+            if not await directory.remove(args.username):
+                print(f"No agent {args.username!r}.", file=sys.stderr)
+                return 1
+            print(f"Removed agent {args.username}.")
+    except AgentInputError as exc:
+        print(f"Invalid {exc}", file=sys.stderr)
+        return 2
+    except RedisConnectionError:
+        print(
+            f"Cannot reach Redis at {settings.effective_redis_url}. "
+            "Start the assistant with `make run` or set REDIS_URL.",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        await redis.aclose()
+    return 0
+
+
+def main() -> None:
+    sys.exit(asyncio.run(_run(_parser().parse_args())))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,391 @@
+"""The human side of a conversation: handover, queues, accept, agent turns, hand-back, close.
+
+State machine (DESIGN.md): bot → queued → with_agent → bot | closed. The state
+lives in the conversation's meta hash and every change is also a durable
+`state` event in its log, written in the same atomic append, so the transcript
+tells the whole story. While a person has (or waits for) the conversation the
+Rasa tracker is paused and citizen messages never reach the bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+
+from handover.agents import Agent, AgentDirectory
+from handover.citizen_texts import citizen_text
+from handover.conversation_log import Conversation
+from handover.errors import GatewayError
+from handover.presence import Presence
+from handover.protocol import message_event, utc_now
+from handover.queues import HEAD, Queues
+from handover.rasa_bot import HandoverRequest, RasaBot
+from handover.service_hours import ServiceHours
+from handover.timeline import Timeline
+
+log = structlog.get_logger(__name__)
+
+PREVIEW_CHARS = 120
+# Before the first real wait in a queue is known, assume this per position.
+DEFAULT_WAIT_S = 120.0
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+PHONE = re.compile(r"(?:\+|\b0)[\d /()-]{6,}\d")
+
+
+def _now_ms() -> str:
+    return str(int(time.time() * 1000))
+
+
+class AlreadyTaken(GatewayError):
+    code = "already_taken"
+    http_status = 409
+
+
+class NotAssigned(GatewayError):
+    code = "not_assigned"
+    http_status = 403
+
+
+class AtCapacity(GatewayError):
+    code = "at_capacity"
+    http_status = 409
+
+
+class UnknownQueue(GatewayError):
+    code = "unknown_queue"
+    http_status = 400
+
+
+class AgentDesk:
+    def __init__(
+        self,
+        redis: Redis,
+        timeline: Timeline,
+        queues: Queues,
+        agents: AgentDirectory,
+        presence: Presence,
+        bot: RasaBot,
+        hours: ServiceHours,
+        default_queue: str,
+    ) -> None:
+        self.timeline = timeline
+        self.queues = queues
+        self.agents = agents
+        self.presence = presence
+        self.bot = bot
+        self.hours = hours
+        self.default_queue = default_queue
+        self._redis: Any = redis
+
+    # --- bot → queued ----------------------------------------------------------
+
+    async def agents_for(self, queue: str) -> list[Agent]:
+        online = [await self.agents.get(username) for username in await self.presence.online()]
+        return [agent for agent in online if agent is not None and agent.can_serve(queue)]
+
+    async def request_handover(self, conversation: Conversation, request: HandoverRequest) -> None:
+        """Queue the conversation for a person, or offer to take a message if nobody is there."""
+        await self.bot.pause(conversation.id)
+        queue = request.queue or self.default_queue
+        meta = {"reason": request.reason, "queue": queue, "summary": request.summary}
+        if not self.hours.open_at() or not await self.agents_for(queue):
+            hours = self.hours.spec if not self.hours.always else "rund um die Uhr"
+            text = citizen_text("no_agent", conversation.language, hours=hours)
+            await self.timeline.record(
+                conversation.id, message_event("bot", text), meta={**meta, "mode": "ticket"}
+            )
+            log.info("handover_offline", conversation_id=conversation.id, queue=queue)
+            return
+        now_ms = int(time.time() * 1000)
+        await self.queues.enqueue(queue, conversation.id, since_ms=now_ms)
+        await self._record_queued(
+            conversation.id,
+            conversation.language,
+            queue,
+            request.reason,
+            {**meta, "state": "queued", "queued_at": str(now_ms), "mode": ""},
+        )
+        log.info("handover_queued", conversation_id=conversation.id, queue=queue,
+                 reason=request.reason)  # fmt: skip
+        await self.timeline.bus.agents_changed()
+
+    async def _record_queued(
+        self, conversation_id: str, language: str, queue: str, reason: str, meta: dict[str, str]
+    ) -> None:
+        position = await self.queues.position(queue, conversation_id) or 1
+        event = {
+            "type": "state",
+            "ts": utc_now(),
+            "state": "queued",
+            "reason": reason,
+            "position": position,
+            "eta_s": await self._eta_s(queue, position),
+        }
+        await self.timeline.record(conversation_id, event, meta=meta)
+
+    async def _eta_s(self, queue: str, position: int) -> int:
+        typical = await self.queues.typical_wait_s(queue) or DEFAULT_WAIT_S
+        agents = max(1, len(await self.agents_for(queue)))
+        return round(typical * position / agents)
+
+    async def announce_positions(self, queue: str) -> None:
+        """Tell everyone still waiting in `queue` where they are now."""
+        for position, (conversation_id, _) in enumerate(await self.queues.waiting(queue), 1):
+            event = {
+                "type": "state",
+                "ts": utc_now(),
+                "state": "queued",
+                "reason": "position",
+                "position": position,
+                "eta_s": await self._eta_s(queue, position),
+            }
+            await self.timeline.record(conversation_id, event, refuse_in="with_agent")
+
+    # --- queued → with_agent ------------------------------------------------------
+
+    async def accept(self, agent: Agent, conversation_id: str) -> None:
+        """Give the conversation to the agent, atomically: of two accepting, one wins."""
+        meta = await self.timeline.log.meta(conversation_id)
+        queue = meta.get("queue", "")
+        if meta.get("state") != "queued" or not queue:
+            raise AlreadyTaken("Dieses Gespräch wartet nicht (mehr) in einer Warteschlange.")
+        if not agent.can_serve(queue):
+            raise NotAssigned(f"Die Warteschlange {queue} gehört nicht zu Ihren Themen.")
+        accepted = await self.queues.accept(
+            queue, conversation_id, agent.username, agent.name, agent.capacity
+        )
+        if not accepted.won:
+            if accepted.reason == "at_capacity":
+                raise AtCapacity(f"Sie betreuen bereits {agent.capacity} Gespräche.")
+            raise AlreadyTaken(
+                "Eine Kollegin oder ein Kollege hat dieses Gespräch schon übernommen."
+            )
+        joined = {
+            "type": "state",
+            "ts": utc_now(),
+            "state": "with_agent",
+            "agent": {"name": agent.name},
+        }
+        await self.timeline.record(conversation_id, joined, meta={"state": "with_agent"})
+        log.info("handover_accepted", conversation_id=conversation_id, agent=agent.username,
+                 waited_s=round(accepted.waited_s, 1))  # fmt: skip
+        await self.timeline.bus.agents_changed()
+        await self.announce_positions(queue)
+
+    async def assignment(self, conversation_id: str) -> dict[str, Any]:
+        """The `assigned` frame: every event so far and what the agent needs to know."""
+        log_ = self.timeline.log
+        events, understanding, meta = await asyncio.gather(
+            log_.events_after(conversation_id, 0),
+            log_.understanding(conversation_id),
+            log_.meta(conversation_id),
+        )
+        articles: list[dict[str, Any]] = []
+        for event in events:
+            if event.get("from") == "citizen" and event["seq"] in understanding:
+                event["nlu"] = understanding[event["seq"]]
+            articles.extend(event.get("links", []) if event.get("from") == "bot" else [])
+        queued_at = int(meta.get("queued_at") or 0)
+        assigned_at = int(meta.get("assigned_at") or 0)
+        context = {
+            "channel": meta.get("channel", "web"),
+            "language": meta.get("language", "de"),
+            "reason": meta.get("reason", ""),
+            "queue": meta.get("queue", ""),
+            "summary": meta.get("summary", ""),
+            "waited_s": max(0, assigned_at - queued_at) // 1000 if queued_at else None,
+            "articles": articles,
+            "slots": await self.bot.slots(conversation_id),
+        }
+        return {
+            "type": "assigned",
+            "conversation_id": conversation_id,
+            "transcript": events,
+            "context": context,
+        }
+
+    # --- with_agent: the agent's turns ------------------------------------------
+
+    async def _assigned_meta(self, agent: Agent, conversation_id: str) -> dict[str, str]:
+        meta = await self.timeline.log.meta(conversation_id)
+        if meta.get("state") != "with_agent" or meta.get("agent") != agent.username:
+            raise NotAssigned("Dieses Gespräch ist Ihnen nicht zugewiesen.")
+        return meta
+
+    async def message(self, agent: Agent, conversation_id: str, client_id: str, text: str) -> int:
+        await self._assigned_meta(agent, conversation_id)
+        event = {**message_event("agent", text), "agent": {"name": agent.name}}
+        appended = await self.timeline.record(
+            conversation_id, event, client_id=f"agent:{client_id}", refuse_in="closed"
+        )
+        return appended.seq
+
+    async def note(self, agent: Agent, conversation_id: str, text: str) -> None:
+        """An internal note: in the transcript for colleagues, never shown to the citizen."""
+        await self._assigned_meta(agent, conversation_id)
+        note = {"type": "note", "ts": utc_now(), "internal": True, "from": "agent",
+                "agent": {"name": agent.name}, "text": text}  # fmt: skip
+        await self.timeline.record(conversation_id, note)
+
+    async def typing(self, agent: Agent, conversation_id: str, active: bool) -> None:
+        await self._assigned_meta(agent, conversation_id)
+        await self.timeline.ephemeral(
+            conversation_id, {"type": "typing", "from": "agent", "active": active}
+        )
+
+    async def transfer(self, agent: Agent, conversation_id: str, queue: str) -> None:
+        meta = await self._assigned_meta(agent, conversation_id)
+        if queue not in await self.queues.names() and queue != self.default_queue:
+            raise UnknownQueue(f"Unbekannte Warteschlange {queue!r}.")
+        await self.queues.release(agent.username, conversation_id)
+        await self.queues.enqueue(queue, conversation_id)
+        await self._record_queued(
+            conversation_id, meta.get("language", "de"), queue, "transfer",
+            {"state": "queued", "queue": queue, "agent": "", "queued_at": _now_ms()},
+        )  # fmt: skip
+        await self.timeline.bus.agents_changed()
+
+    async def hand_back(self, agent: Agent, conversation_id: str) -> None:
+        await self._assigned_meta(agent, conversation_id)
+        await self.queues.release(agent.username, conversation_id)
+        event = {"type": "state", "ts": utc_now(), "state": "bot", "reason": "handback"}
+        await self.timeline.record(conversation_id, event, meta={"state": "bot", "agent": ""})
+        await self.bot.resume(conversation_id)
+        await self.timeline.bus.agents_changed()
+
+    async def close(self, agent: Agent, conversation_id: str) -> None:
+        await self._assigned_meta(agent, conversation_id)
+        await self.queues.release(agent.username, conversation_id)
+        await self.close_conversation(conversation_id, "agent_closed")
+        await self.timeline.bus.agents_changed()
+
+    async def close_conversation(self, conversation_id: str, reason: str) -> bool:
+        """Closed, then the satisfaction survey; False if it was closed already."""
+        closed = {"type": "state", "ts": utc_now(), "state": "closed", "reason": reason}
+        appended = await self.timeline.record(
+            conversation_id, closed, refuse_in="closed", meta={"state": "closed", "mode": ""}
+        )
+        if appended.refused:
+            return False
+        await self.timeline.record(conversation_id, {"type": "csat_request", "ts": utc_now()})
+        return True
+
+    async def citizen_left(self, conversation_id: str) -> None:
+        """The citizen ended the conversation: take it out of queues and agents' lists."""
+        meta = await self.timeline.log.meta(conversation_id)
+        if meta.get("state") == "queued" and meta.get("queue"):
+            await self.queues.remove(meta["queue"], conversation_id)
+        if meta.get("agent"):
+            await self.queues.release(meta["agent"], conversation_id)
+        if await self.close_conversation(conversation_id, "citizen_ended"):
+            await self.timeline.bus.agents_changed()
+
+    # --- an agent drops out -----------------------------------------------------------
+
+    async def requeue_if_gone(self, username: str) -> int:
+        """After the grace period: an agent with no live socket loses their conversations
+        to the head of their queues. Returns how many went back."""
+        if await self.presence.is_online(username):
+            return 0
+        conversation_ids = await self.queues.assigned_to(username)
+        for conversation_id in conversation_ids:
+            meta = await self.timeline.log.meta(conversation_id)
+            await self.queues.release(username, conversation_id)
+            if meta.get("state") != "with_agent" or meta.get("agent") != username:
+                continue
+            queue = meta.get("queue") or self.default_queue
+            language = meta.get("language", "de")
+            since_ms = int(meta.get("queued_at") or _now_ms())
+            await self.queues.enqueue(queue, conversation_id, band=HEAD, since_ms=since_ms)
+            await self.timeline.record(
+                conversation_id, message_event("bot", citizen_text("agent_lost", language))
+            )
+            await self._record_queued(conversation_id, language, queue, "agent_disconnected",
+                                      {"state": "queued", "agent": ""})  # fmt: skip
+            log.warning("handover_requeued", conversation_id=conversation_id, agent=username)
+        if conversation_ids:
+            await self.timeline.bus.agents_changed()
+        return len(conversation_ids)
+
+    # --- what agents see ------------------------------------------------------------------
+
+    async def queue_items(self, agent: Agent) -> list[dict[str, Any]]:
+        now_ms = int(time.time() * 1000)
+        items = []
+        for queue in await self.queues.names():
+            if not agent.can_serve(queue):
+                continue
+            for conversation_id, since_ms in await self.queues.waiting(queue):
+                meta = await self.timeline.log.meta(conversation_id)
+                items.append({
+                    "conversation_id": conversation_id,
+                    "queue": queue,
+                    "reason": meta.get("reason", ""),
+                    "waiting_s": max(0, now_ms - since_ms) // 1000,
+                    "language": meta.get("language", "de"),
+                    "channel": meta.get("channel", "web"),
+                    "preview": await self._preview(conversation_id),
+                })  # fmt: skip
+        return items
+
+    async def _preview(self, conversation_id: str) -> str:
+        text = await self.timeline.log.last_citizen_text(conversation_id)
+        return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+
+    # --- tickets (no agent / after hours) -----------------------------------------------
+
+    async def take_message(self, conversation: Conversation, text: str) -> None:
+        """A citizen message while the service is away becomes a ticket once it has a contact."""
+        meta = await self.timeline.log.meta(conversation.id)
+        collected = "\n".join(part for part in (meta.get("ticket_text", ""), text) if part)
+        contact = EMAIL.search(collected) or PHONE.search(collected)
+        if contact is None:
+            await self.timeline.record(
+                conversation.id,
+                message_event("bot", citizen_text("ticket_needs_contact", conversation.language)),
+                meta={"ticket_text": collected},
+            )
+            return
+        number = await self._redis.incr("bs:tickets:counter")
+        ticket_id = f"T-{time.strftime('%Y')}-{number:06d}"
+        ticket = {
+            "id": ticket_id,
+            "conversation_id": conversation.id,
+            "queue": meta.get("queue") or self.default_queue,
+            "reason": meta.get("reason", ""),
+            "contact": contact.group(0),
+            "text": collected,
+            "language": conversation.language,
+            "created_at": utc_now(),
+            "status": "open",
+        }
+        retention = self.timeline.log.retention_s
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(f"bs:ticket:{ticket_id}", mapping=ticket)
+            pipe.expire(f"bs:ticket:{ticket_id}", retention)
+            pipe.zadd("bs:tickets:open", {ticket_id: time.time()})
+            await pipe.execute()
+        saved = citizen_text("ticket_saved", conversation.language, ticket=ticket_id)
+        await self.timeline.record(
+            conversation.id,
+            message_event("bot", saved),
+            meta={"ticket": ticket_id, "ticket_text": ""},
+        )
+        await self.close_conversation(conversation.id, "offline_message")
+        log.info("ticket_created", conversation_id=conversation.id, ticket=ticket_id)
+        await self.timeline.bus.agents_changed()
+
+    async def open_tickets(self, agent: Agent) -> list[dict[str, str]]:
+        tickets = []
+        for ticket_id in await self._redis.zrange("bs:tickets:open", 0, -1):
+            ticket = await self._redis.hgetall(f"bs:ticket:{ticket_id}")
+            if not ticket:  # expired with the retention period
+                await self._redis.zrem("bs:tickets:open", ticket_id)
+            elif agent.can_serve(ticket.get("queue", self.default_queue)):
+                tickets.append(ticket)
+        return tickets

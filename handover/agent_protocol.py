@@ -1,0 +1,68 @@
+"""The agent socket's client frames (DESIGN.md, "Agent API"), one model per frame."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from handover.protocol import parse_frame
+
+ConversationId = Annotated[str, Field(min_length=1, max_length=64)]
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class _AgentFrame(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    conversation_id: ConversationId
+
+
+class AcceptFrame(_AgentFrame):
+    type: Literal["accept"]
+
+
+class AgentMessageFrame(_AgentFrame):
+    type: Literal["message"]
+    client_id: Annotated[str, Field(min_length=1, max_length=64)]
+    text: Text
+
+
+class AgentTypingFrame(_AgentFrame):
+    type: Literal["typing"]
+    active: bool
+
+
+class NoteFrame(_AgentFrame):
+    type: Literal["note"]
+    text: Text
+
+
+class TransferFrame(_AgentFrame):
+    type: Literal["transfer"]
+    queue: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")]
+
+
+class HandbackFrame(_AgentFrame):
+    type: Literal["handback"]
+
+
+class CloseFrame(_AgentFrame):
+    type: Literal["close"]
+
+
+AgentFrame = Annotated[
+    AcceptFrame
+    | AgentMessageFrame
+    | AgentTypingFrame
+    | NoteFrame
+    | TransferFrame
+    | HandbackFrame
+    | CloseFrame,
+    Field(discriminator="type"),
+]
+_agent_frame: TypeAdapter[AgentFrame] = TypeAdapter(AgentFrame)
+AGENT_FRAME_TYPES = ("accept", "message", "typing", "note", "transfer", "handback", "close")
+
+
+def parse_agent_frame(raw: str) -> AgentFrame:
+    return parse_frame(raw, _agent_frame, AGENT_FRAME_TYPES)

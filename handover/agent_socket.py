@@ -1,0 +1,217 @@
+"""The agent socket, `GET /ws/agent?token=…` (DESIGN.md, "Agent API").
+
+On connect: the agent's queues, open tickets, and every conversation they
+already have (a reconnect within the grace period finds everything as it
+was). Afterwards the queue view is sent again whenever any replica reports a
+change. Each assigned conversation is a subscription of its own, with seq
+de-duplication and gap filling as on the citizen side; all of them write
+through one lock so frames never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
+
+import structlog
+from fastapi import WebSocket, WebSocketDisconnect
+
+from handover import metrics
+from handover.agent_desk import AgentDesk
+from handover.agent_protocol import (
+    AcceptFrame,
+    AgentMessageFrame,
+    AgentTypingFrame,
+    CloseFrame,
+    HandbackFrame,
+    NoteFrame,
+    TransferFrame,
+    parse_agent_frame,
+)
+from handover.agents import Agent
+from handover.delivery import Subscriber
+from handover.errors import BadFrame, FrameTooLarge, GatewayError, RateLimited
+from handover.event_bus import EventBus
+from handover.rate_limit import TokenBucket
+from handover.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+CLOSE_UNAUTHORIZED = 4401
+# Agents are authenticated staff with busy consoles (typing indicators, several
+# chats); the bucket only stops a runaway client, not a fast colleague.
+AGENT_FRAME_BURST = 300
+AGENT_FRAMES_PER_MINUTE = 3000
+# Queue changes arrive in bursts (an accept moves every position); coalesce them.
+QUEUE_DEBOUNCE_S = 0.05
+
+
+class AgentConnection:
+    def __init__(
+        self, websocket: WebSocket, agent: Agent, desk: AgentDesk, bus: EventBus, settings: Settings
+    ) -> None:
+        self.websocket = websocket
+        self.agent = agent
+        self.desk = desk
+        self.bus = bus
+        self.settings = settings
+        self.socket_id = uuid.uuid4().hex
+        self._send_lock = asyncio.Lock()
+        self._subscriptions: dict[str, tuple[ExitStack, asyncio.Task[None]]] = {}
+        self.changed = asyncio.Event()
+
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        text = frame if isinstance(frame, str) else json.dumps(frame, ensure_ascii=False)
+        async with self._send_lock:
+            await self.websocket.send_text(text)
+
+    async def send_queue(self) -> None:
+        items = await self.desk.queue_items(self.agent)
+        await self.send({"type": "queue", "items": items})
+
+    async def follow(self, conversation_id: str) -> None:
+        """Send the transcript, then the conversation's live events after it.
+
+        Subscribe first and read the transcript second: an event arriving in
+        between is in the transcript or in the queue, and the seq check sends it once.
+        """
+        if conversation_id in self._subscriptions:
+            await self.send(await self.desk.assignment(conversation_id))
+            return
+        subscriber = Subscriber(self.settings.send_queue_frames, for_agent_in=conversation_id)
+        stack = ExitStack()
+        stack.enter_context(self.bus.subscribe(conversation_id, subscriber))
+        try:
+            assignment = await self.desk.assignment(conversation_id)
+            transcript = assignment["transcript"]
+            subscriber.last_seq = transcript[-1]["seq"] if transcript else 0
+            await self.send(assignment)
+        except BaseException:
+            stack.close()
+            raise
+        task = asyncio.create_task(
+            subscriber.drain(
+                self.send, lambda seq: self.desk.timeline.log.events_after(conversation_id, seq)
+            )
+        )
+        self._subscriptions[conversation_id] = (stack, task)
+
+    def unfollow(self, conversation_id: str) -> None:
+        entry = self._subscriptions.pop(conversation_id, None)
+        if entry is not None:
+            stack, task = entry
+            task.cancel()
+            stack.close()
+
+    async def sync_assignments(self) -> None:
+        """Follow every conversation the agent has; drop those they no longer have."""
+        assigned = set(await self.desk.queues.assigned_to(self.agent.username))
+        for conversation_id in set(self._subscriptions) - assigned:
+            self.unfollow(conversation_id)
+        for conversation_id in assigned - set(self._subscriptions):
+            await self.follow(conversation_id)
+
+    async def watch_changes(self) -> None:
+        while True:
+            await self.changed.wait()
+            await asyncio.sleep(QUEUE_DEBOUNCE_S)
+            self.changed.clear()
+            await self.sync_assignments()
+            await self.send_queue()
+
+    async def keep_present(self) -> None:
+        # Refresh well within the TTL so one slow Redis call does not drop presence.
+        while True:
+            await self.desk.presence.refresh(self.agent.username, self.socket_id)
+            await asyncio.sleep(self.desk.presence.ttl_s / 3)
+
+    async def handle(self, raw: str) -> None:
+        if len(raw.encode()) > self.settings.max_frame_bytes:
+            raise FrameTooLarge("Frame too large.")
+        frame = parse_agent_frame(raw)
+        desk, agent, cid = self.desk, self.agent, frame.conversation_id
+        match frame:
+            case AcceptFrame():
+                await desk.accept(agent, cid)
+                await self.follow(cid)
+                await self.send_queue()
+            case AgentMessageFrame():
+                seq = await desk.message(agent, cid, frame.client_id, frame.text)
+                await self.send({"type": "ack", "conversation_id": cid,
+                                 "client_id": frame.client_id, "seq": seq})  # fmt: skip
+            case AgentTypingFrame():
+                await desk.typing(agent, cid, frame.active)
+            case NoteFrame():
+                await desk.note(agent, cid, frame.text)
+            case TransferFrame():
+                await desk.transfer(agent, cid, frame.queue)
+                self.unfollow(cid)
+            case HandbackFrame():
+                await desk.hand_back(agent, cid)
+                self.unfollow(cid)
+            case CloseFrame():
+                await desk.close(agent, cid)
+                self.unfollow(cid)
+
+    def close_all(self) -> None:
+        for conversation_id in list(self._subscriptions):
+            self.unfollow(conversation_id)
+
+
+async def serve_agent(
+    websocket: WebSocket,
+    agent: Agent | None,
+    desk: AgentDesk,
+    bus: EventBus,
+    settings: Settings,
+    on_gone: Callable[[str], None],
+) -> None:
+    await websocket.accept()
+    if agent is None:
+        await websocket.close(CLOSE_UNAUTHORIZED, "Invalid or expired token; log in again.")
+        return
+    connection = AgentConnection(websocket, agent, desk, bus, settings)
+    frames = TokenBucket(burst=AGENT_FRAME_BURST, per_minute=AGENT_FRAMES_PER_MINUTE)
+    bus.agent_watchers.add(connection.changed)
+    metrics.OPEN_SOCKETS.labels(side="agent").inc()
+    background: list[asyncio.Task[None]] = []
+    try:
+        await desk.presence.refresh(agent.username, connection.socket_id)
+        await connection.send({"type": "hello", "agent": agent.public()})
+        await connection.send_queue()
+        await connection.send({"type": "tickets", "items": await desk.open_tickets(agent)})
+        await connection.sync_assignments()
+        background = [
+            asyncio.create_task(connection.keep_present()),
+            asyncio.create_task(connection.watch_changes()),
+        ]
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            try:
+                raw = message.get("text")
+                if raw is None:
+                    raise BadFrame("Binary frames are not part of the protocol; send JSON text.")
+                if not frames.take():
+                    raise RateLimited("Too many frames; slow down.")
+                await connection.handle(raw)
+            except GatewayError as exc:
+                metrics.CLIENT_ERRORS.labels(code=exc.code).inc()
+                await connection.send(exc.as_frame())
+    except WebSocketDisconnect:
+        pass
+    finally:
+        bus.agent_watchers.discard(connection.changed)
+        for task in background:
+            task.cancel()
+        connection.close_all()
+        metrics.OPEN_SOCKETS.labels(side="agent").dec()
+        with contextlib.suppress(Exception):
+            await desk.presence.leave(agent.username, connection.socket_id)
+        on_gone(agent.username)
