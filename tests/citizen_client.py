@@ -68,7 +68,7 @@ class CitizenClient:
         )
 
     def durable(self) -> list[Frame]:
-        return [f for f in self.frames if "seq" in f and f["type"] != "ack"]
+        return [f for f in self.frames if "seq" in f and f["type"] not in ("ack", "session")]
 
     async def close(self) -> None:
         await self.connection.close()

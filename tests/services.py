@@ -113,11 +113,13 @@ def start_stack_process(
     return start(command.argv, port, name, tmp, env={**command.env, **(env or {})})
 
 
-def start_redis(tmp: Path, name: str = "redis", appendonly: bool = False) -> Service:
+def start_redis(
+    tmp: Path, name: str = "redis", appendonly: bool = False, port: int | None = None
+) -> Service:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed (Debian package redis-server)")
-    port = free_port()
+    port = port or free_port()
     data = tmp / f"{name}-data"
     data.mkdir(exist_ok=True)
     service = start(

@@ -266,8 +266,8 @@ async def test_two_agents_accepting_at_once_never_both_win(
     outcomes = []
     for _ in range(100):
         conversation = await log.start(channel="web", language="de")
-        await redis.hset(f"bs:conv:{{{conversation.id}}}",
-                         mapping={"state": "queued", "queue": "general", "reason": "test"})  # fmt: skip
+        queued = {"state": "queued", "queue": "general", "reason": "test"}
+        await redis.hset(f"bs:conv:{{{conversation.id}}}", mapping=queued)
         await queues.enqueue("general", conversation.id)
         results = await asyncio.gather(alina.accept(conversation.id), bernd.accept(conversation.id))
         winners = [(agent, r) for agent, r in zip((alina, bernd), results, strict=True)
