@@ -8,7 +8,9 @@ admin command see the same directory.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, cast
 
 from argon2 import PasswordHasher
@@ -143,3 +145,29 @@ class AgentDirectory:
 
 
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+def _demo_password(data_dir: Path) -> str:
+    secret_file = data_dir / "demo-agent-password"
+    if secret_file.exists():
+        return secret_file.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(12)
+    secret_file.write_text(password + "\n")
+    secret_file.chmod(0o600)
+    return password
+
+
+async def ensure_demo_agent(directory: AgentDirectory, username: str, data_dir: Path) -> str:
+    """The demo account of `make run`, created once; returns its password.
+
+    The password is random per installation and kept beside the embedded Redis,
+    so a demo never ships a well-known login.
+    """
+    password = _demo_password(data_dir)
+    if await directory.verify(username, password) is None:
+        await directory.save(
+            username=username, password=password, name="Alina Berger", role="supervisor",
+            skills=("general", "buergerbuero", "bauamt", "kfz"), capacity=5,
+        )  # fmt: skip
+    return password

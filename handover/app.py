@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from handover.agent_auth import AgentAuth
 from handover.agent_desk import AgentDesk
 from handover.agent_socket import serve_agent
-from handover.agents import AgentDirectory
+from handover.agents import AgentDirectory, ensure_demo_agent
 from handover.citizen_socket import serve_citizen
 from handover.conversation_log import ConversationLog
 from handover.delivery import ConversationHub
@@ -43,15 +43,15 @@ DEMO_PAGE_CSP = (
 )
 
 
-async def _announce_when_ready(settings: Settings, bot: RasaBot) -> None:
+async def _announce_when_ready(settings: Settings, bot: RasaBot, demo_login: str) -> None:
     """Print where to point a browser once the bot answers (Rasa loads for a while)."""
     while not await bot.is_ready():
         await asyncio.sleep(1.0)
-    url = f"http://{settings.gateway_host}:{settings.gateway_port}"
+    url = settings.gateway_url
     print(
         "\n  Bürgerservice-Assistent is ready.\n"
         f"    Demo portal with the chat widget:  {url}/\n"
-        f"    Health:                           {url}/healthz\n",
+        f"    Health:                           {url}/healthz\n" + demo_login,
         flush=True,
     )
 
@@ -78,7 +78,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.auth = AgentAuth(redis, agents, settings)
         app.state.redis = redis
         app.state.grace_tasks = set()
-        announce = asyncio.create_task(_announce_when_ready(settings, bot))
+        demo_login = ""
+        if settings.demo_agent:
+            password = await ensure_demo_agent(agents, settings.demo_agent, settings.data_dir)
+            demo_login = (
+                f"    Demo agent (supervisor):           {settings.demo_agent} / {password}\n"
+                f"      log in with POST {settings.gateway_url}/api/agent/login\n"
+            )
+        announce = asyncio.create_task(_announce_when_ready(settings, bot, demo_login))
         try:
             yield
         finally:

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         "'Mo-Fr 08:00-18:00; Sa 09:00-12:00'; 'always' for round the clock.",
     )
     default_queue: str = Field("general", description="Queue for handovers that name none.")
+    demo_agent: str | None = Field(
+        None,
+        description="`make run` sets this: a demo supervisor account with this username is "
+        "created, its password kept in DATA_DIR/demo-agent-password.",
+    )
     login_free_failures: int = Field(
         3, description="Failed logins per username before each further try is delayed."
     )

@@ -111,6 +111,8 @@ def main(argv: list[str]) -> int:
         flush=True,
     )
     commands = process_commands(settings)
+    # The demo group gets a demo agent; the gateway prints its login when ready.
+    commands["gateway"].env.setdefault("DEMO_AGENT", settings.demo_agent or "alina")
     manager = Manager()
     for name in wanted:
         command = commands[name]
