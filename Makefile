@@ -43,13 +43,14 @@ PROCESSES := $(if $(REDIS_URL),,redis) rasa actions gateway
 export PYTHONPATH := $(CURDIR)
 export VENV BOT_VENV
 
-.PHONY: help run test bench model venv lint clean
+.PHONY: help run test bench model knowledge venv lint clean
 
 help:
 	@echo "make run    start the assistant (Redis, Rasa, actions, gateway) and print the demo URL"
 	@echo "make test   set up what the tests need and run them"
 	@echo "make bench  run the benchmarks and print their figures"
 	@echo "make model  train the Rasa model if its sources changed"
+	@echo "make knowledge  build the knowledge indexes (and fine-tuned encoders) if their sources changed"
 	@echo "make lint   ruff and mypy"
 
 venv: $(APP_STAMP) $(BOT_STAMP)
@@ -78,10 +79,21 @@ $(MODEL): $(BOT_STAMP) $(BOT_SOURCES)
 	$(BOT_VENV)/bin/rasa train --config config.yml --domain bot/domain.yml --data data/bot \
 		--out $(MODEL_DIR) --fixed-model-name bot-$(FINGERPRINT)
 
-run: venv model
+# --- the knowledge index ----------------------------------------------------------
+# `build` is idempotent (fingerprint of sources, model and settings) and re-embeds only
+# changed chunks. The Munich catalogue, if present beside the project, is the test and
+# benchmark data (never committed): its index is built here so the tests reuse it.
+MUNICH_DLDB := ../shared/data/muenchen-dldb/services_de.json
+
+knowledge: $(APP_STAMP)
+	$(VENV)/bin/python -m knowledge_index build > /dev/null
+	@if [ -f $(MUNICH_DLDB) ]; then \
+		$(VENV)/bin/python -m knowledge_index build --source $(MUNICH_DLDB) > /dev/null; fi
+
+run: venv model knowledge
 	@$(VENV)/bin/python -m handover.stack $(PROCESSES)
 
-test: venv model
+test: venv model knowledge
 	@command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install redis-server" >&2; exit 1; }
 	@command -v chromium >/dev/null || { echo "chromium not found: apt-get install chromium" >&2; exit 1; }
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

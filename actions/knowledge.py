@@ -1,0 +1,131 @@
+"""`action_answer_from_knowledge`: answer a service question from the knowledge index.
+
+The index is loaded once, when the action server imports this module; a missing
+or broken index is logged and every question then gets the honest "no answer".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from handover.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+MAX_ANSWER_CHARS = 420
+FEEDBACK_BUTTONS = [{"title": "Ja", "payload": "/affirm"}, {"title": "Nein", "payload": "/deny"}]
+FEEDBACK_BUTTONS_EN = [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
+NO_ANSWER_DE = (
+    "Dazu habe ich in den Informationen der Stadtverwaltung leider keine passende Antwort "
+    "gefunden. Bitte formulieren Sie Ihre Frage anders, zum Beispiel mit dem Namen der "
+    "Dienstleistung. Persönlich hilft Ihnen der Bürgerservice unter der Behördennummer 115 "
+    "(Montag bis Freitag, 8 bis 18 Uhr)."
+)
+NO_ANSWER_EN = (
+    "I'm sorry, I could not find an answer to that in the city's information. Please try "
+    "rephrasing your question, for example with the name of the service. You can also call "
+    "the public service number 115 (Monday to Friday, 8 am to 6 pm)."
+)
+
+
+def _load_index() -> Any:
+    """The configured index, or None (logged) when it has not been built."""
+    from knowledge_index.search import cached_index
+    from knowledge_index.store import CURRENT, index_root
+
+    settings = get_settings()
+    path = index_root(settings.knowledge_dir, settings.knowledge_source) / CURRENT
+    if not path.exists():
+        logger.error("No knowledge index at %s; run `make knowledge`.", path)
+        return None
+    try:
+        return cached_index(Path(path).resolve())
+    except Exception:
+        logger.exception("Knowledge index at %s cannot be loaded", path)
+        return None
+
+
+INDEX = _load_index()
+# Loading torch/transformers asks multiprocessing for its start method, which fixes
+# it to "fork"; Sanic (the action server) then refuses to set its own. Unset it again.
+multiprocessing.set_start_method(None, force=True)
+
+
+def shorten(text: str, limit: int = MAX_ANSWER_CHARS) -> str:
+    """The passage cut at a sentence or line end before `limit` characters."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    end = max(cut.rfind(". "), cut.rfind("\n"), cut.rfind("! "), cut.rfind("? "))
+    return (cut[: end + 1] if end > limit // 3 else cut.rsplit(" ", 1)[0] + " …").strip()
+
+
+def _doc_payload(doc_id: str) -> str:
+    return "/ask_question" + json.dumps({"knowledge_doc": doc_id})
+
+
+class ActionAnswerFromKnowledge(Action):  # type: ignore[misc]
+    def name(self) -> str:
+        return "action_answer_from_knowledge"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        text = str(tracker.latest_message.get("text") or "")
+        chosen = next(tracker.get_latest_entity_values("knowledge_doc"), None)
+        if INDEX is None:
+            dispatcher.utter_message(text=NO_ANSWER_DE)
+            return []
+        if chosen is not None:
+            hit = INDEX.hit_for(str(chosen), _previous_question(tracker))
+            if hit is not None:
+                self._answer(dispatcher, hit, english=False)
+                return []
+        result = INDEX.search(text)
+        if result.band.value == "answer" and result.hits:
+            self._answer(dispatcher, result.hits[0], english=result.english)
+        elif result.band.value == "suggest" and result.hits:
+            buttons = [
+                {"title": hit.title, "payload": _doc_payload(hit.doc_id)} for hit in result.hits[:3]
+            ]
+            prompt = "Did you mean one of these?" if result.english else "Meinen Sie …?"
+            dispatcher.utter_message(text=prompt, buttons=buttons)
+        else:
+            dispatcher.utter_message(text=NO_ANSWER_EN if result.english else NO_ANSWER_DE)
+        return []
+
+    @staticmethod
+    def _answer(dispatcher: CollectingDispatcher, hit: Any, english: bool) -> None:
+        passage = shorten(hit.passage.text)
+        if english:
+            text = (
+                f"The city's information on this is only available in German. The most relevant "
+                f"service is “{hit.title}”; here is the passage from it:\n\n{passage}"
+            )
+        else:
+            text = f"{hit.title}: {passage}" if not passage.startswith(hit.title) else passage
+        links = [{"title": hit.title, "url": hit.url}] if hit.url else []
+        dispatcher.utter_message(json_message={"text": text, "links": links})
+        dispatcher.utter_message(
+            text="Did that help you?" if english else "Hat Ihnen das geholfen?",
+            buttons=FEEDBACK_BUTTONS_EN if english else FEEDBACK_BUTTONS,
+        )
+
+
+def _previous_question(tracker: Tracker) -> str:
+    """The citizen's last free-text question before a "Meinen Sie …?" button click."""
+    for event in reversed(tracker.events[:-1]):
+        if event.get("event") == "user" and not str(event.get("text") or "").startswith("/"):
+            return str(event.get("text") or "")
+    return ""
+
+
+__all__ = ["ActionAnswerFromKnowledge", "shorten"]

@@ -1,0 +1,214 @@
+"""Build an index from a source: parse, chunk, embed (only what changed), fit, publish.
+
+Idempotent: a build whose inputs (source files, question file, model, settings,
+code version) are unchanged returns the current index at once. Embeddings are
+reused by content hash from the previous build, so editing one article re-embeds
+only that article's chunks (unless fine-tuning retrains the encoder on the change).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from knowledge_index import lexical, store
+from knowledge_index.chunking import chunk_documents
+from knowledge_index.dense import EXACT_MAX, Encoder, VectorIndex, packaged_model_path
+from knowledge_index.errors import BuildError, SourceError
+from knowledge_index.params import Example, Params, fit
+from knowledge_index.sources import load_source
+
+BUILD_VERSION = "1"
+
+
+@dataclass
+class BuildOptions:
+    source: Path
+    models_dir: Path
+    model: Path | None = None  # None: the packaged all-MiniLM-L6-v2
+    finetune: bool = True
+    questions: Path | None = None  # fit fusion and confidence on these
+    exact_max: int = EXACT_MAX
+    force: bool = False
+
+
+@dataclass
+class BuildReport:
+    path: str
+    up_to_date: bool
+    documents: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)
+    params: dict[str, object] = field(default_factory=dict)
+
+
+def _fingerprint(options: BuildOptions, files: list[Path], model: Path) -> str:
+    digest = hashlib.sha256(
+        f"{BUILD_VERSION}|{model}|{options.finetune}|{options.exact_max}".encode()
+    )
+    for path in [*files, *([options.questions] if options.questions else [])]:
+        digest.update(str(path.name).encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:20]
+
+
+def _source_files(source: Path) -> list[Path]:
+    if source.is_dir():
+        return sorted(p for p in source.glob("*.md") if p.name.lower() != "readme.md")
+    from knowledge_index.sources import locations_file
+
+    return [source, *filter(None, [locations_file(source)])]
+
+
+def build(options: BuildOptions) -> BuildReport:
+    """Build and publish the index of `options.source`; see the module docstring."""
+    started = time.perf_counter()
+    if not options.source.exists():
+        raise SourceError(options.source, "does not exist")
+    root = store.index_root(options.models_dir, options.source)
+    base_model = (options.model or packaged_model_path()).resolve()
+    fingerprint = _fingerprint(options, _source_files(options.source), base_model)
+    previous = store.current_build(root)
+    if previous is not None and not options.force:
+        manifest = json.loads((previous / "manifest.json").read_text())
+        if manifest.get("fingerprint") == fingerprint:
+            return BuildReport(path=str(previous), up_to_date=True, **manifest["counts"])
+    loaded = load_source(options.source)
+    staging = store.new_build_dir(root)
+    try:
+        report = _build_into(staging, options, loaded, base_model, previous, fingerprint)
+        report.path = str(store.publish(root, staging))
+    except BaseException as exc:
+        store.discard(staging)
+        if isinstance(exc, SourceError | KeyboardInterrupt):
+            raise
+        raise BuildError(f"building the index of {options.source} failed: {exc}") from exc
+    report.seconds = round(time.perf_counter() - started, 2)
+    return report
+
+
+def _build_into(
+    staging: Path,
+    options: BuildOptions,
+    loaded: object,
+    base_model: Path,
+    previous: Path | None,
+    fingerprint: str,
+) -> BuildReport:
+    from knowledge_index.sources import LoadedSource
+
+    assert isinstance(loaded, LoadedSource)
+    documents = loaded.documents
+    chunks = chunk_documents(documents)
+    model = base_model
+    if options.finetune:
+        from knowledge_index.finetune import finetuned_model
+
+        model = finetuned_model(base_model, documents, options.models_dir / "encoders").resolve()
+    encoder = Encoder(model)
+    texts = [c.embedding_text() for c in chunks]
+    hashes = [hashlib.sha256(f"{model}\x1f{t}".encode()).hexdigest() for t in texts]
+    cached = _previous_embeddings(previous)
+    missing = [i for i, h in enumerate(hashes) if h not in cached]
+    fresh = encoder.encode([texts[i] for i in missing])
+    vectors = np.zeros((len(chunks), encoder.dimension), dtype=np.float32)
+    for row, index in enumerate(missing):
+        vectors[index] = fresh[row]
+    for index, digest in enumerate(hashes):
+        if digest in cached:
+            vectors[index] = cached[digest]
+    np.save(staging / "embeddings.npy", vectors)
+    (staging / "embedding_hashes.json").write_text(json.dumps(hashes))
+    VectorIndex.build(vectors, options.exact_max).save(staging / "dense.faiss")
+    lexical_texts = [f"{c.title}. {c.text}" for c in chunks]
+    lexical.save(lexical.BM25Index().fit(lexical_texts), staging / "bm25.pkl")
+    lexical.save(lexical.CharNgramIndex().fit(lexical_texts), staging / "char.pkl")
+    (staging / "documents.json").write_text(
+        json.dumps([asdict(d) for d in documents], ensure_ascii=False)
+    )
+    (staging / "chunks.json").write_text(
+        json.dumps([{**asdict(c), "extra": None} for c in chunks], ensure_ascii=False)
+    )
+    counts = {"documents": len(documents), "chunks": len(chunks),
+              "embedded": len(missing), "reused": len(chunks) - len(missing)}  # fmt: skip
+    manifest = {"fingerprint": fingerprint, "model": str(model), "source": str(options.source),
+                "counts": counts, "skipped": loaded.skipped}  # fmt: skip
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    Params().save(staging / "params.json")
+    if options.questions is not None:
+        params = fit_params(staging, options.questions)
+    else:
+        params = default_params()
+    params.save(staging / "params.json")
+    return BuildReport(
+        path=str(staging), up_to_date=False, skipped=loaded.skipped, params=asdict(params), **counts
+    )
+
+
+def default_params() -> Params:
+    """Params fitted on the Munich development questions, shipped for sources without questions."""
+    path = Path(__file__).with_name("default_params.json")
+    return Params.load(path) if path.exists() else Params()
+
+
+def load_questions(path: Path) -> list[dict[str, object]]:
+    questions = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SourceError(path, f"line {number} is not JSON: {exc.msg}") from exc
+        if not isinstance(item, dict) or not isinstance(item.get("query"), str):
+            raise SourceError(path, f"line {number} has no string 'query'", "query")
+        expected = item.get("expected", [])
+        if not isinstance(expected, list):
+            raise SourceError(path, f"line {number}: must be a list", "expected")
+        questions.append({"query": item["query"], "expected": [str(e) for e in expected]})
+    return questions
+
+
+def examples_for(index_dir: Path, questions: list[dict[str, object]]) -> list[Example]:
+    from knowledge_index.search import KnowledgeIndex
+
+    index = KnowledgeIndex.load(index_dir)
+    position = {doc_id: i for i, doc_id in enumerate(index.doc_ids)}
+    examples = []
+    for question in questions:
+        expected = question["expected"]
+        assert isinstance(expected, list)
+        examples.append(
+            Example(
+                scores=index.doc_scores(str(question["query"])),
+                expected={position[e] for e in expected if e in position},
+            )
+        )
+    return examples
+
+
+def fit_params(index_dir: Path, questions_path: Path) -> Params:
+    examples = examples_for(index_dir, load_questions(questions_path))
+    return fit(examples, source=questions_path.name)
+
+
+def _previous_embeddings(previous: Path | None) -> dict[str, np.ndarray]:
+    """Vectors of the previous build by content hash (empty if there is none or it is damaged)."""
+    if previous is None:
+        return {}
+    try:
+        hashes = json.loads((previous / "embedding_hashes.json").read_text())
+        vectors = np.load(previous / "embeddings.npy")
+    except (OSError, ValueError):
+        return {}
+    if len(hashes) != len(vectors):
+        return {}
+    return dict(zip(hashes, vectors, strict=True))

@@ -1,0 +1,143 @@
+"""Fusion weights and confidence bands, fit on questions and stored with the index.
+
+Fusion is a weighted sum of the per-service scores of the three retrievers
+(BM25, character n-grams, dense). Weights are searched on a simplex grid that
+includes each single method, so the chosen fusion is never worse than the best
+single method on the fitting questions. Confidence is a logistic model of the top
+fused score and its margin over the runner-up; two thresholds on it give the bands.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+METHODS = ("bm25", "char", "dense")
+
+
+@dataclass
+class Params:
+    weights: dict[str, float] = field(
+        default_factory=lambda: {"bm25": 0.4, "char": 0.2, "dense": 0.4}
+    )
+    # Confidence = sigmoid(a * top + b * margin + c)
+    coef_top: float = 12.0
+    coef_margin: float = 20.0
+    intercept: float = -6.0
+    answer_threshold: float = 0.5
+    suggest_threshold: float = 0.2
+    fitted_on: str = "defaults"
+
+    def confidence(self, top: float, margin: float) -> float:
+        z = self.coef_top * top + self.coef_margin * margin + self.intercept
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> Params:
+        return cls(**json.loads(path.read_text()))
+
+
+@dataclass
+class Example:
+    """One fitting question: per-method service scores and the right services' indexes."""
+
+    scores: dict[str, NDArray[np.float32]]
+    expected: set[int]
+
+
+def fuse(scores: dict[str, NDArray[np.float32]], weights: dict[str, float]) -> NDArray[np.float32]:
+    total = np.zeros_like(next(iter(scores.values())))
+    for name, weight in weights.items():
+        if weight:
+            total += weight * scores[name]
+    return total
+
+
+def _top_margin(fused: NDArray[np.float32]) -> tuple[float, float, int]:
+    order = np.argsort(-fused)[:2]
+    top = float(fused[order[0]])
+    second = float(fused[order[1]]) if len(order) > 1 else 0.0
+    return top, top - second, int(order[0])
+
+
+def mrr(examples: list[Example], weights: dict[str, float], k: int = 10) -> tuple[float, float]:
+    """(mrr@k, hit@1) of the answerable examples under `weights`."""
+    total = hits = 0.0
+    answerable = [e for e in examples if e.expected]
+    for example in answerable:
+        order = np.argsort(-fuse(example.scores, weights))[:k]
+        for rank, index in enumerate(order, 1):
+            if int(index) in example.expected:
+                total += 1 / rank
+                hits += rank == 1
+                break
+    n = max(1, len(answerable))
+    return total / n, hits / n
+
+
+def weight_grid(step: float = 0.1) -> list[dict[str, float]]:
+    ticks = [round(i * step, 3) for i in range(round(1 / step) + 1)]
+    return [
+        dict(zip(METHODS, (a, b, round(1 - a - b, 3)), strict=True))
+        for a, b in itertools.product(ticks, ticks)
+        if a + b <= 1 + 1e-9
+    ]
+
+
+def fit_weights(examples: list[Example]) -> dict[str, float]:
+    """The grid point with the best (mrr@10, hit@1): single methods are grid corners."""
+    return max(weight_grid(), key=lambda w: mrr(examples, w))
+
+
+def fit_confidence(examples: list[Example], params: Params) -> Params:
+    """Logistic confidence on (top, margin) and the two band thresholds."""
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels, in_top3 = [], [], []
+    for example in examples:
+        fused = fuse(example.scores, params.weights)
+        top, margin, best = _top_margin(fused)
+        features.append([top, margin])
+        labels.append(int(best in example.expected))
+        top3 = {int(i) for i in np.argsort(-fused)[:3]}
+        in_top3.append(bool(example.expected & top3))
+    x, y = np.asarray(features), np.asarray(labels)
+    if len(set(labels)) == 2:
+        model = LogisticRegression(C=100.0).fit(x, y)
+        params.coef_top, params.coef_margin = (float(c) for c in model.coef_[0])
+        params.intercept = float(model.intercept_[0])
+    confidences = [params.confidence(top, margin) for top, margin in features]
+    candidates = [*sorted(set(confidences)), 1.01]
+    answerable = [bool(e.expected) for e in examples]
+
+    # Answer: a wrong answer costs twice what a right one gains.
+    def answer_utility(t: float) -> float:
+        return sum((1 if y_ else -2) for c, y_ in zip(confidences, labels, strict=True) if c >= t)
+
+    params.answer_threshold = max(candidates, key=lambda t: (answer_utility(t), t))
+
+    # Suggest: below the answer band, candidates help when a right service is among the top 3.
+    def suggest_utility(t: float) -> float:
+        return sum(
+            (1 if ok and a else -1)
+            for c, ok, a in zip(confidences, in_top3, answerable, strict=True)
+            if t <= c < params.answer_threshold
+        )
+
+    lower = [t for t in candidates if t <= params.answer_threshold]
+    params.suggest_threshold = max(lower, key=lambda t: (suggest_utility(t), t))
+    return params
+
+
+def fit(examples: list[Example], source: str) -> Params:
+    params = Params(weights=fit_weights(examples), fitted_on=source)
+    return fit_confidence(examples, params)

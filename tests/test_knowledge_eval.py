@@ -1,0 +1,45 @@
+"""`python -m knowledge_index eval` on the real Munich catalogue meets the quality targets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MUNICH = ROOT.parent / "shared" / "data" / "muenchen-dldb" / "services_de.json"
+QUESTIONS = ROOT.parent / "shared" / "eval" / "muenchen-dev-questions.jsonl"
+
+pytestmark = pytest.mark.skipif(
+    not (MUNICH.exists() and QUESTIONS.exists()), reason="Munich data not beside the project"
+)
+
+
+def test_eval_prints_the_metrics_as_its_last_line_and_meets_the_targets() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "knowledge_index", "eval", "--source", str(MUNICH),
+         "--questions", str(QUESTIONS)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=900, check=True,
+    )  # fmt: skip
+    metrics = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert {"n", "hit@1", "hit@5", "mrr@10", "false_answer_rate"} <= metrics.keys()
+    assert metrics["n"] == 45
+    assert metrics["hit@1"] >= 0.75, metrics
+    assert metrics["hit@5"] >= 0.92, metrics
+    assert metrics["false_answer_rate"] <= 0.10, metrics
+
+
+def test_eval_with_a_missing_source_fails_with_a_clear_error() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "knowledge_index", "eval", "--source", "nowhere.json",
+         "--questions", str(QUESTIONS)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert completed.returncode == 1
+    assert "nowhere.json" in json.loads(completed.stdout.strip().splitlines()[-1])["error"]

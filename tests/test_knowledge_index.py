@@ -1,0 +1,135 @@
+"""Index build and search on a few real articles: incremental, atomic, robust to bad queries."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from knowledge_index.build import BuildOptions, BuildReport, build
+from knowledge_index.dense import VectorIndex
+from knowledge_index.documents import SectionKind
+from knowledge_index.errors import SourceError
+from knowledge_index.search import Band, KnowledgeIndex, wanted_section
+from knowledge_index.store import CURRENT, index_root
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTICLES = ["personalausweis-beantragen", "reisepass-beantragen", "sperrmuell-anmelden",
+            "hundesteuer-anmelden", "wohnsitz-anmelden", "fundbuero"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("articles")
+    for name in ARTICLES:
+        shutil.copy(ROOT / "data" / "knowledge" / f"{name}.md", folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+def _build(source: Path, models_dir: Path, **options: object) -> BuildReport:
+    # The packaged model without fine-tuning keeps these tests fast; fine-tuning is
+    # exercised by the Munich evaluation and the conversation test.
+    return build(BuildOptions(source=source, models_dir=models_dir, finetune=False, **options))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def index(source: Path, models_dir: Path) -> KnowledgeIndex:
+    report = _build(source, models_dir)
+    assert not report.up_to_date and report.embedded == report.chunks > len(ARTICLES)
+    return KnowledgeIndex.load(Path(report.path))
+
+
+def test_a_fee_question_gets_the_fee_passage_of_the_right_service(index: KnowledgeIndex) -> None:
+    result = index.search("Was kostet ein Personalausweis?")
+    assert result.hits[0].doc_id == "personalausweis-beantragen"
+    assert result.hits[0].passage.kind is SectionKind.FEES and "€" in result.hits[0].passage.text
+    assert result.band is Band.ANSWER
+
+
+def test_a_where_question_gets_the_office(index: KnowledgeIndex) -> None:
+    hit = index.search("Wo kann ich Sperrmüll anmelden?").hits[0]
+    assert hit.doc_id == "sperrmuell-anmelden"
+    assert hit.passage.kind is SectionKind.OFFICE and "Gewerbering 10" in hit.passage.text
+
+
+def test_structured_fields_are_recognised_in_questions() -> None:
+    assert wanted_section("Was kostet der Pass?") is SectionKind.FEES
+    assert wanted_section("Welche Unterlagen muss ich mitbringen?") is SectionKind.DOCUMENTS
+    assert wanted_section("Wo ist das Fundbüro?") is SectionKind.OFFICE
+    assert wanted_section("Wie lange dauert das?") is None
+
+
+@pytest.mark.parametrize("query", ["", "   \n\t ", "?!", "\u200b"])
+def test_empty_queries_get_no_answer(index: KnowledgeIndex, query: str) -> None:
+    result = index.search(query)
+    assert result.band is Band.NONE and result.hits == []
+
+
+def test_a_10000_character_query_is_answered_quickly(index: KnowledgeIndex) -> None:
+    result = index.search("Personalausweis " * 625)
+    assert len("Personalausweis " * 625) == 10_000
+    assert result.hits[0].doc_id == "personalausweis-beantragen"
+
+
+def test_an_unchanged_source_is_not_rebuilt(
+    source: Path, models_dir: Path, index: KnowledgeIndex
+) -> None:
+    report = _build(source, models_dir)
+    assert report.up_to_date and Path(report.path) == index.path
+
+
+def test_a_rebuild_re_embeds_only_the_changed_document(
+    source: Path, models_dir: Path, index: KnowledgeIndex
+) -> None:
+    article = source / "fundbuero.md"
+    original = article.read_text()
+    try:
+        article.write_text(
+            original.replace("## Kosten\n", "## Kosten\nNeu: Die Abholung ist montags kostenlos.\n")
+        )
+        report = _build(source, models_dir)
+        rebuilt = KnowledgeIndex.load(Path(report.path))
+        changed = [c for c in rebuilt.chunks if c.doc_id == "fundbuero"]
+        assert 0 < report.embedded <= len(changed)
+        assert report.reused == report.chunks - report.embedded
+        assert report.reused >= len(index.chunks) - len(changed)
+    finally:
+        article.write_text(original)
+        _build(source, models_dir)
+
+
+def test_a_failed_build_leaves_the_previous_index_in_place(
+    source: Path, models_dir: Path, index: KnowledgeIndex
+) -> None:
+    current = index_root(models_dir, source) / CURRENT
+    before = current.resolve()
+    broken = source / "kaputt.md"
+    broken.write_text("---\nid: kaputt\ntitle: [nicht geschlossen\n---\n## Kosten\nx\n")
+    try:
+        with pytest.raises(SourceError, match=r"kaputt\.md"):
+            _build(source, models_dir)
+    finally:
+        broken.unlink()
+    assert current.resolve() == before
+    assert KnowledgeIndex.load(current).search("Reisepass").hits[0].doc_id == "reisepass-beantragen"
+    assert not list(index_root(models_dir, source).glob("*.partial"))
+
+
+def test_exact_and_approximate_dense_indexes_share_one_interface() -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    exact = VectorIndex.build(vectors, exact_max=5000)
+    approximate = VectorIndex.build(vectors, exact_max=1000)
+    assert not exact.approximate and approximate.approximate
+    query = vectors[42]
+    for vector_index in (exact, approximate):
+        scores, ids = vector_index.search(query, 5)
+        assert ids[0] == 42 and scores[0] == pytest.approx(1.0, abs=1e-4)
