@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
-from benchmarks import gateway_latency
+from benchmarks import gateway_latency, handover_delivery
 
-BENCHMARKS = {"gateway_latency": gateway_latency.run}
+BENCHMARKS = {"gateway_latency": gateway_latency.run, "handover_delivery": handover_delivery.run}
 
 
 def main(names: list[str]) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import resource
+
 import uvicorn
 
 from handover.app import create_app
@@ -9,7 +11,16 @@ from handover.log_config import configure_logging
 from handover.settings import get_settings
 
 
+def _allow_many_sockets() -> None:
+    """Raise the open-file limit to the hard limit: every socket is a file descriptor,
+    and the common soft default (1024) would cap the gateway far below its capacity."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main() -> None:
+    _allow_many_sockets()
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     uvicorn.run(

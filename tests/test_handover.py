@@ -283,37 +283,61 @@ async def test_two_agents_accepting_at_once_never_both_win(
     await redis.aclose()
 
 
+@pytest.fixture(scope="module")
+def own_queue_gateway(service_dir: Path, redis_url: str, rasa_server: Service) -> Iterator[Service]:
+    """A gateway whose handovers go to a queue no other test uses."""
+    for username, name in [("greta", "Greta Lang"), ("hans", "Hans Ebert")]:
+        assert add_agent(redis_url, username, name, "--skills", "nachfrage").returncode == 0
+    service = start_gateway(service_dir, "gateway-own-queue", redis_url, rasa_server.port,
+                            env={"DEFAULT_QUEUE": "nachfrage"})  # fmt: skip
+    yield service
+    service.stop()
+
+
 async def test_an_agent_who_drops_gets_a_grace_period_then_the_chat_goes_back_to_the_queue(
-    ws_url: str, gateway: Service, agents: None
+    own_queue_gateway: Service,
 ) -> None:
-    alina = await AgentClient.open(gateway.url, "alina", PASSWORD)
-    citizen = await citizen_asking_for_a_person(ws_url)
+    gateway = own_queue_gateway
+    greta = await AgentClient.open(gateway.url, "greta", PASSWORD)
+    earlier = await citizen_asking_for_a_person(ws(gateway))  # waits in the normal band
+    citizen = await citizen_asking_for_a_person(ws(gateway))
     conversation_id = citizen.session["conversation_id"]
-    await alina.queue_with(conversation_id)
-    await alina.accept(conversation_id)
-    await alina.close()
+    await greta.queue_with(conversation_id)
+    await greta.accept(conversation_id)
+    await greta.close()
 
     # Back within the grace period (1.5 s in tests): nothing changed.
-    alina = await AgentClient.open(gateway.url, "alina", PASSWORD)
-    again = await alina.until(
+    greta = await AgentClient.open(gateway.url, "greta", PASSWORD)
+    again = await greta.until(
         lambda f: f["type"] == "assigned" and f["conversation_id"] == conversation_id
     )
     assert again["context"]["reason"] == "citizen_request"
     await asyncio.sleep(2.5)
-    await alina.say(conversation_id, "Ich bin noch da.")
+    await greta.say(conversation_id, "Ich bin noch da.")
     await citizen.until(lambda f: f.get("from") == "agent")
-    await alina.close()
+    await greta.close()
 
-    # Gone for longer: the conversation goes back to the head of its queue.
+    # Gone for longer: the conversation goes back to the head of its queue,
+    # ahead of one that has waited since before it.
     lost = await citizen.until(lambda f: f.get("state") == "queued", timeout=15)
     assert lost["reason"] == "agent_disconnected" and lost["position"] == 1
     assert any("unterbrochen" in f.get("text", "") for f in citizen.frames)
-    bernd = await AgentClient.open(gateway.url, "bernd", PASSWORD)
-    assert (await bernd.queue_with(conversation_id))["reason"] == "citizen_request"
-    await bernd.accept(conversation_id)
-    await bernd.send({"type": "close", "conversation_id": conversation_id})
-    await bernd.close()
+    hans = await AgentClient.open(gateway.url, "hans", PASSWORD)
+    head = await hans.until(lambda f: f["type"] == "queue" and len(f["items"]) == 2)
+    assert [i["conversation_id"] for i in head["items"]] == [
+        conversation_id,
+        earlier.session["conversation_id"],
+    ]
+    for waiting in (conversation_id, earlier.session["conversation_id"]):
+        await hans.accept(waiting)
+        await hans.send({"type": "close", "conversation_id": waiting})
+    await hans.close()
     await citizen.close()
+    await earlier.close()
+
+
+def ws(service: Service) -> str:
+    return service.url.replace("http://", "ws://") + "/ws/chat"
 
 
 @pytest.fixture(scope="module")

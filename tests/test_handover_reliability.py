@@ -11,13 +11,9 @@ import pytest
 from tests.agent_client import AgentClient
 from tests.citizen_client import CitizenClient
 from tests.services import Service, start_gateway, start_redis
-from tests.test_handover import PASSWORD, add_agent, citizen_asking_for_a_person
+from tests.test_handover import PASSWORD, add_agent, citizen_asking_for_a_person, ws
 
 pytestmark = pytest.mark.rasa
-
-
-def ws(service: Service) -> str:
-    return service.url.replace("http://", "ws://") + "/ws/chat"
 
 
 async def test_a_replica_killed_mid_conversation_loses_and_duplicates_nothing(
