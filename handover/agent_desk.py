@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from handover.agents import Agent, AgentDirectory
 from handover.citizen_texts import citizen_text
 from handover.conversation_log import Conversation
-from handover.errors import GatewayError
+from handover.errors import AlreadyTaken, AtCapacity, NotAssigned, UnknownQueue
 from handover.presence import Presence
 from handover.protocol import message_event, utc_now
 from handover.queues import HEAD, Queues
@@ -39,26 +39,6 @@ PHONE = re.compile(r"(?:\+|\b0)[\d /()-]{6,}\d")
 
 def _now_ms() -> str:
     return str(int(time.time() * 1000))
-
-
-class AlreadyTaken(GatewayError):
-    code = "already_taken"
-    http_status = 409
-
-
-class NotAssigned(GatewayError):
-    code = "not_assigned"
-    http_status = 403
-
-
-class AtCapacity(GatewayError):
-    code = "at_capacity"
-    http_status = 409
-
-
-class UnknownQueue(GatewayError):
-    code = "unknown_queue"
-    http_status = 400
 
 
 class AgentDesk:
@@ -240,8 +220,9 @@ class AgentDesk:
 
     async def transfer(self, agent: Agent, conversation_id: str, queue: str) -> None:
         meta = await self._assigned_meta(agent, conversation_id)
-        if queue not in await self.queues.names() and queue != self.default_queue:
-            raise UnknownQueue(f"Unbekannte Warteschlange {queue!r}.")
+        served = {skill for colleague in await self.agents.all() for skill in colleague.skills}
+        if queue not in served | {self.default_queue}:
+            raise UnknownQueue(f"Keine Kollegin und kein Kollege bearbeitet {queue!r}.")
         await self.queues.release(agent.username, conversation_id)
         await self.queues.enqueue(queue, conversation_id)
         await self._record_queued(

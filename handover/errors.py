@@ -49,3 +49,23 @@ class BotUnavailable(GatewayError):
 class ConversationClosed(GatewayError):
     code = "conversation_closed"
     http_status = 409
+
+
+class AlreadyTaken(GatewayError):
+    code = "already_taken"
+    http_status = 409
+
+
+class NotAssigned(GatewayError):
+    code = "not_assigned"
+    http_status = 403
+
+
+class AtCapacity(GatewayError):
+    code = "at_capacity"
+    http_status = 409
+
+
+class UnknownQueue(GatewayError):
+    code = "unknown_queue"
+    http_status = 400

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 import httpx
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 
-Frame = dict[str, Any]
+from tests.frame_socket import Frame, FrameSocket
 
 
 async def login(base_url: str, username: str, password: str) -> httpx.Response:
@@ -23,11 +19,7 @@ async def login(base_url: str, username: str, password: str) -> httpx.Response:
         )
 
 
-class AgentClient:
-    def __init__(self, connection: ClientConnection) -> None:
-        self.connection = connection
-        self.frames: list[Frame] = []
-
+class AgentClient(FrameSocket):
     @classmethod
     async def open(cls, base_url: str, username: str, password: str) -> AgentClient:
         response = await login(base_url, username, password)
@@ -38,21 +30,6 @@ class AgentClient:
         hello = await agent.receive()
         assert hello["type"] == "hello", hello
         return agent
-
-    async def receive(self, timeout: float = 20.0) -> Frame:
-        frame: Frame = json.loads(await asyncio.wait_for(self.connection.recv(), timeout))
-        self.frames.append(frame)
-        return frame
-
-    async def until(self, predicate: Callable[[Frame], bool], timeout: float = 20.0) -> Frame:
-        async with asyncio.timeout(timeout):
-            while True:
-                frame = await self.receive(timeout)
-                if predicate(frame):
-                    return frame
-
-    async def send(self, frame: Frame) -> None:
-        await self.connection.send(json.dumps(frame))
 
     async def queue_with(self, conversation_id: str, timeout: float = 20.0) -> Frame:
         """The first queue view that lists the conversation; returns its item."""
@@ -77,6 +54,3 @@ class AgentClient:
     async def say(self, conversation_id: str, text: str) -> None:
         await self.send({"type": "message", "conversation_id": conversation_id,
                          "client_id": uuid.uuid4().hex, "text": text})  # fmt: skip
-
-    async def close(self) -> None:
-        await self.connection.close()

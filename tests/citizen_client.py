@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
-from collections.abc import Callable
-from typing import Any
 from urllib.parse import urlencode
 
 from websockets.asyncio.client import ClientConnection, connect
 
-Frame = dict[str, Any]
+from tests.frame_socket import Frame, FrameSocket
 
 
-class CitizenClient:
+class CitizenClient(FrameSocket):
     def __init__(self, connection: ClientConnection) -> None:
-        self.connection = connection
-        self.frames: list[Frame] = []
+        super().__init__(connection)
         self.session: Frame = {}
 
     @classmethod
@@ -41,22 +36,6 @@ class CitizenClient:
     def token(self) -> str:
         return str(self.session["token"])
 
-    async def receive(self, timeout: float = 20.0) -> Frame:
-        frame: Frame = json.loads(await asyncio.wait_for(self.connection.recv(), timeout))
-        self.frames.append(frame)
-        return frame
-
-    async def until(self, predicate: Callable[[Frame], bool], timeout: float = 20.0) -> Frame:
-        """Receive until a frame matches; earlier frames stay in `frames`."""
-        async with asyncio.timeout(timeout):
-            while True:
-                frame = await self.receive(timeout)
-                if predicate(frame):
-                    return frame
-
-    async def send(self, frame: Frame | str) -> None:
-        await self.connection.send(frame if isinstance(frame, str) else json.dumps(frame))
-
     async def say(self, text: str, client_id: str | None = None) -> str:
         client_id = client_id or uuid.uuid4().hex
         await self.send({"type": "message", "client_id": client_id, "text": text})
@@ -69,6 +48,3 @@ class CitizenClient:
 
     def durable(self) -> list[Frame]:
         return [f for f in self.frames if "seq" in f and f["type"] not in ("ack", "session")]
-
-    async def close(self) -> None:
-        await self.connection.close()

@@ -218,6 +218,40 @@ async def test_only_the_assigned_agent_may_write(
     await citizen.close()
 
 
+async def test_a_transfer_puts_the_chat_in_another_queue(
+    ws_url: str, gateway: Service, alina: AgentClient
+) -> None:
+    citizen = await citizen_asking_for_a_person(ws_url)
+    conversation_id = citizen.session["conversation_id"]
+    await alina.queue_with(conversation_id)
+    await alina.accept(conversation_id)
+    await alina.send({"type": "transfer", "conversation_id": conversation_id, "queue": "nowhere"})
+    assert (await alina.until(lambda f: f["type"] == "error"))["code"] == "unknown_queue"
+    await alina.send({"type": "transfer", "conversation_id": conversation_id, "queue": "bauamt"})
+    moved = await citizen.until(lambda f: f.get("state") == "queued" and f["reason"] == "transfer")
+    assert moved["position"] == 1
+    item = await alina.queue_with(conversation_id)  # alina has the bauamt skill too
+    assert item["queue"] == "bauamt"
+    await alina.say(conversation_id, "Noch da?")
+    assert (await alina.until(lambda f: f["type"] == "error"))["code"] == "not_assigned"
+    await alina.accept(conversation_id)
+    await alina.send({"type": "close", "conversation_id": conversation_id})
+    await citizen.close()
+
+
+async def test_bad_agent_frames_get_errors_and_the_socket_stays_open(alina: AgentClient) -> None:
+    for frame, code in [
+        ("kein json", "bad_frame"),
+        ('{"type":"dance","conversation_id":"x"}', "bad_frame"),
+        ('{"type":"message","conversation_id":"x","client_id":"c","text":""}', "bad_frame"),
+        ('{"type":"note","conversation_id":"x","text":"' + "x" * 5000 + '"}', "too_large"),
+    ]:
+        await alina.send(frame)
+        assert (await alina.until(lambda f: f["type"] == "error"))["code"] == code
+    await alina.send({"type": "accept", "conversation_id": "does-not-exist"})
+    assert (await alina.until(lambda f: f["type"] == "error"))["code"] == "already_taken"
+
+
 async def test_agents_see_only_queues_of_their_skills(
     ws_url: str, gateway: Service, agents: None
 ) -> None:
