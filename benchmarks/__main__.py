@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import sys
 
-from benchmarks import gateway_latency, handover_delivery
+from benchmarks import gateway_latency, handover_delivery, knowledge_latency
 
-BENCHMARKS = {"gateway_latency": gateway_latency.run, "handover_delivery": handover_delivery.run}
+BENCHMARKS = {
+    "gateway_latency": gateway_latency.run,
+    "handover_delivery": handover_delivery.run,
+    "knowledge_latency": knowledge_latency.run,
+}
 
 
 def main(names: list[str]) -> int:

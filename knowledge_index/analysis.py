@@ -46,13 +46,31 @@ def stem(word: str) -> str:
     return word
 
 
+# Separable verb particles: "Wie melde ich ein Gewerbe an?" asks about "anmelden".
+_PARTICLES = {"an", "ab", "um", "aus", "ein", "zu", "auf", "nach", "zurück", "weg", "vor"}
+
+
 def lemmas(text: str) -> list[str]:
-    """Lower-cased, umlaut-folded lemmas of the words in `text`, stop words removed."""
+    """Lower-cased, umlaut-folded lemmas of the words in `text`, stop words removed.
+
+    A clause-final separable particle is joined to the clause's verbs ("melde … an"
+    adds "anmelden"), since the catalogue names services by the joined verb.
+    """
     nlp = lemmatizer()
     out: list[str] = []
-    for token in nlp(text[:20_000]):
+    doc = nlp(text[:20_000])
+    verbs: list[str] = []
+    for i, token in enumerate(doc):
         if token.is_punct or token.is_space:
+            verbs = []
             continue
+        lowered = token.lower_
+        verb_like = lowered.endswith(("e", "st", "t", "en")) and token.lemma_.endswith("en")
+        if verb_like and i > 0 and fold(lowered) not in STOP and fold(token.lemma_) not in STOP:
+            verbs.append(token.lemma_.lower())
+        following = doc[i + 1] if i + 1 < len(doc) else None
+        if lowered in _PARTICLES and verbs and (following is None or following.is_punct):
+            out.extend(fold(lowered + verb) for verb in verbs[:2])
         lemma = fold(token.lemma_ or token.text)
         for word in _WORD.findall(lemma):
             if word not in STOP and len(word) > 1:

@@ -19,11 +19,12 @@ import numpy as np
 from knowledge_index import lexical, store
 from knowledge_index.chunking import chunk_documents
 from knowledge_index.dense import EXACT_MAX, Encoder, VectorIndex, packaged_model_path
+from knowledge_index.documents import SectionKind
 from knowledge_index.errors import BuildError, SourceError
 from knowledge_index.params import Example, Params, fit
 from knowledge_index.sources import load_source
 
-BUILD_VERSION = "1"
+BUILD_VERSION = "3"
 
 
 @dataclass
@@ -54,7 +55,8 @@ def _fingerprint(options: BuildOptions, files: list[Path], model: Path) -> str:
     digest = hashlib.sha256(
         f"{BUILD_VERSION}|{model}|{options.finetune}|{options.exact_max}".encode()
     )
-    for path in [*files, *([options.questions] if options.questions else [])]:
+    fitted_by = options.questions or Path(__file__).with_name("default_params.json")
+    for path in [*files, *([fitted_by] if fitted_by.exists() else [])]:
         digest.update(str(path.name).encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()[:20]
@@ -128,9 +130,15 @@ def _build_into(
     np.save(staging / "embeddings.npy", vectors)
     (staging / "embedding_hashes.json").write_text(json.dumps(hashes))
     VectorIndex.build(vectors, options.exact_max).save(staging / "dense.faiss")
+    overview_rows = [i for i, c in enumerate(chunks) if c.kind is SectionKind.OVERVIEW]
+    VectorIndex.build(vectors[overview_rows], options.exact_max).save(staging / "overview.faiss")
     lexical_texts = [f"{c.title}. {c.text}" for c in chunks]
     lexical.save(lexical.BM25Index().fit(lexical_texts), staging / "bm25.pkl")
     lexical.save(lexical.CharNgramIndex().fit(lexical_texts), staging / "char.pkl")
+    # Title and keywords alone: BM25's length normalisation then prefers the service
+    # whose name is the query over one whose name merely contains it.
+    titles = [c.text for c in chunks if c.kind is SectionKind.OVERVIEW]
+    lexical.save(lexical.BM25Index().fit(titles), staging / "title.pkl")
     (staging / "documents.json").write_text(
         json.dumps([asdict(d) for d in documents], ensure_ascii=False)
     )
@@ -181,6 +189,7 @@ def examples_for(index_dir: Path, questions: list[dict[str, object]]) -> list[Ex
     from knowledge_index.search import KnowledgeIndex
 
     index = KnowledgeIndex.load(index_dir)
+    index.params = Params()  # every method weighted, so every method's scores are computed
     position = {doc_id: i for i, doc_id in enumerate(index.doc_ids)}
     examples = []
     for question in questions:

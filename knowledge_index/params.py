@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-METHODS = ("bm25", "char", "dense")
+METHODS = ("bm25", "char", "dense", "title")
 
 
 @dataclass
 class Params:
     weights: dict[str, float] = field(
-        default_factory=lambda: {"bm25": 0.4, "char": 0.2, "dense": 0.4}
+        default_factory=lambda: {"bm25": 0.3, "char": 0.2, "dense": 0.3, "title": 0.2}
     )
     # Confidence = sigmoid(a * top + b * margin + c)
     coef_top: float = 12.0
@@ -87,9 +87,9 @@ def mrr(examples: list[Example], weights: dict[str, float], k: int = 10) -> tupl
 def weight_grid(step: float = 0.1) -> list[dict[str, float]]:
     ticks = [round(i * step, 3) for i in range(round(1 / step) + 1)]
     return [
-        dict(zip(METHODS, (a, b, round(1 - a - b, 3)), strict=True))
-        for a, b in itertools.product(ticks, ticks)
-        if a + b <= 1 + 1e-9
+        dict(zip(METHODS, (a, b, c, round(1 - a - b - c, 3)), strict=True))
+        for a, b, c in itertools.product(ticks, ticks, ticks)
+        if a + b + c <= 1 + 1e-9
     ]
 
 

