@@ -15,7 +15,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import AsyncExitStack
 from typing import Any
 
 import structlog
@@ -34,6 +34,7 @@ from handover.agent_protocol import (
     parse_agent_frame,
 )
 from handover.agents import Agent
+from handover.citizen_socket import CLOSE_TOO_SLOW
 from handover.delivery import Subscriber
 from handover.errors import BadFrame, FrameTooLarge, GatewayError, RateLimited
 from handover.event_bus import EventBus
@@ -62,7 +63,7 @@ class AgentConnection:
         self.settings = settings
         self.socket_id = uuid.uuid4().hex
         self._send_lock = asyncio.Lock()
-        self._subscriptions: dict[str, tuple[ExitStack, asyncio.Task[None]]] = {}
+        self._subscriptions: dict[str, tuple[AsyncExitStack, asyncio.Task[None]]] = {}
         self.changed = asyncio.Event()
 
     async def send(self, frame: dict[str, Any] | str) -> None:
@@ -84,35 +85,41 @@ class AgentConnection:
             await self.send(await self.desk.assignment(conversation_id))
             return
         subscriber = Subscriber(self.settings.send_queue_frames, for_agent_in=conversation_id)
-        stack = ExitStack()
-        stack.enter_context(self.bus.subscribe(conversation_id, subscriber))
+        stack = AsyncExitStack()
+        await stack.enter_async_context(self.bus.subscribe(conversation_id, subscriber))
         try:
             assignment = await self.desk.assignment(conversation_id)
             transcript = assignment["transcript"]
             subscriber.last_seq = transcript[-1]["seq"] if transcript else 0
             await self.send(assignment)
         except BaseException:
-            stack.close()
+            await stack.aclose()
             raise
         task = asyncio.create_task(
-            subscriber.drain(
-                self.send, lambda seq: self.desk.timeline.log.events_after(conversation_id, seq)
+            subscriber.pump(
+                self.send,
+                lambda seq: self.desk.timeline.log.events_after(conversation_id, seq),
+                self._close_too_slow,
             )
         )
         self._subscriptions[conversation_id] = (stack, task)
 
-    def unfollow(self, conversation_id: str) -> None:
+    async def _close_too_slow(self) -> None:
+        log.warning("agent_too_slow", agent=self.agent.username)
+        await self.websocket.close(CLOSE_TOO_SLOW, "Client too slow; reconnect.")
+
+    async def unfollow(self, conversation_id: str) -> None:
         entry = self._subscriptions.pop(conversation_id, None)
         if entry is not None:
             stack, task = entry
             task.cancel()
-            stack.close()
+            await stack.aclose()
 
     async def sync_assignments(self) -> None:
         """Follow every conversation the agent has; drop those they no longer have."""
         assigned = set(await self.desk.queues.assigned_to(self.agent.username))
         for conversation_id in set(self._subscriptions) - assigned:
-            self.unfollow(conversation_id)
+            await self.unfollow(conversation_id)
         for conversation_id in assigned - set(self._subscriptions):
             await self.follow(conversation_id)
 
@@ -150,17 +157,18 @@ class AgentConnection:
                 await desk.note(agent, cid, frame.text)
             case TransferFrame():
                 await desk.transfer(agent, cid, frame.queue)
-                self.unfollow(cid)
+                await self.unfollow(cid)
             case HandbackFrame():
                 await desk.hand_back(agent, cid)
-                self.unfollow(cid)
+                await self.unfollow(cid)
             case CloseFrame():
                 await desk.close(agent, cid)
-                self.unfollow(cid)
+                await self.unfollow(cid)
 
-    def close_all(self) -> None:
+    async def close_all(self) -> None:
         for conversation_id in list(self._subscriptions):
-            self.unfollow(conversation_id)
+            with contextlib.suppress(Exception):  # Redis may be the reason we are closing
+                await self.unfollow(conversation_id)
 
 
 async def serve_agent(
@@ -210,7 +218,7 @@ async def serve_agent(
         bus.agent_watchers.discard(connection.changed)
         for task in background:
             task.cancel()
-        connection.close_all()
+        await connection.close_all()
         metrics.OPEN_SOCKETS.labels(side="agent").dec()
         with contextlib.suppress(Exception):
             await desk.presence.leave(agent.username, connection.socket_id)

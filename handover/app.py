@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         redis = connect(settings)
         http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
         bot = RasaBot(http, settings.rasa_url, settings.rasa_timeout_s)
-        bus = EventBus(redis, ConversationHub())
+        bus = EventBus(redis, ConversationHub(), settings.retention_s)
         await bus.start()
         timeline = Timeline(ConversationLog(redis, settings.retention_s, bus.host_id), bus)
         agents = AgentDirectory(redis)

@@ -8,7 +8,6 @@ becomes an `error` frame; the socket stays open for the next frame.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from functools import partial
 
 import structlog
@@ -17,7 +16,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from handover import metrics
 from handover.citizen_texts import citizen_text, language_of
 from handover.conversation_log import Conversation
-from handover.delivery import Subscriber, SubscriberOverflow
+from handover.delivery import Subscriber
 from handover.errors import BadFrame, FrameTooLarge, GatewayError, RateLimited
 from handover.gateway import Gateway
 from handover.protocol import (
@@ -67,7 +66,8 @@ async def serve_citizen(
     resumed = conversation.token == token
     subscriber = Subscriber(settings.send_queue_frames)
     metrics.OPEN_SOCKETS.labels(side="citizen").inc()
-    with gateway.timeline.bus.subscribe(conversation.id, subscriber):
+    async with gateway.timeline.bus.subscribe(conversation.id, subscriber):
+        sender: asyncio.Task[None] | None = None
         try:
             await websocket.send_json(
                 session_frame(
@@ -78,29 +78,26 @@ async def serve_citizen(
             subscriber.last_seq = start
             replay = await gateway.conversations.events_after(conversation.id, start)
             await subscriber.send_durable(replay, websocket.send_text)
-            sender = asyncio.create_task(
-                subscriber.drain(
-                    websocket.send_text,
-                    lambda seq: gateway.conversations.events_after(conversation.id, seq),
-                )
-            )
-            try:
-                await _receive_frames(
-                    websocket, gateway, settings, conversation, subscriber, sender
-                )
-            finally:
-                sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError, SubscriberOverflow, RuntimeError):
-                    await sender
-        except WebSocketDisconnect:
-            pass
-        except SubscriberOverflow:
-            log.warning("citizen_too_slow", conversation_id=conversation.id)
-            with contextlib.suppress(RuntimeError):
+
+            async def close_too_slow() -> None:
+                log.warning("citizen_too_slow", conversation_id=conversation.id)
                 await websocket.close(
                     CLOSE_TOO_SLOW, "Client too slow; reconnect with after=<seq>."
                 )
+
+            sender = asyncio.create_task(
+                subscriber.pump(
+                    websocket.send_text,
+                    lambda seq: gateway.conversations.events_after(conversation.id, seq),
+                    close_too_slow,
+                )
+            )
+            await _receive_frames(websocket, gateway, settings, conversation, subscriber)
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # the client left (RuntimeError: receive after our own close)
         finally:
+            if sender is not None:
+                sender.cancel()
             metrics.OPEN_SOCKETS.labels(side="citizen").dec()
 
 
@@ -110,46 +107,36 @@ async def _receive_frames(
     settings: Settings,
     conversation: Conversation,
     subscriber: Subscriber,
-    sender: asyncio.Task[None],
 ) -> None:
     messages = TokenBucket(settings.rate_limit_burst, settings.rate_limit_per_minute)
     language = conversation.language
-    receive = asyncio.ensure_future(websocket.receive())
-    try:
-        while True:
-            done, _ = await asyncio.wait({receive, sender}, return_when=asyncio.FIRST_COMPLETED)
-            if sender in done:
-                sender.result()  # re-raises SubscriberOverflow or a send failure
-                return
-            message = receive.result()
-            if message["type"] == "websocket.disconnect":
-                return
-            receive = asyncio.ensure_future(websocket.receive())
-            try:
-                raw = message.get("text")
-                if raw is None:
-                    raise BadFrame("Binary frames are not part of the protocol; send JSON text.")
-                if len(raw.encode()) > settings.max_frame_bytes:
-                    raise FrameTooLarge(citizen_text("too_large", language))
-                frame = parse_client_frame(raw)
-                match frame:
-                    case MessageFrame():
-                        if frame.text is not None and len(frame.text) > settings.max_text_chars:
-                            raise FrameTooLarge(citizen_text("too_large", language))
-                        if not messages.take():
-                            raise RateLimited(citizen_text("rate_limited", language))
-                        ack = partial(_acknowledge, subscriber, frame.client_id)
-                        await gateway.accept_citizen_message(conversation, frame, ack=ack)
-                    case TypingFrame():
-                        await gateway.citizen_typing(conversation, frame.active)
-                    case CsatFrame():
-                        await gateway.conversations.record_csat(
-                            conversation.id, frame.score, frame.comment
-                        )
-                    case EndFrame():
-                        await gateway.end(conversation)
-            except GatewayError as exc:
-                metrics.CLIENT_ERRORS.labels(code=exc.code).inc()
-                subscriber.offer(exc.as_frame())
-    finally:
-        receive.cancel()
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        try:
+            raw = message.get("text")
+            if raw is None:
+                raise BadFrame("Binary frames are not part of the protocol; send JSON text.")
+            if len(raw.encode()) > settings.max_frame_bytes:
+                raise FrameTooLarge(citizen_text("too_large", language))
+            frame = parse_client_frame(raw)
+            match frame:
+                case MessageFrame():
+                    if frame.text is not None and len(frame.text) > settings.max_text_chars:
+                        raise FrameTooLarge(citizen_text("too_large", language))
+                    if not messages.take():
+                        raise RateLimited(citizen_text("rate_limited", language))
+                    ack = partial(_acknowledge, subscriber, frame.client_id)
+                    await gateway.accept_citizen_message(conversation, frame, ack=ack)
+                case TypingFrame():
+                    await gateway.citizen_typing(conversation, frame.active)
+                case CsatFrame():
+                    await gateway.conversations.record_csat(
+                        conversation.id, frame.score, frame.comment
+                    )
+                case EndFrame():
+                    await gateway.end(conversation)
+        except GatewayError as exc:
+            metrics.CLIENT_ERRORS.labels(code=exc.code).inc()
+            subscriber.offer(exc.as_frame())

@@ -21,16 +21,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+import orjson
 from redis.asyncio import Redis
 
 from handover.protocol import ConversationState, utc_now
 
-# KEYS: meta hash, log stream, client-id hash.
+# KEYS: meta hash, log stream, client-id hash, replica set (event_bus.py).
 # ARGV: client id ('' for none), event JSON, TTL seconds, a state in which to
 # refuse the event ('' for none), the host id of the appending process, then
 # field/value pairs to set on the meta hash in the same step (a state change).
-# Publishes "<host id>|<seq>|<event JSON>" on the conversation's live channel
-# so other gateway replicas deliver the event to their sockets.
+# Publishes "<seq>|<conversation id>|<event JSON>" to every other replica that
+# holds a socket of the conversation.
 # Returns {status, seq, state before, mode}: status 1 stored, 0 duplicate client
 # id (seq is the earlier event's), -1 refused because of the state or because the
 # conversation does not exist (never did, or expired).
@@ -51,7 +52,13 @@ if ARGV[1] ~= '' then
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-redis.call('PUBLISH', KEYS[2] .. ':live', ARGV[5] .. '|' .. seq .. '|' .. ARGV[2])
+local replicas = redis.call('SMEMBERS', KEYS[4])
+if #replicas > 0 then
+  local payload = seq .. '|' .. string.match(KEYS[1], '{(.-)}') .. '|' .. ARGV[2]
+  for _, host in ipairs(replicas) do
+    if host ~= ARGV[5] then redis.call('PUBLISH', 'bs:replica:' .. host, payload) end
+  end
+end
 return {1, seq, state, mode}
 """
 
@@ -73,11 +80,6 @@ def _clients_key(conversation_id: str) -> str:
 
 def _nlu_key(conversation_id: str) -> str:
     return f"bs:conv:{{{conversation_id}}}:nlu"
-
-
-def live_channel(conversation_id: str) -> str:
-    """The pub/sub channel on which every appended event of a conversation is announced."""
-    return _log_key(conversation_id) + ":live"
 
 
 def _token_key(token: str) -> str:
@@ -166,10 +168,11 @@ class ConversationLog:
                 _meta_key(conversation_id),
                 _log_key(conversation_id),
                 _clients_key(conversation_id),
+                f"bs:conv:{{{conversation_id}}}:replicas",
             ],
             args=[
                 client_id or "",
-                json.dumps(event, ensure_ascii=False),
+                orjson.dumps(event).decode(),
                 self.retention_s,
                 refuse_in or "",
                 self.host_id,
@@ -238,7 +241,7 @@ class ConversationLog:
             )
             for entry_id, fields in page:
                 seq = int(entry_id.split("-", 1)[1])
-                events.append({**json.loads(fields["e"]), "seq": seq})
+                events.append({**orjson.loads(fields["e"]), "seq": seq})
                 start = seq + 1
             if len(page) < REPLAY_PAGE:
                 return events
@@ -250,7 +253,7 @@ class ConversationLog:
     async def last_citizen_text(self, conversation_id: str, lookback: int = 20) -> str:
         entries = await self._redis.xrevrange(_log_key(conversation_id), count=lookback)
         for _, fields in entries:
-            event = json.loads(fields["e"])
+            event = orjson.loads(fields["e"])
             if event.get("type") == "message" and event.get("from") == "citizen":
                 return str(event.get("text", ""))
         return ""

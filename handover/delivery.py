@@ -14,15 +14,19 @@ without bound; the client reconnects with `after` and loses nothing.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
+from starlette.websockets import WebSocketDisconnect
+
 Frame = dict[str, Any]
 FetchAfter = Callable[[int], Awaitable[list[Frame]]]
 SendText = Callable[[str], Awaitable[None]]
+CloseSocket = Callable[[], Awaitable[None]]
 
 
 class SubscriberOverflow(Exception):
@@ -61,7 +65,7 @@ class Subscriber:
             self.overflowed = True
 
     def _encode(self, frame: Frame) -> str:
-        return json.dumps({**frame, **self._tag} if self._tag else frame, ensure_ascii=False)
+        return orjson.dumps({**frame, **self._tag} if self._tag else frame).decode()
 
     async def send_durable(self, events: list[Frame], send: SendText) -> None:
         """Send events the socket has not seen yet, in seq order."""
@@ -72,6 +76,19 @@ class Subscriber:
             self.last_seq = seq
             if self.audience == "agent" or visible_to_citizen(event):
                 await send(self._encode(event))
+
+    async def pump(
+        self, send: SendText, fetch_after: FetchAfter, close_too_slow: CloseSocket
+    ) -> None:
+        """`drain` for the life of a socket: a client that fell behind is closed so it
+        reconnects and replays; a socket that went away just ends the pump."""
+        try:
+            await self.drain(send, fetch_after)
+        except SubscriberOverflow:
+            with contextlib.suppress(OSError, RuntimeError, WebSocketDisconnect):
+                await close_too_slow()
+        except (OSError, RuntimeError, WebSocketDisconnect):
+            pass
 
     async def drain(self, send: SendText, fetch_after: FetchAfter) -> None:
         """Send queued frames until cancelled; raises `SubscriberOverflow`."""

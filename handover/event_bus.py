@@ -1,32 +1,33 @@
 """Fan-out between gateway replicas over Redis pub/sub.
 
-Every appended event is announced on its conversation's live channel by the
-append script itself (conversation_log.py). Each process keeps one pub/sub
-connection, subscribed to the conversations it has open sockets for, and hands
-what arrives to its in-process hub; it skips its own announcements (its sockets
-already have them) by the host id in each message. Ephemeral frames (typing,
-errors) travel the same way without a seq.
+Each conversation has a set of the replicas that hold a socket of it
+(`bs:conv:{id}:replicas`). The append script (conversation_log.py) publishes
+every new event to each *other* replica in that set, on the replica's own
+channel `bs:replica:<host id>`; every process subscribes to its own channel
+only. So a process never receives its own events back, one subscription serves
+any number of sockets, and an event nobody else holds costs no pub/sub traffic.
 
 Pub/sub is fire-and-forget; the log stays the source of truth. A subscriber
 that misses an announcement sees a gap at the next event and fills it from the
-log (delivery.py), and a reconnecting client replays with `after`.
+log (delivery.py), and a reconnecting client replays with `after`. A replica
+killed without cleaning up leaves its id in some sets: publishing to a channel
+nobody listens to is harmless, and the sets expire with the conversation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from handover.conversation_log import live_channel
 from handover.delivery import ConversationHub, Frame, Subscriber
 
 log = structlog.get_logger(__name__)
@@ -35,21 +36,37 @@ AGENTS_CHANNEL = "bs:agents:changed"
 # How long the listener waits before resubscribing after Redis went away.
 RECONNECT_DELAY_S = 0.5
 
+# KEYS: the conversation's replica set. ARGV: this host, the payload.
+_PUBLISH_TO_OTHERS = """
+for _, host in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if host ~= ARGV[1] then redis.call('PUBLISH', 'bs:replica:' .. host, ARGV[2]) end
+end
+"""
+
+
+def replicas_key(conversation_id: str) -> str:
+    return f"bs:conv:{{{conversation_id}}}:replicas"
+
+
+def replica_channel(host_id: str) -> str:
+    return f"bs:replica:{host_id}"
+
 
 class EventBus:
-    def __init__(self, redis: Redis, hub: ConversationHub) -> None:
+    def __init__(self, redis: Redis, hub: ConversationHub, retention_s: int) -> None:
         self.host_id = uuid.uuid4().hex[:12]
         self._redis: Any = redis
         self._hub = hub
+        self._retention_s = retention_s
         self._pubsub: Any = None
-        self._channels: dict[str, int] = {}
+        self._held: dict[str, int] = {}
         self._listener: asyncio.Task[None] | None = None
-        self._changed = asyncio.Event()
+        self._publish_to_others = redis.register_script(_PUBLISH_TO_OTHERS)
         self.agent_watchers: set[asyncio.Event] = set()
 
     async def start(self) -> None:
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await self._pubsub.subscribe(AGENTS_CHANNEL)
+        await self._pubsub.subscribe(AGENTS_CHANNEL, replica_channel(self.host_id))
         self._listener = asyncio.create_task(self._listen())
 
     async def stop(self) -> None:
@@ -60,28 +77,31 @@ class EventBus:
         if self._pubsub is not None:
             await self._pubsub.aclose()
 
-    @contextmanager
-    def subscribe(self, conversation_id: str, subscriber: Subscriber) -> Iterator[Subscriber]:
-        """Deliver the conversation's events to `subscriber`, from this and other replicas."""
-        channel = live_channel(conversation_id)
-        self._channels[channel] = self._channels.get(channel, 0) + 1
-        if self._channels[channel] == 1:
-            self._spawn_subscription(channel, subscribe=True)
+    @asynccontextmanager
+    async def subscribe(
+        self, conversation_id: str, subscriber: Subscriber
+    ) -> AsyncIterator[Subscriber]:
+        """Deliver the conversation's events to `subscriber`, from this and other replicas.
+
+        Registered in Redis before it yields, so every event appended after that
+        reaches this replica; the caller replays what came before from the log.
+        """
+        key = replicas_key(conversation_id)
+        self._held[conversation_id] = self._held.get(conversation_id, 0) + 1
         try:
+            if self._held[conversation_id] == 1:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.sadd(key, self.host_id)
+                    pipe.expire(key, self._retention_s)
+                    await pipe.execute()
             with self._hub.subscribe(conversation_id, subscriber):
                 yield subscriber
         finally:
-            self._channels[channel] -= 1
-            if self._channels[channel] == 0:
-                del self._channels[channel]
-                self._spawn_subscription(channel, subscribe=False)
-
-    def _spawn_subscription(self, channel: str, subscribe: bool) -> None:
-        if self._pubsub is None:
-            return
-        method = self._pubsub.subscribe if subscribe else self._pubsub.unsubscribe
-        task = asyncio.ensure_future(method(channel))
-        task.add_done_callback(_log_failure)
+            self._held[conversation_id] -= 1
+            if self._held[conversation_id] == 0:
+                del self._held[conversation_id]
+                with contextlib.suppress(RedisError):
+                    await self._redis.srem(key, self.host_id)
 
     def publish_local(self, conversation_id: str, frame: Frame) -> None:
         self._hub.publish(conversation_id, frame)
@@ -89,9 +109,11 @@ class EventBus:
     async def publish_ephemeral(self, conversation_id: str, frame: Frame) -> None:
         """Typing indicators and errors: to every replica's sockets, never stored."""
         self._hub.publish(conversation_id, frame)
-        payload = f"{self.host_id}|-|{json.dumps(frame, ensure_ascii=False)}"
+        payload = f"-|{conversation_id}|".encode() + orjson.dumps(frame)
         with contextlib.suppress(RedisError):
-            await self._redis.publish(live_channel(conversation_id), payload)
+            await self._publish_to_others(
+                keys=[replicas_key(conversation_id)], args=[self.host_id, payload]
+            )
 
     async def agents_changed(self) -> None:
         """Tell every replica's agent sockets to refresh queues and assignments."""
@@ -126,21 +148,15 @@ class EventBus:
                 log.error("event_bus_message_failed", error=repr(exc))
 
     def _dispatch(self, message: dict[str, Any]) -> None:
-        channel, data = message["channel"], message["data"]
-        if channel == AGENTS_CHANNEL:
+        data = message["data"]
+        if message["channel"] == AGENTS_CHANNEL:
             if data != self.host_id:
                 self._notify_agent_watchers()
             return
-        host, seq, body = data.split("|", 2)
-        if host == self.host_id:
-            return
-        frame = json.loads(body)
+        # "<seq or ->|<conversation id>|<event JSON>", from the append script or
+        # publish_ephemeral of another replica.
+        seq, conversation_id, body = data.split("|", 2)
+        frame = orjson.loads(body)
         if seq != "-":
             frame["seq"] = int(seq)
-        conversation_id = channel.split("{", 1)[1].split("}", 1)[0]
         self._hub.publish(conversation_id, frame)
-
-
-def _log_failure(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("event_bus_subscription_failed", error=repr(task.exception()))

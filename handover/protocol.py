@@ -6,10 +6,10 @@ works with typed frames only. Unknown fields are ignored, as the contract says.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from handover.errors import BadFrame
@@ -61,7 +61,7 @@ CLIENT_FRAME_TYPES = ("message", "typing", "csat", "end")
 def parse_frame(raw: str, adapter: TypeAdapter[T], types: tuple[str, ...]) -> T:
     """Validate one frame against `adapter`, or raise `BadFrame` saying what is wrong with it."""
     try:
-        data = json.loads(raw)
+        data = orjson.loads(raw)
     except ValueError:
         raise BadFrame("Frame is not valid JSON.") from None
     if not isinstance(data, dict):
