@@ -24,8 +24,8 @@ FEEDBACK_BUTTONS = [{"title": "Ja", "payload": "/affirm"}, {"title": "Nein", "pa
 FEEDBACK_BUTTONS_EN = [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
 NO_ANSWER_DE = (
     "Dazu habe ich in den Informationen der Stadtverwaltung leider keine passende Antwort "
-    "gefunden. Bitte formulieren Sie Ihre Frage anders, zum Beispiel mit dem Namen der "
-    "Dienstleistung. Persönlich hilft Ihnen der Bürgerservice unter der Behördennummer 115 "
+    "gefunden. Können Sie Ihre Frage bitte anders formulieren, zum Beispiel mit dem Namen der "
+    "Dienstleistung? Persönlich hilft Ihnen der Bürgerservice unter der Behördennummer 115 "
     "(Montag bis Freitag, 8 bis 18 Uhr)."
 )
 NO_ANSWER_EN = (
