@@ -117,6 +117,20 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         response.headers["Cache-Control"] = "public, max-age=300"
         return response
 
+    @app.get("/agent", include_in_schema=False)
+    async def agent_console() -> Response:
+        response = FileResponse(
+            WIDGET_DIR / "agent-console.html", media_type="text/html; charset=utf-8"
+        )
+        response.headers["Content-Security-Policy"] = DEMO_PAGE_CSP
+        return response
+
+    @app.get("/agent-console.js", include_in_schema=False)
+    async def agent_console_script() -> Response:
+        return FileResponse(
+            WIDGET_DIR / "agent-console.js", media_type="text/javascript; charset=utf-8"
+        )
+
     @app.get("/healthz")
     async def health(request: Request) -> JSONResponse:
         """Redis is required (503 without it); a missing bot only degrades the service."""

@@ -1,0 +1,1048 @@
+/*!
+ * Bürgerservice agent console: <buergerservice-agent-console>.
+ * Plain JavaScript, no dependencies, no build step, no third-party requests.
+ * Speaks the agent API of docs/protocol.md: POST /api/agent/login, then GET /ws/agent?token=….
+ *
+ * The gateway serves the page at /agent and this file at /agent-console.js. The element renders
+ * into the light DOM (the page owns the styles), so test hooks (data-testid) are plain selectors.
+ * Every piece of conversation data reaches the DOM through textContent / Text nodes only.
+ * Events (bubbling, composed): buergerservice-agent:queued (detail: the new queue items),
+ * buergerservice-agent:assigned (detail: {conversation_id}).
+ */
+(() => {
+  'use strict';
+
+  const TAG = 'buergerservice-agent-console';
+  const NS = 'buergerservice-agent:'; // sessionStorage key prefix; also the event name prefix
+
+  // Reconnect backoff: a blip is retried quickly, a longer outage at most every 30 s, with
+  // jitter so that a restarted gateway is not hit by every console at the same instant.
+  const RETRY_MIN_MS = 500;
+  const RETRY_MAX_MS = 30000;
+  // Our typing signal to the citizen turns to "stopped" after this much idle time.
+  const OWN_TYPING_IDLE_MS = 3000;
+  // A citizen typing frame without its "active:false" is stale after this long.
+  const CITIZEN_TYPING_MS = 8000;
+  // After the tickets frame on (re)connect, the server sends `assigned` for every chat we still
+  // have. A chat that got none within this time is no longer ours (e.g. re-queued after an outage).
+  const CONFIRM_MS = 6000;
+  // Queue items waiting longer than this are highlighted.
+  const LONG_WAIT_S = 300;
+
+  const REASONS = {
+    citizen_request: 'Wunsch nach Mitarbeiter/in',
+    agent_disconnected: 'Verbindung zur Kollegin/zum Kollegen verloren',
+    transfer: 'Weitergeleitet',
+  };
+  const CHANNELS = { web: 'Web-Chat', telegram: 'Telegram', facebook: 'Facebook Messenger', whatsapp: 'WhatsApp', matrix: 'Matrix' };
+  const LANGUAGES = { de: 'Deutsch', en: 'Englisch' };
+  const ERRORS = {
+    already_taken: 'Dieses Gespräch wurde bereits von einer Kollegin oder einem Kollegen übernommen.',
+    not_assigned: 'Dieses Gespräch ist Ihnen nicht (mehr) zugewiesen.',
+    at_capacity: 'Sie betreuen bereits die höchstmögliche Zahl an Gesprächen. Beenden oder übergeben Sie zuerst ein Gespräch.',
+    unknown_queue: 'Diese Warteschlange gibt es nicht, oder niemand bearbeitet sie.',
+    bad_frame: 'Die Aktion konnte vom Server nicht verarbeitet werden.',
+    too_large: 'Die Nachricht ist zu lang. Bitte kürzen Sie sie.',
+    rate_limited: 'Zu viele Aktionen in kurzer Zeit. Bitte warten Sie einen Moment.',
+  };
+  // Rasa's bookkeeping slots: nothing the citizen told us.
+  const HIDDEN_SLOTS = ['session_started_metadata', 'requested_slot'];
+  const CANNED = [
+    ['Begrüßung', 'Guten Tag, mein Name ist {name}. Ich habe Ihren bisherigen Chatverlauf gelesen und helfe Ihnen gern weiter.'],
+    ['Moment bitte', 'Einen Moment bitte, ich prüfe das für Sie.'],
+    ['Rückfrage', 'Damit ich Ihnen verbindlich antworten kann, benötige ich noch eine Angabe von Ihnen: '],
+    ['Weiterleitung', 'Für Ihr Anliegen ist eine Fachkollegin bzw. ein Fachkollege zuständig. Ich leite Sie jetzt weiter; Ihr bisheriger Chatverlauf wird übernommen.'],
+    ['Abschluss', 'Kann ich sonst noch etwas für Sie tun? Andernfalls wünsche ich Ihnen einen schönen Tag.'],
+  ];
+
+  const store = {
+    get(k) { try { return sessionStorage.getItem(NS + k); } catch (e) { return null; } },
+    set(k, v) {
+      try { v == null ? sessionStorage.removeItem(NS + k) : sessionStorage.setItem(NS + k, String(v)); } catch (e) { /* storage disabled: memory only */ }
+    },
+  };
+
+  const fill = (s, vars) => s.replace(/\{(\w+)\}/g, (m, k) => (vars[k] != null ? String(vars[k]) : m));
+
+  function uuid() {
+    try { if (crypto.randomUUID) return crypto.randomUUID(); } catch (e) { /* insecure context */ }
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 15) | 64;
+    b[8] = (b[8] & 63) | 128;
+    const x = Array.from(b, (n) => n.toString(16).padStart(2, '0')).join('');
+    return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+  }
+
+  /** Creates an element. Text only ever goes in through `text` (textContent) or string children (Text nodes). */
+  function h(tag, attrs, ...kids) {
+    const el = document.createElement(tag);
+    for (const k in attrs) {
+      const v = attrs[k];
+      if (v == null || v === false) continue;
+      if (k === 'text') el.textContent = v;
+      else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? '' : v);
+    }
+    el.append(...kids.flat().filter((c) => c != null && c !== false));
+    return el;
+  }
+
+  /** Only web links are rendered; anything else (javascript:, data:) is dropped. */
+  function safeUrl(u) {
+    try {
+      const url = new URL(String(u), location.href);
+      return /^https?:$/.test(url.protocol) ? url.href : null;
+    } catch (e) { return null; }
+  }
+
+  const str = (v) => (v == null ? '' : typeof v === 'string' ? v : JSON.stringify(v));
+  const reasonText = (r) => REASONS[r] || str(r) || '–';
+  const mmss = (s) => {
+    s = Math.max(0, Math.floor(s));
+    return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+  };
+  const time = (ts) => {
+    const d = new Date(ts);
+    if (!ts || isNaN(d)) return null;
+    return h('time', { datetime: d.toISOString(), text: d.toLocaleTimeString('de-DE', { hour: '2-digit', minute: '2-digit' }) });
+  };
+  const duration = (s) => {
+    s = Math.max(0, Math.round(Number(s) || 0));
+    return s < 60 ? `${s} Sek.` : `${Math.floor(s / 60)} Min. ${s % 60} Sek.`;
+  };
+  const percent = (c) => `${Math.round(Number(c) * 100)} %`;
+
+  class AgentConsole extends HTMLElement {
+    /** Defines the element once; a second script tag is harmless. */
+    static define(tag = TAG, registry = customElements) {
+      if (!registry.get(tag)) registry.define(tag, this);
+      return registry.get(tag);
+    }
+
+    constructor() {
+      super();
+      this._ws = null;
+      this._attempt = 0;
+      this._timers = new Map();
+      this._agent = null; // {id, name, role, skills}
+      this._queue = []; // last queue items, each with `_at` (ms, when received)
+      this._queueSeen = null; // conversation ids seen in the queue so far (null: no queue frame yet)
+      this._chats = new Map(); // conversation_id → chat
+      this._active = null; // conversation_id of the selected tab
+      this._accepting = null; // conversation_id we asked to accept (focus its tab on `assigned`)
+      this._lastMessage = null; // {chat, cid} of the last message frame sent, for errors
+      this._interacted = false; // WebAudio may only start after a user gesture
+      this._audio = null;
+      this._baseTitle = document.title || 'Bürgerservice – Agentenkonsole';
+      this._tick = null;
+      this._onGesture = () => { this._interacted = true; };
+      this._onOnline = () => { if (this._token() && !this._ws) { this._attempt = 0; this._connect(); } };
+    }
+
+    connectedCallback() {
+      if (!this._built) this._build();
+      addEventListener('pointerdown', this._onGesture, true);
+      addEventListener('keydown', this._onGesture, true);
+      addEventListener('online', this._onOnline);
+      this._tick = setInterval(() => this._updateWaits(), 1000);
+      if (this._token()) this._connect(); else this._showLogin();
+    }
+
+    disconnectedCallback() {
+      removeEventListener('pointerdown', this._onGesture, true);
+      removeEventListener('keydown', this._onGesture, true);
+      removeEventListener('online', this._onOnline);
+      clearInterval(this._tick);
+      for (const id of this._timers.values()) clearTimeout(id);
+      this._timers.clear();
+      for (const chat of this._chats.values()) clearTimeout(chat.typingTimer);
+      this._drop();
+      if (this._audio) { this._audio.close().catch(() => {}); this._audio = null; }
+      document.title = this._baseTitle;
+    }
+
+    _token() { return store.get('token'); }
+
+    _emit(name, detail) {
+      this.dispatchEvent(new CustomEvent(NS + name, { bubbles: true, composed: true, detail }));
+    }
+
+    _timer(name, ms, fn) {
+      clearTimeout(this._timers.get(name));
+      this._timers.set(name, setTimeout(() => { this._timers.delete(name); fn(); }, ms));
+    }
+
+    _clear(name) { clearTimeout(this._timers.get(name)); this._timers.delete(name); }
+
+    // ---- building ---------------------------------------------------------------------------
+
+    _build() {
+      this._built = true;
+      this.replaceChildren();
+      this._who = h('span', { class: 'ac-who' });
+      this._conn = h('span', { class: 'ac-conn', 'data-state': 'offline', text: 'Nicht verbunden' });
+      this._soundBox = h('input', { type: 'checkbox', id: 'ac-sound', checked: store.get('sound') !== '0' });
+      this._soundBox.addEventListener('change', () => store.set('sound', this._soundBox.checked ? '1' : '0'));
+      this._logoutBtn = h('button', { type: 'button', text: 'Abmelden', onclick: () => this._logout() });
+      this._userBar = h('div', { class: 'ac-top-user', hidden: true, style: 'display:contents' },
+        this._who, this._conn,
+        h('label', { class: 'ac-sound', for: 'ac-sound' }, this._soundBox, 'Ton bei neuen Anfragen'),
+        this._logoutBtn);
+      const top = h('header', { class: 'ac-top' }, h('h1', { text: 'Bürgerservice – Agentenkonsole' }), this._userBar);
+      this._status = h('div', { class: 'ac-status', role: 'status', 'aria-live': 'polite', 'data-testid': 'status' });
+      this._announcer = h('div', { class: 'sr', 'aria-live': 'polite', 'aria-atomic': 'true' });
+
+      // Login
+      this._user = h('input', { type: 'text', id: 'ac-user', name: 'username', autocomplete: 'username', required: true, 'data-testid': 'login-username', autocapitalize: 'none', spellcheck: 'false' });
+      this._pass = h('input', { type: 'password', id: 'ac-pass', name: 'password', autocomplete: 'current-password', required: true, 'data-testid': 'login-password' });
+      this._loginErr = h('p', { class: 'ac-error', id: 'ac-login-error', role: 'alert', hidden: true });
+      this._loginBtn = h('button', { type: 'submit', class: 'ac-btn', text: 'Anmelden', 'data-testid': 'login-submit' });
+      this._login = h('div', { class: 'ac-login', hidden: true },
+        h('form', { 'aria-labelledby': 'ac-login-h', novalidate: true, onsubmit: (e) => { e.preventDefault(); this._doLogin(); } },
+          h('h2', { id: 'ac-login-h', text: 'Anmeldung für Mitarbeitende' }),
+          this._loginErr,
+          h('div', { class: 'ac-field' }, h('label', { for: 'ac-user', text: 'Benutzername' }), this._user),
+          h('div', { class: 'ac-field' }, h('label', { for: 'ac-pass', text: 'Passwort' }), this._pass),
+          this._loginBtn));
+
+      // Desk: queue, tickets, supervisor overview | chats
+      this._queueCount = h('span', { class: 'ac-count', text: '0' });
+      this._queueList = h('ul', { class: 'ac-list', 'aria-labelledby': 'ac-queue-h' });
+      this._queueEmpty = h('p', { class: 'ac-empty', text: 'Niemand wartet.' });
+      this._ticketCount = h('span', { class: 'ac-count', text: '0' });
+      this._ticketList = h('ul', { class: 'ac-list', 'aria-labelledby': 'ac-tickets-h' });
+      this._ticketEmpty = h('p', { class: 'ac-empty', text: 'Keine offenen Rückrufwünsche.' });
+      this._supBody = h('tbody');
+      this._sup = h('section', { class: 'ac-card ac-sup', 'aria-labelledby': 'ac-sup-h', hidden: true },
+        h('h2', { id: 'ac-sup-h', text: 'Übersicht (Leitung)' }),
+        h('table', null,
+          h('caption', { class: 'sr', text: 'Wartende Anfragen je Warteschlange' }),
+          h('thead', null, h('tr', null, h('th', { scope: 'col', text: 'Warteschlange' }),
+            h('th', { scope: 'col', class: 'n', text: 'Wartend' }), h('th', { scope: 'col', class: 'n', text: 'Längste Wartezeit' }))),
+          this._supBody),
+        h('p', { class: 'ac-empty', text: 'Angemeldete Kolleg/innen und ihre Auslastung liefert der Server noch nicht.' }));
+      this._tabs = h('div', { class: 'ac-tabs', role: 'tablist', 'aria-label': 'Ihre Gespräche', hidden: true });
+      this._tabs.addEventListener('keydown', (e) => this._tabKeys(e));
+      this._noChat = h('p', { class: 'ac-nochat', text: 'Sie haben gerade kein Gespräch. Nehmen Sie eine Anfrage aus der Warteschlange an.' });
+      this._panels = h('div', { class: 'ac-chats-panels', style: 'display:flex;flex-direction:column;flex:1;min-height:0' });
+      this._desk = h('div', { class: 'ac-desk', hidden: true },
+        h('div', { class: 'ac-side' },
+          h('section', { class: 'ac-card', 'aria-labelledby': 'ac-queue-h' },
+            h('h2', { id: 'ac-queue-h' }, 'Warteschlange', this._queueCount), this._queueEmpty, this._queueList),
+          this._sup,
+          h('section', { class: 'ac-card', 'aria-labelledby': 'ac-tickets-h' },
+            h('h2', { id: 'ac-tickets-h' }, 'Rückrufwünsche (Tickets)', this._ticketCount), this._ticketEmpty, this._ticketList)),
+        h('section', { class: 'ac-chats', 'aria-labelledby': 'ac-chats-h' },
+          h('h2', { id: 'ac-chats-h', class: 'sr', text: 'Gespräche' }), this._tabs, this._noChat, this._panels));
+
+      this.append(top, this._status, h('main', { id: 'ac-main', tabindex: '-1' }, this._login, this._desk), this._announcer);
+    }
+
+    _showLogin(message) {
+      this._desk.hidden = true;
+      this._userBar.hidden = true;
+      this._login.hidden = false;
+      this._setStatus('');
+      this._loginError(message || '');
+      this._user.focus();
+    }
+
+    _loginError(msg) {
+      this._loginErr.textContent = msg;
+      this._loginErr.hidden = !msg;
+      for (const el of [this._user, this._pass]) {
+        if (msg) { el.setAttribute('aria-invalid', 'true'); el.setAttribute('aria-describedby', 'ac-login-error'); } else { el.removeAttribute('aria-invalid'); el.removeAttribute('aria-describedby'); }
+      }
+    }
+
+    _showDesk() {
+      this._login.hidden = true;
+      this._desk.hidden = false;
+      this._userBar.hidden = false;
+    }
+
+    _setStatus(msg, kind) {
+      this._status.textContent = msg;
+      this._status.className = 'ac-status' + (kind === 'info' ? ' info' : '');
+    }
+
+    _announce(msg) {
+      // Clear first so that the same text twice is announced twice.
+      this._announcer.textContent = '';
+      setTimeout(() => { this._announcer.textContent = msg; }, 50);
+    }
+
+    // ---- login / logout -----------------------------------------------------------------------
+
+    async _doLogin() {
+      const username = this._user.value.trim();
+      const password = this._pass.value;
+      if (!username || !password) {
+        this._loginError('Bitte geben Sie Benutzername und Passwort ein.');
+        (username ? this._pass : this._user).focus();
+        return;
+      }
+      this._loginBtn.disabled = true;
+      this._loginBtn.textContent = 'Anmeldung läuft …';
+      try {
+        const res = await fetch('/api/agent/login', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ username, password }),
+          credentials: 'same-origin',
+        });
+        if (res.status === 401) { this._loginError('Benutzername oder Passwort ist falsch.'); this._pass.select(); return; }
+        if (!res.ok) { this._loginError(`Die Anmeldung ist fehlgeschlagen (Fehler ${res.status}).`); return; }
+        const data = await res.json();
+        if (!data || !data.token) { this._loginError('Die Anmeldung ist fehlgeschlagen.'); return; }
+        store.set('token', data.token);
+        this._pass.value = '';
+        this._loginError('');
+        if (data.agent) this._setAgent(data.agent);
+        this._attempt = 0;
+        this._connect();
+      } catch (e) {
+        this._loginError('Der Server ist nicht erreichbar. Bitte versuchen Sie es gleich noch einmal.');
+      } finally {
+        this._loginBtn.disabled = false;
+        this._loginBtn.textContent = 'Anmelden';
+      }
+    }
+
+    _logout(message) {
+      store.set('token', null);
+      this._drop();
+      this._clear('retry');
+      this._clear('confirm');
+      for (const chat of this._chats.values()) clearTimeout(chat.typingTimer);
+      this._chats.clear();
+      this._active = null;
+      this._tabs.replaceChildren();
+      this._panels.replaceChildren();
+      this._tabs.hidden = true;
+      this._noChat.hidden = false;
+      this._queue = [];
+      this._queueSeen = null;
+      this._renderQueue();
+      this._renderTickets([]);
+      this._agent = null;
+      this._setConn('offline');
+      this._showLogin(message);
+    }
+
+    // ---- connection ---------------------------------------------------------------------------
+
+    _connect() {
+      if (this._ws) return;
+      const token = this._token();
+      if (!token) { this._showLogin(); return; }
+      this._clear('retry');
+      this._showDesk();
+      this._setConn('connecting');
+      let ws;
+      try {
+        const u = new URL('/ws/agent', location.href);
+        u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+        u.searchParams.set('token', token);
+        ws = new WebSocket(u.href);
+      } catch (e) {
+        this._scheduleRetry();
+        return;
+      }
+      this._ws = ws;
+      ws.onmessage = (e) => { if (this._ws === ws) this._onFrame(e.data); };
+      ws.onclose = (e) => {
+        if (this._ws !== ws) return;
+        this._ws = null;
+        this._clear('confirm');
+        for (const chat of this._chats.values()) this._showTyping(chat, false);
+        if (e.code === 4401) {
+          this._logout('Ihre Anmeldung ist abgelaufen oder ungültig. Bitte melden Sie sich erneut an.');
+          return;
+        }
+        this._setConn('offline');
+        if (e.code === 4408) this._attempt = 0; // too slow: reconnect and replay at once
+        this._scheduleRetry();
+      };
+    }
+
+    /** Closes the socket without a reconnect. */
+    _drop() {
+      const ws = this._ws;
+      this._ws = null;
+      if (ws) { ws.onclose = ws.onmessage = null; try { ws.close(1000); } catch (e) { /* already closed */ } }
+    }
+
+    _scheduleRetry() {
+      const cap = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** this._attempt++);
+      const ms = cap / 2 + (Math.random() * cap) / 2; // "equal jitter"
+      this._setStatus(`Verbindung zum Server unterbrochen. Neuer Versuch in ${Math.ceil(ms / 1000)} s …`);
+      this._timer('retry', ms, () => this._connect());
+    }
+
+    _setConn(state) {
+      this._conn.dataset.state = state;
+      this._conn.textContent = state === 'online' ? 'Verbunden' : state === 'connecting' ? 'Verbindung wird hergestellt …' : 'Nicht verbunden';
+    }
+
+    _send(frame) {
+      const ws = this._ws;
+      if (!ws || ws.readyState !== 1) return false;
+      ws.send(JSON.stringify(frame));
+      return true;
+    }
+
+    /** Sends a frame the agent asked for; says so when the connection is down. */
+    _act(frame) {
+      if (this._send(frame)) return true;
+      this._setStatus('Keine Verbindung zum Server. Die Aktion wurde nicht ausgeführt.');
+      return false;
+    }
+
+    // ---- incoming frames ----------------------------------------------------------------------
+
+    _onFrame(raw) {
+      let f;
+      try { f = JSON.parse(raw); } catch (e) { return; }
+      if (!f || typeof f !== 'object') return;
+      switch (f.type) {
+        case 'hello': return this._onHello(f);
+        case 'queue': return this._onQueue(f);
+        case 'tickets': return this._onTickets(f);
+        case 'assigned': return this._onAssigned(f);
+        case 'ack': return this._onAck(f);
+        case 'error': return this._onError(f);
+        case 'typing': return this._onTyping(f);
+        default:
+          if (typeof f.seq === 'number' && f.conversation_id) this._onEvent(f);
+      }
+    }
+
+    _onHello(f) {
+      this._attempt = 0;
+      this._setConn('online');
+      this._setStatus('');
+      if (f.agent) this._setAgent(f.agent);
+      this._showDesk();
+      // Until the server re-sends `assigned` for a chat, it is not confirmed as still ours.
+      for (const chat of this._chats.values()) if (!chat.ended) chat.confirmed = false;
+    }
+
+    _setAgent(agent) {
+      this._agent = agent;
+      this._who.replaceChildren(h('span', { class: 'sr', text: 'Angemeldet als ' }), String(agent.name || agent.id || ''),
+        h('span', { class: 'ac-role', text: agent.role === 'supervisor' ? 'Leitung' : 'Mitarbeiter/in' }));
+      this._sup.hidden = agent.role !== 'supervisor';
+      for (const chat of this._chats.values()) this._fillTransferOptions(chat);
+    }
+
+    _onQueue(f) {
+      const now = Date.now();
+      const items = (Array.isArray(f.items) ? f.items : []).filter((i) => i && i.conversation_id)
+        .map((i) => Object.assign({}, i, { _at: now }));
+      const first = this._queueSeen == null;
+      const seen = this._queueSeen || new Set();
+      const fresh = items.filter((i) => !seen.has(i.conversation_id));
+      this._queueSeen = new Set(items.map((i) => i.conversation_id));
+      this._queue = items;
+      this._renderQueue();
+      // A chat we hold that shows up in the queue is no longer ours (re-queued after an outage).
+      for (const i of items) {
+        const chat = this._chats.get(i.conversation_id);
+        if (chat && !chat.ended) this._endChat(chat, 'Das Gespräch wartet wieder in der Warteschlange und ist Ihnen nicht mehr zugewiesen.');
+      }
+      if (first) {
+        if (items.length) this._announce(`${items.length} ${items.length === 1 ? 'Anfrage wartet' : 'Anfragen warten'} in der Warteschlange.`);
+      } else if (fresh.length) {
+        this._beep();
+        const i = fresh[0];
+        this._announce(fresh.length === 1
+          ? `Neue Anfrage in der Warteschlange ${i.queue}: ${reasonText(i.reason)}. ${items.length} wartend.`
+          : `${fresh.length} neue Anfragen in der Warteschlange. ${items.length} wartend.`);
+        this._emit('queued', fresh);
+      }
+    }
+
+    _onTickets(f) {
+      this._renderTickets(Array.isArray(f.items) ? f.items : []);
+      // The `assigned` frames for chats we still have follow right after this frame.
+      this._timer('confirm', CONFIRM_MS, () => {
+        for (const chat of this._chats.values()) {
+          if (!chat.ended && chat.confirmed === false) this._endChat(chat, 'Dieses Gespräch ist Ihnen nicht mehr zugewiesen.');
+        }
+      });
+    }
+
+    _onAssigned(f) {
+      const cid = String(f.conversation_id);
+      let chat = this._chats.get(cid);
+      const isNew = !chat;
+      if (!chat) chat = this._newChat(cid);
+      chat.context = f.context && typeof f.context === 'object' ? f.context : {};
+      chat.events = new Map(); // the transcript replaces whatever we had: no duplicates on reconnect
+      for (const e of Array.isArray(f.transcript) ? f.transcript : []) if (e && typeof e.seq === 'number') chat.events.set(e.seq, e);
+      chat.confirmed = true;
+      if (chat.ended) { chat.ended = false; chat.endedText = ''; }
+      this._renderContext(chat);
+      this._renderTranscript(chat);
+      this._renderEnded(chat);
+      this._renderTab(chat);
+      // Messages typed while the connection was down (or not yet acked) go out now, same client_id.
+      for (const p of chat.pending.values()) if (!p.failed) this._send({ type: 'message', conversation_id: cid, client_id: p.id, text: p.text });
+      const mine = this._accepting === cid;
+      if (mine) this._accepting = null;
+      if (mine || !this._active || !this._chats.has(this._active)) {
+        this._select(cid, mine);
+        if (mine) chat.input.focus();
+      }
+      if (isNew) {
+        this._announce(`Gespräch übernommen: ${this._chatLabel(chat)}.`);
+        this._emit('assigned', { conversation_id: cid });
+      }
+    }
+
+    _onEvent(f) {
+      const chat = this._chats.get(String(f.conversation_id));
+      if (!chat || chat.events.has(f.seq)) return;
+      chat.events.set(f.seq, f);
+      const log = chat.log;
+      const near = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+      this._place(chat, this._entry(chat, f));
+      if (near) log.scrollTop = log.scrollHeight;
+      if (f.type === 'message' && f.from === 'citizen') {
+        this._showTyping(chat, false);
+        if (this._active !== chat.id || document.hidden) { chat.unread = true; this._renderTab(chat); }
+        this._announce(`Nachricht von Bürger/in (${this._chatLabel(chat)}): ${str(f.text)}`);
+      }
+      if (f.type === 'state' && f.state !== 'with_agent') {
+        this._endChat(chat, this._stateText(f));
+      }
+    }
+
+    _onAck(f) {
+      const chat = this._chats.get(String(f.conversation_id));
+      if (!chat) return;
+      const p = chat.pending.get(f.client_id);
+      if (!p) return;
+      chat.pending.delete(f.client_id);
+      p.el.remove();
+      if (typeof f.seq === 'number' && !chat.events.has(f.seq)) {
+        // The event itself may come after the ack; show it now, the event is then a duplicate.
+        const ev = { type: 'message', from: 'agent', seq: f.seq, ts: new Date().toISOString(), text: p.text, agent: { name: this._agent && this._agent.name } };
+        chat.events.set(f.seq, ev);
+        this._place(chat, this._entry(chat, ev));
+        chat.log.scrollTop = chat.log.scrollHeight;
+      }
+    }
+
+    _onError(f) {
+      const msg = ERRORS[f.code] || str(f.message) || 'Es ist ein Fehler aufgetreten.';
+      this._setStatus(msg);
+      this._announce(msg);
+      if (f.code === 'already_taken' || f.code === 'not_assigned' || f.code === 'at_capacity') this._accepting = null;
+      // The server answers frames in order: a refused message is the last one we sent.
+      const last = this._lastMessage;
+      if (last && ['too_large', 'rate_limited', 'bad_frame', 'not_assigned'].includes(f.code)) {
+        const p = last.chat.pending.get(last.cid);
+        if (p) {
+          p.failed = true;
+          p.el.classList.add('failed');
+          p.el.querySelector('.state').textContent = 'Nicht gesendet';
+          if (!last.chat.input.value.trim()) last.chat.input.value = p.text;
+        }
+        this._lastMessage = null;
+      }
+    }
+
+    _onTyping(f) {
+      const chat = this._chats.get(String(f.conversation_id));
+      if (chat && f.from === 'citizen') this._showTyping(chat, !!f.active);
+    }
+
+    // ---- queue and tickets --------------------------------------------------------------------
+
+    _renderQueue() {
+      const items = this._queue;
+      const focused = document.activeElement && this._queueList.contains(document.activeElement)
+        ? document.activeElement.closest('[data-conversation-id]') : null;
+      const focusId = focused && focused.dataset.conversationId;
+      const old = new Map([...this._queueList.children].map((li) => [li.dataset.conversationId, li]));
+      const lis = items.map((i) => {
+        const li = old.get(i.conversation_id) || this._queueItem(i);
+        this._fillQueueItem(li, i);
+        return li;
+      });
+      const same = lis.length === this._queueList.children.length && lis.every((li, n) => this._queueList.children[n] === li);
+      if (!same) this._queueList.replaceChildren(...lis);
+      if (focusId) {
+        const again = lis.find((li) => li.dataset.conversationId === focusId);
+        if (again && !again.contains(document.activeElement)) again.querySelector('button').focus();
+      }
+      this._queueEmpty.hidden = items.length > 0;
+      this._queueCount.textContent = String(items.length);
+      this._queueCount.setAttribute('aria-label', `${items.length} wartend`);
+      document.title = (items.length ? `(${items.length}) ` : '') + this._baseTitle;
+      this._renderSupervisor();
+      this._updateWaits();
+    }
+
+    _queueItem(i) {
+      const id = 'q-' + String(i.conversation_id).replace(/[^\w-]/g, '_');
+      const li = h('li', { class: 'ac-q', 'data-testid': 'queue-item', 'data-conversation-id': i.conversation_id },
+        h('h3', { id: id + '-h' }, h('span', { class: 'q' }),
+          h('span', null, h('span', { class: 'sr', text: 'Wartezeit ' }), h('span', { class: 'ac-wait' }))),
+        h('p', { class: 'ac-meta', id: id + '-m' }),
+        h('p', { class: 'ac-preview', id: id + '-p' }),
+        h('button', {
+          type: 'button', class: 'ac-btn', text: 'Annehmen', 'data-testid': 'accept-button',
+          'aria-describedby': `${id}-h ${id}-m ${id}-p`,
+          onclick: () => this._accept(i.conversation_id),
+        }));
+      return li;
+    }
+
+    _fillQueueItem(li, i) {
+      li._item = i;
+      li.querySelector('.q').textContent = `Warteschlange: ${str(i.queue)}`;
+      li.querySelector('.ac-meta').textContent = [reasonText(i.reason), LANGUAGES[i.language] || str(i.language), CHANNELS[i.channel] || str(i.channel)].filter(Boolean).join(' · ');
+      const p = li.querySelector('.ac-preview');
+      p.textContent = i.preview ? `„${str(i.preview)}“` : '';
+      p.hidden = !i.preview;
+    }
+
+    _waitingNow(i) { return (Number(i.waiting_s) || 0) + (Date.now() - i._at) / 1000; }
+
+    _updateWaits() {
+      for (const li of this._queueList.children) {
+        const i = li._item;
+        if (!i) continue;
+        const s = this._waitingNow(i);
+        const text = mmss(s);
+        const w = li.querySelector('.ac-wait');
+        if (w.textContent !== text) w.textContent = text;
+        li.classList.toggle('long', s >= LONG_WAIT_S);
+      }
+      if (!this._sup.hidden) this._renderSupervisor();
+    }
+
+    _renderSupervisor() {
+      if (this._sup.hidden) return;
+      const by = new Map();
+      for (const i of this._queue) {
+        const q = by.get(i.queue) || { n: 0, max: 0 };
+        q.n++;
+        q.max = Math.max(q.max, this._waitingNow(i));
+        by.set(i.queue, q);
+      }
+      const rows = [...by].map(([q, v]) => h('tr', null, h('th', { scope: 'row', text: str(q) }),
+        h('td', { class: 'n', text: String(v.n) }), h('td', { class: 'n', text: mmss(v.max) })));
+      if (!rows.length) rows.push(h('tr', null, h('td', { colspan: '3', text: 'Alle Warteschlangen sind leer.' })));
+      this._supBody.replaceChildren(...rows);
+    }
+
+    _renderTickets(items) {
+      this._ticketCount.textContent = String(items.length);
+      this._ticketEmpty.hidden = items.length > 0;
+      this._ticketList.replaceChildren(...items.map((t) => {
+        const d = new Date(t.created_at);
+        return h('li', { class: 'ac-t', 'data-testid': 'ticket' },
+          h('b', { text: `${str(t.id)} · ${str(t.contact)}` }),
+          h('span', { class: 'ac-meta', text: isNaN(d) ? '' : d.toLocaleString('de-DE', { dateStyle: 'short', timeStyle: 'short' }) }),
+          h('div', { class: 'txt', style: 'white-space:pre-wrap', text: str(t.text) }));
+      }));
+    }
+
+    _accept(cid) {
+      this._setStatus('');
+      if (this._act({ type: 'accept', conversation_id: cid })) this._accepting = cid;
+    }
+
+    // ---- chats ----------------------------------------------------------------------------------
+
+    _newChat(cid) {
+      const key = 'c-' + String(cid).replace(/[^\w-]/g, '_');
+      const chat = {
+        id: cid, key, context: {}, events: new Map(), pending: new Map(), ended: false, endedText: '',
+        confirmed: true, unread: false, note: false, typingOn: false, typingTimer: null,
+      };
+      chat.tab = h('button', {
+        type: 'button', role: 'tab', id: key + '-tab', class: 'ac-tab', 'aria-selected': 'false', 'aria-controls': key + '-panel',
+        tabindex: '-1', 'data-testid': 'chat-tab', 'data-conversation-id': cid, onclick: () => this._select(cid, false),
+      });
+      chat.ctx = h('dl', { class: 'ac-ctx', 'aria-label': 'Kontext des Gesprächs' });
+      chat.log = h('ol', { class: 'ac-log', 'data-testid': 'transcript', 'aria-label': 'Gesprächsverlauf', tabindex: '0' });
+      chat.typing = h('p', { class: 'ac-typing' });
+      chat.endedBox = h('div', { class: 'ac-ended', hidden: true });
+
+      // Composer
+      chat.input = h('textarea', { id: key + '-in', rows: '3', 'data-testid': 'composer-input', autocomplete: 'off' });
+      chat.inputLabel = h('label', { class: 'main', for: key + '-in' });
+      chat.input.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); this._submit(chat); }
+      });
+      chat.input.addEventListener('input', () => this._ownTyping(chat));
+      chat.noteBtn = h('button', {
+        type: 'button', class: 'ac-btn sec ac-toggle', 'aria-pressed': 'false', text: 'Notiz', 'data-testid': 'note-toggle',
+        title: 'Interne Notiz statt Nachricht (nur für Kolleg/innen sichtbar)',
+        onclick: () => this._setNoteMode(chat, !chat.note),
+      });
+      chat.canned = h('select', { id: key + '-canned' },
+        h('option', { value: '', text: 'Textbaustein einfügen …' }),
+        ...CANNED.map(([title], n) => h('option', { value: String(n), text: title })));
+      chat.canned.addEventListener('change', () => this._insertCanned(chat));
+      chat.sendBtn = h('button', { type: 'submit', class: 'ac-btn', text: 'Senden', 'data-testid': 'composer-send' });
+      chat.form = h('form', { class: 'ac-compose', onsubmit: (e) => { e.preventDefault(); this._submit(chat); } },
+        chat.inputLabel, chat.input,
+        h('div', { class: 'row' },
+          h('label', { class: 'sr', for: key + '-canned', text: 'Textbaustein' }), chat.canned,
+          h('span', { class: 'grow' }), chat.noteBtn, chat.sendBtn));
+
+      // Actions
+      chat.xferInput = h('input', { type: 'text', id: key + '-xfer', list: key + '-xfer-list', autocomplete: 'off', spellcheck: 'false', placeholder: 'z. B. general' });
+      chat.xferList = h('datalist', { id: key + '-xfer-list' });
+      chat.actions = h('div', { class: 'ac-actions', role: 'group', 'aria-label': 'Gespräch steuern' },
+        h('button', { type: 'button', class: 'ac-btn sec', text: 'An Bot zurückgeben', 'data-testid': 'handback-button', onclick: () => this._finish(chat, 'handback') }),
+        h('div', { class: 'xfer' },
+          h('label', { for: key + '-xfer' }, 'Ziel-Warteschlange'), chat.xferInput, chat.xferList,
+          h('button', { type: 'button', class: 'ac-btn sec', text: 'Weiterleiten', 'data-testid': 'transfer-button', onclick: () => this._transfer(chat) })),
+        h('span', { class: 'grow', style: 'flex:1' }),
+        h('button', { type: 'button', class: 'ac-btn danger', text: 'Beenden', 'data-testid': 'close-button', onclick: () => this._finish(chat, 'close') }));
+      this._fillTransferOptions(chat);
+      this._setNoteMode(chat, false);
+
+      chat.heading = h('h3', { class: 'sr', id: key + '-h' });
+      chat.panel = h('div', { role: 'tabpanel', id: key + '-panel', class: 'ac-panel', 'aria-labelledby': key + '-tab', hidden: true, 'data-conversation-id': cid },
+        chat.heading, chat.ctx, chat.log, chat.typing, chat.endedBox, chat.form, chat.actions);
+      this._tabs.append(chat.tab);
+      this._panels.append(chat.panel);
+      this._noChat.hidden = true;
+      this._tabs.hidden = false;
+      this._chats.set(cid, chat);
+      return chat;
+    }
+
+    _chatLabel(chat) {
+      const c = chat.context || {};
+      // The citizen's words that led to the handover: the last citizen message before it was queued.
+      let first = '';
+      for (const s of [...chat.events.keys()].sort((a, b) => a - b)) {
+        const e = chat.events.get(s);
+        if (e.type === 'state' && (e.state === 'queued' || e.state === 'with_agent') && first) break;
+        if (e.type === 'message' && e.from === 'citizen' && e.text) first = str(e.text);
+      }
+      const short = first.length > 28 ? first.slice(0, 27) + '…' : first;
+      return [c.queue ? str(c.queue) : '', short || chat.id.slice(0, 8)].filter(Boolean).join(': ');
+    }
+
+    _renderTab(chat) {
+      const label = this._chatLabel(chat);
+      chat.tab.replaceChildren(...[
+        h('span', { class: 'lbl', text: label }),
+        chat.ended && h('span', { class: 'st', text: '(beendet)' }),
+        chat.unread && h('span', { class: 'dot', 'aria-hidden': 'true' }),
+        chat.unread && h('span', { class: 'sr', text: ' (neue Nachricht)' }),
+      ].filter(Boolean));
+      chat.tab.title = label + (chat.ended ? ' (beendet)' : '');
+      chat.tab.classList.toggle('ended', chat.ended);
+      chat.heading.textContent = 'Gespräch ' + label;
+    }
+
+    _select(cid, focusTab) {
+      const chat = this._chats.get(cid);
+      if (!chat) return;
+      this._active = cid;
+      for (const c of this._chats.values()) {
+        const on = c === chat;
+        c.tab.setAttribute('aria-selected', String(on));
+        c.tab.tabIndex = on ? 0 : -1;
+        c.panel.hidden = !on;
+      }
+      if (chat.unread) { chat.unread = false; this._renderTab(chat); }
+      chat.log.scrollTop = chat.log.scrollHeight;
+      if (focusTab) chat.tab.focus();
+    }
+
+    /** Tabs pattern (WAI-ARIA APG): arrows move and select, Home/End jump. */
+    _tabKeys(e) {
+      const tabs = [...this._tabs.querySelectorAll('[role=tab]')];
+      const i = tabs.indexOf(document.activeElement);
+      if (i < 0) return;
+      let j = null;
+      if (e.key === 'ArrowRight' || e.key === 'ArrowDown') j = (i + 1) % tabs.length;
+      else if (e.key === 'ArrowLeft' || e.key === 'ArrowUp') j = (i - 1 + tabs.length) % tabs.length;
+      else if (e.key === 'Home') j = 0;
+      else if (e.key === 'End') j = tabs.length - 1;
+      if (j == null) return;
+      e.preventDefault();
+      this._select(tabs[j].dataset.conversationId, true);
+    }
+
+    _removeChat(chat) {
+      const tabs = [...this._tabs.children];
+      const i = tabs.indexOf(chat.tab);
+      clearTimeout(chat.typingTimer);
+      chat.tab.remove();
+      chat.panel.remove();
+      this._chats.delete(chat.id);
+      const next = this._tabs.children[Math.min(i, this._tabs.children.length - 1)];
+      if (next) this._select(next.dataset.conversationId, true);
+      else { this._active = null; this._noChat.hidden = false; this._tabs.hidden = true; this._queueList.querySelector('button') ? this._queueList.querySelector('button').focus() : this.querySelector('#ac-main').focus(); }
+    }
+
+    _renderContext(chat) {
+      const c = chat.context || {};
+      const rows = [];
+      const row = (k, v) => { if (v != null && v !== '' && !(Array.isArray(v) && !v.length)) rows.push(h('dt', { text: k }), h('dd', null, v)); };
+      row('Grund', reasonText(c.reason));
+      row('Warteschlange', str(c.queue));
+      row('Sprache', LANGUAGES[c.language] || str(c.language));
+      row('Kanal', CHANNELS[c.channel] || str(c.channel));
+      row('Wartezeit', typeof c.waited_s === 'number' ? duration(c.waited_s) : '');
+      row('Zusammenfassung', str(c.summary));
+      const slots = c.slots && typeof c.slots === 'object'
+        ? Object.entries(c.slots).filter(([k, v]) => !HIDDEN_SLOTS.includes(k) && v != null && v !== '' && !(Array.isArray(v) && !v.length)) : [];
+      if (slots.length) row('Angaben', h('ul', null, slots.map(([k, v]) => h('li', { text: `${k}: ${str(v)}` }))));
+      const seen = new Set();
+      const arts = (Array.isArray(c.articles) ? c.articles : []).filter((a) => {
+        const u = a && safeUrl(a.url);
+        if (!u || seen.has(u)) return false;
+        seen.add(u);
+        return true;
+      });
+      if (arts.length) {
+        row('Gezeigte Artikel', h('ul', null, arts.map((a) => h('li', null,
+          h('a', { href: safeUrl(a.url), target: '_blank', rel: 'noopener noreferrer', text: str(a.title || a.url) },
+            h('span', { class: 'sr', text: ' (öffnet in neuem Tab)' })),
+          typeof a.score === 'number' ? ` (Treffer ${percent(a.score)})` : null))));
+      }
+      chat.ctx.replaceChildren(...rows);
+    }
+
+    _renderTranscript(chat) {
+      const seqs = [...chat.events.keys()].sort((a, b) => a - b);
+      chat.log.replaceChildren(...seqs.map((s) => this._entry(chat, chat.events.get(s))), ...[...chat.pending.values()].map((p) => p.el));
+      chat.log.scrollTop = chat.log.scrollHeight;
+    }
+
+    /** Durable entries in seq order; pending messages (no seq yet) stay at the end. */
+    _place(chat, el) {
+      const seq = Number(el.dataset.seq);
+      let ref = chat.log.lastElementChild;
+      while (ref && !(ref.dataset.seq && Number(ref.dataset.seq) < seq)) ref = ref.previousElementSibling;
+      if (ref) ref.after(el); else chat.log.prepend(el);
+    }
+
+    _stateText(e) {
+      const name = e.agent && e.agent.name ? str(e.agent.name) : '';
+      switch (e.state) {
+        case 'queued':
+          if (e.reason === 'position') return `Warteposition ${str(e.position)}.`;
+          return `In die Warteschlange gestellt: ${reasonText(e.reason)}${e.position ? ` (Position ${str(e.position)})` : ''}.`;
+        case 'with_agent': return name ? `${name} hat das Gespräch übernommen.` : 'Eine Mitarbeiterin oder ein Mitarbeiter hat das Gespräch übernommen.';
+        case 'bot': return e.reason === 'handback' ? 'An den Bot zurückgegeben.' : 'Der Bot führt das Gespräch.';
+        case 'closed': {
+          const why = { agent_closed: 'von der Mitarbeiterin/dem Mitarbeiter', citizen_ended: 'von der Bürgerin/dem Bürger', offline_message: 'nach Aufnahme eines Rückrufwunschs' }[e.reason];
+          return why ? `Gespräch ${why} beendet.` : 'Gespräch beendet.';
+        }
+        default: return `Status: ${str(e.state)}`;
+      }
+    }
+
+    _entry(chat, e) {
+      let from = 'system';
+      if (e.type === 'note') from = 'note';
+      else if (e.type === 'message') from = ['citizen', 'bot', 'agent'].includes(e.from) ? e.from : 'bot';
+      const li = h('li', { class: 'ac-e', 'data-testid': 'transcript-entry', 'data-seq': String(e.seq), 'data-from': from });
+      if (from === 'system') {
+        li.append(e.type === 'state' ? this._stateText(e) : e.type === 'csat_request' ? 'Zufriedenheitsumfrage an Bürger/in gesendet.' : `Ereignis: ${str(e.type)}`);
+        const t = time(e.ts);
+        if (t) li.append(' (', t, ')');
+        return li;
+      }
+      const who = h('div', { class: 'who' });
+      if (from === 'citizen') who.append(h('b', { text: 'Bürger/in' }));
+      else if (from === 'bot') who.append(h('span', { class: 'ac-tag bot', text: 'Bot' }), h('b', { text: 'Digitaler Assistent' }));
+      else if (from === 'agent') who.append(h('b', { text: (e.agent && str(e.agent.name)) || 'Mitarbeiter/in' }));
+      else who.append(h('span', { class: 'ac-tag note', text: 'Interne Notiz' }), h('b', { text: (e.agent && str(e.agent.name)) || '' }),
+        h('span', { text: '– nicht für Bürger/in sichtbar' }));
+      const t = time(e.ts);
+      if (t) who.append(t);
+      li.append(who, h('div', { class: 'txt', text: str(e.text) }));
+      const links = (Array.isArray(e.links) ? e.links : []).filter((l) => l && safeUrl(l.url));
+      if (links.length) {
+        li.append(h('ul', { class: 'ac-links', 'aria-label': 'Gezeigte Links' }, links.map((l) => h('li', null,
+          h('a', { href: safeUrl(l.url), target: '_blank', rel: 'noopener noreferrer', text: str(l.title || l.url) },
+            h('span', { class: 'sr', text: ' (öffnet in neuem Tab)' }))))));
+      }
+      const buttons = (Array.isArray(e.buttons) ? e.buttons : []).filter((b) => b && b.title);
+      if (buttons.length) li.append(h('div', { class: 'ac-ents', text: 'Angebotene Antworten: ' + buttons.map((b) => str(b.title)).join(' | ') }));
+      const intent = from === 'citizen' && e.nlu && e.nlu.intent;
+      if (intent && intent.name) {
+        const conf = Number(intent.confidence);
+        const known = isFinite(conf);
+        li.append(h('span', {
+          class: 'ac-intent' + (known && conf < 0.5 ? ' low' : ''), 'data-testid': 'intent-badge',
+          text: `Absicht: ${str(intent.name)}${known ? ` (${percent(conf)})` : ''}`,
+        }));
+        const ents = (Array.isArray(e.nlu.entities) ? e.nlu.entities : []).filter((x) => x && x.entity);
+        if (ents.length) li.append(h('span', { class: 'ac-ents', text: 'Erkannt: ' + ents.map((x) => `${str(x.entity)} = ${str(x.value)}`).join(', ') }));
+      }
+      return li;
+    }
+
+    _showTyping(chat, on) {
+      clearTimeout(chat.typingTimer);
+      chat.typing.textContent = on ? 'Bürger/in schreibt …' : '';
+      if (on) chat.typingTimer = setTimeout(() => this._showTyping(chat, false), CITIZEN_TYPING_MS);
+    }
+
+    _endChat(chat, text) {
+      if (chat.ended) return;
+      chat.ended = true;
+      chat.endedText = text;
+      this._ownTyping(chat, true);
+      this._showTyping(chat, false);
+      this._renderEnded(chat);
+      this._renderTab(chat);
+    }
+
+    _renderEnded(chat) {
+      const ended = chat.ended;
+      chat.form.hidden = ended;
+      chat.actions.hidden = ended;
+      chat.endedBox.hidden = !ended;
+      if (ended) {
+        const wasInPanel = chat.panel.contains(document.activeElement) && !chat.log.contains(document.activeElement);
+        const closeTab = h('button', { type: 'button', class: 'ac-btn sec', text: 'Tab schließen', onclick: () => this._removeChat(chat) });
+        chat.endedBox.replaceChildren(h('span', { text: `${chat.endedText || 'Gespräch beendet.'} Der Verlauf ist nur noch lesbar.` }), closeTab);
+        if (wasInPanel) closeTab.focus();
+      }
+    }
+
+    _fillTransferOptions(chat) {
+      const skills = (this._agent && Array.isArray(this._agent.skills)) ? this._agent.skills : [];
+      const names = [...new Set([...skills, ...this._queue.map((i) => i.queue), 'general'])].filter(Boolean);
+      chat.xferList.replaceChildren(...names.map((n) => h('option', { value: str(n) })));
+    }
+
+    // ---- the agent's actions -------------------------------------------------------------------
+
+    _setNoteMode(chat, on) {
+      chat.note = on;
+      chat.noteBtn.setAttribute('aria-pressed', String(on));
+      chat.form.classList.toggle('note', on);
+      chat.inputLabel.textContent = on ? 'Interne Notiz (nur für Kolleg/innen sichtbar)' : 'Nachricht an Bürger/in';
+      chat.sendBtn.textContent = on ? 'Notiz speichern' : 'Senden';
+      chat.input.placeholder = on ? 'Notiz für Kolleg/innen …' : 'Ihre Antwort … (Enter sendet, Umschalt+Enter: neue Zeile)';
+      if (on) this._ownTyping(chat, true);
+    }
+
+    _insertCanned(chat) {
+      const n = chat.canned.value;
+      chat.canned.value = '';
+      if (n === '') return;
+      const text = fill(CANNED[Number(n)][1], { name: (this._agent && this._agent.name) || '' });
+      const el = chat.input;
+      const start = el.selectionStart != null ? el.selectionStart : el.value.length;
+      const end = el.selectionEnd != null ? el.selectionEnd : el.value.length;
+      el.value = el.value.slice(0, start) + text + el.value.slice(end);
+      el.focus();
+      el.selectionStart = el.selectionEnd = start + text.length;
+    }
+
+    _submit(chat) {
+      if (chat.ended) return;
+      const text = chat.input.value.trim();
+      if (!text) { chat.input.focus(); return; }
+      if (chat.note) {
+        if (!this._act({ type: 'note', conversation_id: chat.id, text })) return;
+        chat.input.value = '';
+        this._setNoteMode(chat, false);
+        chat.input.focus();
+        return;
+      }
+      this._ownTyping(chat, true);
+      const p = { id: uuid(), text, failed: false };
+      p.el = h('li', { class: 'ac-e pending', 'data-from': 'agent', 'data-pending': 'true' },
+        h('div', { class: 'who' }, h('b', { text: (this._agent && this._agent.name) || 'Sie' }), h('span', { class: 'state', text: 'wird gesendet …' })),
+        h('div', { class: 'txt', text }));
+      chat.pending.set(p.id, p);
+      chat.log.append(p.el);
+      chat.log.scrollTop = chat.log.scrollHeight;
+      chat.input.value = '';
+      this._lastMessage = { chat, cid: p.id };
+      if (!this._send({ type: 'message', conversation_id: chat.id, client_id: p.id, text })) {
+        p.el.querySelector('.state').textContent = 'wird gesendet, sobald die Verbindung steht …';
+      }
+      chat.input.focus();
+    }
+
+    _ownTyping(chat, stop) {
+      if (stop) {
+        clearTimeout(chat.ownTypingTimer);
+        if (chat.typingOn) this._send({ type: 'typing', conversation_id: chat.id, active: false });
+        chat.typingOn = false;
+        return;
+      }
+      if (chat.note || chat.ended) return;
+      if (!chat.input.value.trim()) { this._ownTyping(chat, true); return; }
+      if (!chat.typingOn) chat.typingOn = this._send({ type: 'typing', conversation_id: chat.id, active: true });
+      clearTimeout(chat.ownTypingTimer);
+      chat.ownTypingTimer = setTimeout(() => this._ownTyping(chat, true), OWN_TYPING_IDLE_MS);
+    }
+
+    _transfer(chat) {
+      const queue = chat.xferInput.value.trim().toLowerCase();
+      if (!/^[a-z0-9_-]{1,32}$/.test(queue)) {
+        this._setStatus('Bitte geben Sie eine gültige Warteschlange an (Kleinbuchstaben, Ziffern, - und _).');
+        chat.xferInput.setAttribute('aria-invalid', 'true');
+        chat.xferInput.focus();
+        return;
+      }
+      chat.xferInput.removeAttribute('aria-invalid');
+      this._finish(chat, 'transfer', queue);
+    }
+
+    _finish(chat, type, queue) {
+      const frame = { type, conversation_id: chat.id };
+      if (queue) frame.queue = queue;
+      this._ownTyping(chat, true);
+      if (!this._act(frame)) return;
+      this._setStatus('');
+      const text = type === 'handback' ? 'An den Bot zurückgegeben.'
+        : type === 'transfer' ? `An die Warteschlange „${queue}“ weitergeleitet.` : 'Gespräch beendet.';
+      // The server stops following the conversation: its own state event may not reach us.
+      this._endChat(chat, text);
+      chat.endedBox.querySelector('button').focus();
+      this._announce(text);
+    }
+
+    // ---- notification ---------------------------------------------------------------------------
+
+    _beep() {
+      if (!this._interacted || !this._soundBox.checked) return;
+      try {
+        const Ctx = window.AudioContext || window.webkitAudioContext;
+        if (!Ctx) return;
+        this._audio = this._audio || new Ctx();
+        const ctx = this._audio;
+        if (ctx.state === 'suspended') ctx.resume();
+        const t0 = ctx.currentTime;
+        const osc = ctx.createOscillator();
+        const gain = ctx.createGain();
+        osc.type = 'sine';
+        osc.frequency.setValueAtTime(880, t0);
+        osc.frequency.setValueAtTime(660, t0 + 0.12);
+        gain.gain.setValueAtTime(0.0001, t0);
+        gain.gain.exponentialRampToValueAtTime(0.15, t0 + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, t0 + 0.28);
+        osc.connect(gain).connect(ctx.destination);
+        osc.start(t0);
+        osc.stop(t0 + 0.3);
+      } catch (e) { /* no audio: the title and the live region still tell */ }
+    }
+  }
+
+  AgentConsole.define();
+  window.BuergerserviceAgentConsole = window.BuergerserviceAgentConsole || AgentConsole;
+})();
