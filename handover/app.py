@@ -52,6 +52,7 @@ async def _announce_when_ready(settings: Settings, bot: RasaBot, demo_login: str
     print(
         "\n  Bürgerservice-Assistent is ready.\n"
         f"    Demo portal with the chat widget:  {url}/\n"
+        f"    Agent console:                    {url}/agent\n"
         f"    Health:                           {url}/healthz\n" + demo_login,
         flush=True,
     )
@@ -84,7 +85,6 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
             password = await ensure_demo_agent(agents, settings.demo_agent, settings.data_dir)
             demo_login = (
                 f"    Demo agent (supervisor):           {settings.demo_agent} / {password}\n"
-                f"      log in with POST {settings.gateway_url}/api/agent/login\n"
             )
         announce = asyncio.create_task(_announce_when_ready(settings, bot, demo_login))
         try:
