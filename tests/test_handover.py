@@ -130,7 +130,8 @@ async def test_lenas_handover_from_bot_to_agent_and_back(
     citizen = await citizen_asking_for_a_person(ws_url)
     conversation_id = citizen.session["conversation_id"]
     queued = next(f for f in citizen.frames if f.get("state") == "queued")
-    assert queued["position"] == 1 and queued["eta_s"] > 0 and queued["reason"] == "citizen_request"
+    assert queued["position"] == 1 and queued["reason"] == "citizen_request"
+    assert isinstance(queued["eta_s"], int) and queued["eta_s"] >= 0  # from recent real waits
 
     item = await alina.queue_with(conversation_id)
     assert item["reason"] == "citizen_request" and item["queue"] == "general"
