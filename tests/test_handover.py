@@ -75,6 +75,15 @@ async def citizen_asking_for_a_person(ws_url: str) -> CitizenClient:
     return citizen
 
 
+async def taken_over_by(agent: AgentClient, ws_url: str) -> tuple[CitizenClient, str]:
+    """A citizen who asked for a person, and whose chat `agent` has accepted."""
+    citizen = await citizen_asking_for_a_person(ws_url)
+    conversation_id = citizen.session["conversation_id"]
+    await agent.queue_with(conversation_id)
+    await agent.accept(conversation_id)
+    return citizen, str(conversation_id)
+
+
 def test_the_admin_command_manages_accounts(redis_url: str, agents: None) -> None:
     env = {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
     listed = subprocess.run([sys.executable, "-m", "handover.admin", "list-agents"], cwd=ROOT,
@@ -184,10 +193,7 @@ async def test_lenas_handover_from_bot_to_agent_and_back(
 async def test_closing_asks_the_citizen_for_a_rating_and_stores_it(
     ws_url: str, alina: AgentClient, redis_url: str
 ) -> None:
-    citizen = await citizen_asking_for_a_person(ws_url)
-    conversation_id = citizen.session["conversation_id"]
-    await alina.queue_with(conversation_id)
-    await alina.accept(conversation_id)
+    citizen, conversation_id = await taken_over_by(alina, ws_url)
     await alina.send({"type": "close", "conversation_id": conversation_id})
     closed = await citizen.until(lambda f: f.get("state") == "closed")
     assert closed["reason"] == "agent_closed"
@@ -204,10 +210,7 @@ async def test_closing_asks_the_citizen_for_a_rating_and_stores_it(
 async def test_only_the_assigned_agent_may_write(
     ws_url: str, gateway: Service, alina: AgentClient
 ) -> None:
-    citizen = await citizen_asking_for_a_person(ws_url)
-    conversation_id = citizen.session["conversation_id"]
-    await alina.queue_with(conversation_id)
-    await alina.accept(conversation_id)
+    citizen, conversation_id = await taken_over_by(alina, ws_url)
     bernd = await AgentClient.open(gateway.url, "bernd", PASSWORD)
     await bernd.say(conversation_id, "Hallo, hier Bernd")
     error = await bernd.until(lambda f: f["type"] == "error")
@@ -222,10 +225,7 @@ async def test_only_the_assigned_agent_may_write(
 async def test_a_transfer_puts_the_chat_in_another_queue(
     ws_url: str, gateway: Service, alina: AgentClient
 ) -> None:
-    citizen = await citizen_asking_for_a_person(ws_url)
-    conversation_id = citizen.session["conversation_id"]
-    await alina.queue_with(conversation_id)
-    await alina.accept(conversation_id)
+    citizen, conversation_id = await taken_over_by(alina, ws_url)
     await alina.send({"type": "transfer", "conversation_id": conversation_id, "queue": "nowhere"})
     assert (await alina.until(lambda f: f["type"] == "error"))["code"] == "unknown_queue"
     await alina.send({"type": "transfer", "conversation_id": conversation_id, "queue": "bauamt"})
