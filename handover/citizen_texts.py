@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Literal
 
 Language = Literal["de", "en"]
-LANGUAGES: tuple[Language, ...] = ("de", "en")
 
 _TEXTS: dict[str, dict[Language, str]] = {
     "bot_unavailable": {

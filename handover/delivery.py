@@ -129,6 +129,3 @@ class ConversationHub:
     def publish(self, conversation_id: str, frame: Frame) -> None:
         for subscriber in self._subscribers.get(conversation_id, ()):
             subscriber.offer(frame)
-
-    def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._subscribers.values())
