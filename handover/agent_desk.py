@@ -323,6 +323,8 @@ class AgentDesk:
     async def take_message(self, conversation: Conversation, text: str) -> None:
         """A citizen message while the service is away becomes a ticket once it has a contact."""
         meta = await self.timeline.log.meta(conversation.id)
+        if meta.get("mode") != "ticket":
+            return  # an earlier message already completed the ticket
         collected = "\n".join(part for part in (meta.get("ticket_text", ""), text) if part)
         contact = EMAIL.search(collected) or PHONE.search(collected)
         if contact is None:

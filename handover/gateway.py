@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -64,7 +64,10 @@ class Gateway:
             raise ConversationClosed(citizen_text("conversation_closed", conversation.language))
         if appended.stored and appended.state_before == "bot":
             if appended.mode == "ticket":
-                self._spawn(self.desk.take_message(conversation, text))
+                # One at a time, like bot turns: two quick messages make one ticket.
+                self._spawn(
+                    self._locked(conversation.id, self.desk.take_message(conversation, text))
+                )
             else:
                 self._spawn(self._bot_turn(conversation, appended.seq, frame.payload or text))
         return appended
@@ -90,6 +93,10 @@ class Gateway:
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("bot_turn_failed", error=repr(exc), exc_info=exc)
+
+    async def _locked(self, conversation_id: str, work: Awaitable[None]) -> None:
+        async with self._turn_lock(conversation_id):
+            await work
 
     def _turn_lock(self, conversation_id: str) -> asyncio.Lock:
         lock = self._turn_locks.get(conversation_id)
