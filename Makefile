@@ -93,7 +93,13 @@ knowledge: $(APP_STAMP)
 run: venv model knowledge
 	@$(VENV)/bin/python -m handover.stack $(PROCESSES)
 
-test: venv model knowledge
+# axe-core (npm) checks the widget and the agent console for accessibility in the tests.
+AXE := .cache/npm/node_modules/axe-core/axe.min.js
+$(AXE):
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js (Debian: nodejs npm)" >&2; exit 1; }
+	npm install --no-audit --no-fund --silent --prefix .cache/npm axe-core@4.14.1
+
+test: venv model knowledge $(AXE)
 	@command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install redis-server" >&2; exit 1; }
 	@command -v chromium >/dev/null || { echo "chromium not found: apt-get install chromium" >&2; exit 1; }
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
