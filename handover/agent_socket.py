@@ -36,8 +36,9 @@ from handover.agent_protocol import (
 from handover.agents import Agent
 from handover.citizen_socket import CLOSE_TOO_SLOW
 from handover.delivery import Subscriber
-from handover.errors import BadFrame, FrameTooLarge, GatewayError, RateLimited
+from handover.errors import GatewayError, RateLimited
 from handover.event_bus import EventBus
+from handover.protocol import frame_text
 from handover.rate_limit import TokenBucket
 from handover.settings import Settings
 
@@ -138,8 +139,6 @@ class AgentConnection:
             await asyncio.sleep(self.desk.presence.ttl_s / 3)
 
     async def handle(self, raw: str) -> None:
-        if len(raw.encode()) > self.settings.max_frame_bytes:
-            raise FrameTooLarge("Frame too large.")
         frame = parse_agent_frame(raw)
         desk, agent, cid = self.desk, self.agent, frame.conversation_id
         match frame:
@@ -203,9 +202,7 @@ async def serve_agent(
             if message["type"] == "websocket.disconnect":
                 break
             try:
-                raw = message.get("text")
-                if raw is None:
-                    raise BadFrame("Binary frames are not part of the protocol; send JSON text.")
+                raw = frame_text(message, settings.max_frame_bytes, "Frame too large.")
                 if not frames.take():
                     raise RateLimited("Too many frames; slow down.")
                 await connection.handle(raw)

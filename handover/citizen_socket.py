@@ -17,7 +17,7 @@ from handover import metrics
 from handover.citizen_texts import citizen_text, language_of
 from handover.conversation_log import Conversation
 from handover.delivery import Subscriber
-from handover.errors import BadFrame, FrameTooLarge, GatewayError, RateLimited
+from handover.errors import FrameTooLarge, GatewayError, RateLimited
 from handover.gateway import Gateway
 from handover.protocol import (
     CsatFrame,
@@ -25,6 +25,7 @@ from handover.protocol import (
     MessageFrame,
     TypingFrame,
     ack_frame,
+    frame_text,
     parse_client_frame,
     session_frame,
 )
@@ -115,11 +116,7 @@ async def _receive_frames(
         if message["type"] == "websocket.disconnect":
             return
         try:
-            raw = message.get("text")
-            if raw is None:
-                raise BadFrame("Binary frames are not part of the protocol; send JSON text.")
-            if len(raw.encode()) > settings.max_frame_bytes:
-                raise FrameTooLarge(citizen_text("too_large", language))
+            raw = frame_text(message, settings.max_frame_bytes, citizen_text("too_large", language))
             frame = parse_client_frame(raw)
             match frame:
                 case MessageFrame():

@@ -6,13 +6,14 @@ works with typed frames only. Unknown fields are ignored, as the contract says.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from handover.errors import BadFrame
+from handover.errors import BadFrame, FrameTooLarge
 
 T = TypeVar("T")
 ConversationState = Literal["bot", "queued", "with_agent", "closed"]
@@ -56,6 +57,20 @@ ClientFrame = Annotated[
 ]
 _client_frame: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 CLIENT_FRAME_TYPES = ("message", "typing", "csat", "end")
+
+
+def frame_text(message: Mapping[str, Any], max_bytes: int, too_large: str) -> str:
+    """The text of one received websocket message, checked before any parsing.
+
+    Binary frames are no part of the protocol; a frame over `max_bytes` raises
+    `FrameTooLarge` with the sentence `too_large` (in the reader's language).
+    """
+    raw = message.get("text")
+    if raw is None:
+        raise BadFrame("Binary frames are not part of the protocol; send JSON text.")
+    if len(raw.encode()) > max_bytes:
+        raise FrameTooLarge(too_large)
+    return str(raw)
 
 
 def parse_frame(raw: str, adapter: TypeAdapter[T], types: tuple[str, ...]) -> T:
