@@ -1,9 +1,10 @@
-"""`python -m handover.admin`: manage agent accounts from the command line.
+"""`python -m handover.admin`: manage agent accounts and damage-report cases.
 
     python -m handover.admin add-agent --username alina --password '…' --name "Alina Berger" \\
         [--role agent|supervisor] [--skills buergerbuero,bauamt] [--capacity 3]
     python -m handover.admin list-agents
     python -m handover.admin remove-agent --username alina
+    python -m handover.admin case-status MM-2026-000001 in_bearbeitung [--note "…"]
 
 Uses the same Redis as the gateway (REDIS_URL, or the embedded one of `make run`).
 """
@@ -17,6 +18,7 @@ import sys
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from handover.agents import AgentDirectory, AgentInputError
+from handover.cases import STATUSES, CaseBook, normalise_case_number
 from handover.redis_connection import connect
 from handover.settings import get_settings
 
@@ -36,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("list-agents", help="show all agent accounts")
     remove = commands.add_parser("remove-agent", help="delete an agent account")
     remove.add_argument("--username", required=True)
+    case = commands.add_parser("case-status", help="change a damage report's status")
+    case.add_argument("case_number", help="e.g. MM-2026-000001")
+    case.add_argument("status", choices=STATUSES)
+    case.add_argument("--note", default=None, help="shown to the citizen in the history")
     return parser
 
 
@@ -64,6 +70,14 @@ async def _run(args: argparse.Namespace) -> int:
                 print(f"No agent {args.username!r}.", file=sys.stderr)
                 return 1
             print(f"Removed agent {args.username}.")
+        elif args.command == "case-status":
+            number = normalise_case_number(args.case_number) or ""
+            cases = CaseBook(redis, settings.case_retention_s)
+            case = await cases.set_status(number, args.status, note=args.note, by="admin")
+            if case is None:
+                print(f"No case {args.case_number!r}.", file=sys.stderr)
+                return 1
+            print(f"{case.number}: {case.status} ({len(case.history)} status changes).")
     except AgentInputError as exc:
         print(f"Invalid {exc}", file=sys.stderr)
         return 2

@@ -20,6 +20,8 @@ from handover.agent_auth import AgentAuth
 from handover.agent_desk import AgentDesk
 from handover.agent_socket import serve_agent
 from handover.agents import AgentDirectory, ensure_demo_agent
+from handover.case_api import add_case_api
+from handover.cases import CaseBook, LookupThrottle
 from handover.citizen_socket import serve_citizen
 from handover.conversation_log import ConversationLog
 from handover.delivery import ConversationHub
@@ -79,6 +81,10 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         app.state.bus = bus
         app.state.auth = AgentAuth(redis, agents, settings)
         app.state.redis = redis
+        app.state.cases = CaseBook(redis, settings.case_retention_s)
+        app.state.case_lookups = LookupThrottle(
+            redis, settings.case_lookup_max_failures, settings.case_lookup_window_s
+        )
         app.state.grace_tasks = set()
         demo_login = ""
         if settings.demo_agent:
@@ -151,6 +157,8 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    add_case_api(app, settings)
 
     @app.post("/api/agent/login")
     async def agent_login(body: LoginBody, request: Request) -> JSONResponse:

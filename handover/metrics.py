@@ -12,3 +12,9 @@ BOT_TURN_SECONDS = Histogram(
     "Duration of one Rasa round trip.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0),
 )
+CASES_CREATED = Counter("gateway_cases_created_total", "Damage reports created.", ["category"])
+# No label says why a look-up failed: /metrics is public, and "unknown number"
+# versus "wrong e-mail" is exactly what a failed look-up must not reveal.
+CASE_LOOKUP_FAILURES = Counter(
+    "gateway_case_lookup_failures_total", "Case status look-ups refused.", ["outcome"]
+)

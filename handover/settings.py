@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     rasa_host: str = Field("127.0.0.1", description="Interface of the Rasa server.")
     rasa_port: int = Field(5005, description="Port of the Rasa server.")
     actions_port: int = Field(5055, description="Port of the action server (loopback only).")
+    gateway_url: str = Field(
+        "",
+        description="How other processes (the action server) reach the gateway. Unset: "
+        "http://GATEWAY_HOST:GATEWAY_PORT (loopback when bound to every interface).",
+    )
     redis_url: str | None = Field(
         None,
         description="Redis to use, e.g. redis://host:6379/0. Unset: the embedded Redis "
@@ -119,6 +124,24 @@ class Settings(BaseSettings):
         30, description="Days a conversation is kept after its last event, then Redis expires it."
     )
 
+    # --- damage reports and their status (handover/cases.py, docs/protocol.md) --
+    case_api_token: str | None = Field(
+        None,
+        description="Bearer token the action server presents to create cases. Unset: nobody "
+        "can create cases; `make run` keeps a random one in DATA_DIR/case-api-token.",
+    )
+    case_retention_days: int = Field(
+        180, description="Days a case is kept after its last status change, then Redis expires it."
+    )
+    case_lookup_max_failures: int = Field(
+        5,
+        description="Failed status look-ups per conversation, client address or case number "
+        "within CASE_LOOKUP_WINDOW_S before further look-ups are refused.",
+    )
+    case_lookup_window_s: int = Field(
+        900, description="Window in which failed status look-ups are counted."
+    )
+
     # --- operations -------------------------------------------------------------
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_json: bool = Field(False, description="JSON log lines (for log shippers) instead of text.")
@@ -127,9 +150,16 @@ class Settings(BaseSettings):
     def rasa_url(self) -> str:
         return f"http://{self.rasa_host}:{self.rasa_port}"
 
-    @property
-    def gateway_url(self) -> str:
-        return f"http://{self.gateway_host}:{self.gateway_port}"
+    @model_validator(mode="after")
+    def _derive_gateway_url(self) -> Settings:
+        if not self.gateway_url:
+            wildcard = self.gateway_host in ("", "0.0.0.0", "::")
+            host = "127.0.0.1" if wildcard else self.gateway_host
+            # Frozen: the derived default is filled in once, while validating.
+            object.__setattr__(self, "gateway_url", f"http://{host}:{self.gateway_port}")
+        else:
+            object.__setattr__(self, "gateway_url", self.gateway_url.rstrip("/"))
+        return self
 
     @property
     def embedded_redis_dir(self) -> Path:
@@ -147,6 +177,10 @@ class Settings(BaseSettings):
     @property
     def retention_s(self) -> int:
         return self.retention_days * 86_400
+
+    @property
+    def case_retention_s(self) -> int:
+        return self.case_retention_days * 86_400
 
 
 @lru_cache(maxsize=1)

@@ -11,6 +11,8 @@ so what they measure is what a user runs.
 
 from __future__ import annotations
 
+import os
+import secrets
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -44,8 +46,28 @@ def rasa_endpoints(settings: Settings) -> Path:
     return path
 
 
+def case_api_token(settings: Settings) -> str:
+    """CASE_API_TOKEN, or this installation's own, made once and kept in DATA_DIR.
+
+    Random per installation, like the demo agent's password: no deployment
+    ships a token that is known to everyone who read the source.
+    """
+    if settings.case_api_token:
+        return settings.case_api_token
+    secret_file = settings.data_dir / "case-api-token"
+    if secret_file.exists():
+        return secret_file.read_text().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    secret_file.write_text(token + "\n")
+    secret_file.chmod(0o600)
+    return token
+
+
 def process_commands(settings: Settings) -> dict[str, ProcessCommand]:
     python = sys.executable
+    # The action server creates cases through the gateway's case API.
+    case_api = {"CASE_API_TOKEN": settings.case_api_token} if settings.case_api_token else {}
     return {
         "redis": ProcessCommand([python, "-m", "handover.embedded_redis"]),
         "rasa": ProcessCommand(
@@ -85,9 +107,9 @@ def process_commands(settings: Settings) -> dict[str, ProcessCommand]:
                 "--endpoints",
                 str(PROJECT_ROOT / "bot" / "endpoints.yml"),
             ],
-            env={"SANIC_HOST": "127.0.0.1"},
+            env={"SANIC_HOST": "127.0.0.1", "GATEWAY_URL": settings.gateway_url, **case_api},
         ),
-        "gateway": ProcessCommand([python, "-m", "handover"]),
+        "gateway": ProcessCommand([python, "-m", "handover"], env={**case_api}),
     }
 
 
@@ -110,14 +132,20 @@ def main(argv: list[str]) -> int:
         "Stop with Ctrl-C.",
         flush=True,
     )
-    commands = process_commands(settings)
+    commands = process_commands(
+        settings.model_copy(update={"case_api_token": case_api_token(settings)})
+    )
     # The demo group gets a demo agent; the gateway prints its login when ready.
     commands["gateway"].env.setdefault("DEMO_AGENT", settings.demo_agent or "alina")
     manager = Manager()
     for name in wanted:
         command = commands[name]
         manager.add_process(
-            name, shlex.join(command.argv), env=command.env or None, cwd=str(PROJECT_ROOT)
+            # honcho replaces the environment with `env`; keep the user's settings in it.
+            name,
+            shlex.join(command.argv),
+            env={**os.environ, **command.env},
+            cwd=str(PROJECT_ROOT),
         )
     manager.loop()
     # Ctrl-C or a TERM from the user is a clean stop, not a failure.

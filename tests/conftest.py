@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import Service, start_actions, start_gateway, start_rasa, start_redis
+from tests.services import (
+    Service,
+    free_port,
+    start_actions,
+    start_gateway,
+    start_rasa,
+    start_redis,
+)
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +40,14 @@ def redis_url(redis_server: Service) -> str:
 
 
 @pytest.fixture(scope="session")
-def action_server(service_dir: Path) -> Iterator[Service]:
-    service = start_actions(service_dir)
+def gateway_port() -> int:
+    """Chosen before anything starts: the action server must know where the gateway will be."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def action_server(service_dir: Path, gateway_port: int) -> Iterator[Service]:
+    service = start_actions(service_dir, f"http://127.0.0.1:{gateway_port}")
     yield service
     service.stop()
 
@@ -47,8 +60,10 @@ def rasa_server(service_dir: Path, action_server: Service) -> Iterator[Service]:
 
 
 @pytest.fixture(scope="session")
-def gateway(service_dir: Path, redis_url: str, rasa_server: Service) -> Iterator[Service]:
-    service = start_gateway(service_dir, "gateway", redis_url, rasa_server.port)
+def gateway(
+    service_dir: Path, redis_url: str, rasa_server: Service, gateway_port: int
+) -> Iterator[Service]:
+    service = start_gateway(service_dir, "gateway", redis_url, rasa_server.port, port=gateway_port)
     yield service
     service.stop()
 

@@ -7,6 +7,7 @@ the tests exercise and the benchmarks measure is what a user runs.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -26,6 +27,8 @@ BOT_VENV = Path(os.environ.get("BOT_VENV", ROOT / ".venv-bot"))
 if not BOT_VENV.is_absolute():
     BOT_VENV = ROOT / BOT_VENV
 RASA_MODEL = ROOT / "models" / "rasa" / "current.tar.gz"
+# What `make run` keeps in DATA_DIR/case-api-token: the action server's key to the case API.
+CASE_API_TOKEN = secrets.token_urlsafe(24)
 
 
 def free_port() -> int:
@@ -132,9 +135,13 @@ def start_redis(
     return service
 
 
-def start_actions(tmp: Path) -> Service:
+def start_actions(tmp: Path, gateway_url: str = "http://127.0.0.1:8000") -> Service:
+    """The action server, reaching the case API at `gateway_url` with CASE_API_TOKEN."""
     port = free_port()
-    service = start_stack_process("actions", port, tmp, actions_port=port)
+    service = start_stack_process(
+        "actions", port, tmp, actions_port=port, gateway_url=gateway_url,
+        case_api_token=CASE_API_TOKEN,
+    )  # fmt: skip
     service.wait_ready(lambda: http_ok(f"{service.url}/health"), 60, "action server")
     return service
 
@@ -161,7 +168,7 @@ def start_gateway(
 ) -> Service:
     port = port or free_port()
     service = start_stack_process(
-        "gateway", port, tmp,
+        "gateway", port, tmp, case_api_token=CASE_API_TOKEN,
         env={"GATEWAY_PORT": str(port), "REDIS_URL": redis_url, "RASA_PORT": str(rasa_port),
              # Tests run at any hour; an agent who drops is given back quickly.
              "SERVICE_HOURS": "always", "AGENT_GRACE_S": "1.5", "PRESENCE_TTL_S": "3",
