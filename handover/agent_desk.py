@@ -5,6 +5,10 @@ lives in the conversation's meta hash and every change is also a durable
 `state` event in its log, written in the same atomic append, so the transcript
 tells the whole story. While a person has (or waits for) the conversation the
 Rasa tracker is paused and citizen messages never reach the bot.
+
+Who sees what: an agent sees the queues of their skills and the conversations
+assigned to them; a supervisor sees every queue and every agent's load, and
+may transfer any waiting or assigned conversation.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from handover.conversation_log import Conversation
 from handover.errors import AlreadyTaken, AtCapacity, NotAssigned, UnknownQueue
 from handover.presence import Presence
 from handover.protocol import message_event, utc_now
-from handover.queues import HEAD, Queues
+from handover.queues import HEAD, Accepted, Queues
 from handover.rasa_bot import HandoverRequest, RasaBot
 from handover.service_hours import ServiceHours
 from handover.timeline import Timeline
@@ -35,6 +39,11 @@ PREVIEW_CHARS = 120
 DEFAULT_WAIT_S = 120.0
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PHONE = re.compile(r"(?:\+|\b0)[\d /()-]{6,}\d")
+
+# Why a conversation left an agent without their doing (the `unassigned` frame).
+TRANSFERRED = "transferred"  # a supervisor moved it to a queue
+REQUEUED = "requeued"  # the agent was away longer than the grace period
+CITIZEN_ENDED = "citizen_ended"
 
 
 def _now_ms() -> str:
@@ -52,6 +61,7 @@ class AgentDesk:
         bot: RasaBot,
         hours: ServiceHours,
         default_queue: str,
+        auto_assign: bool = False,
     ) -> None:
         self.timeline = timeline
         self.queues = queues
@@ -60,7 +70,12 @@ class AgentDesk:
         self.bot = bot
         self.hours = hours
         self.default_queue = default_queue
+        self.auto_assign = auto_assign
         self._redis: Any = redis
+        # One auto-assignment pass at a time per process; a trigger during a pass
+        # asks for one more. Across replicas the accept script keeps it safe.
+        self._assigning = asyncio.Lock()
+        self._assign_again = False
 
     # --- bot → queued ----------------------------------------------------------
 
@@ -93,6 +108,7 @@ class AgentDesk:
         log.info("handover_queued", conversation_id=conversation.id, queue=queue,
                  reason=request.reason)  # fmt: skip
         await self.timeline.bus.agents_changed()
+        await self.assign_waiting()
 
     async def _record_queued(
         self, conversation_id: str, language: str, queue: str, reason: str, meta: dict[str, str]
@@ -145,6 +161,12 @@ class AgentDesk:
             raise AlreadyTaken(
                 "Eine Kollegin oder ein Kollege hat dieses Gespräch schon übernommen."
             )
+        await self._joined(agent, conversation_id, queue, accepted)
+
+    async def _joined(
+        self, agent: Agent, conversation_id: str, queue: str, accepted: Accepted
+    ) -> None:
+        """After the accept script gave the conversation to `agent`: tell everyone."""
         joined = {
             "type": "state",
             "ts": utc_now(),
@@ -153,9 +175,85 @@ class AgentDesk:
         }
         await self.timeline.record(conversation_id, joined, meta={"state": "with_agent"})
         log.info("handover_accepted", conversation_id=conversation_id, agent=agent.username,
-                 waited_s=round(accepted.waited_s, 1))  # fmt: skip
+                 waited_s=round(accepted.waited_s, 1), auto=self.auto_assign)  # fmt: skip
         await self.timeline.bus.agents_changed()
         await self.announce_positions(queue)
+
+    # --- auto-assignment (AUTO_ASSIGN) -------------------------------------------------
+
+    async def assign_waiting(self) -> int:
+        """Give waiting conversations to available agents, if auto-assignment is on.
+
+        Called whenever a conversation is queued and whenever an agent comes
+        online or frees capacity. Returns how many were assigned by this call.
+        """
+        if not self.auto_assign:
+            return 0
+        if self._assigning.locked():
+            self._assign_again = True  # the running pass goes round once more
+            return 0
+        assigned = 0
+        async with self._assigning:
+            self._assign_again = True
+            while self._assign_again:
+                self._assign_again = False
+                assigned += await self._assign_pass()
+        return assigned
+
+    async def _assign_pass(self) -> int:
+        """Each queue's next conversation to the least-busy online agent with its skill.
+
+        Ties go to the agent whose load changed longest ago (idle longest). The
+        choice is made from a snapshot; the accept script decides, so a stale
+        snapshot costs a retry, never a double assignment or an agent over capacity.
+        """
+        online = [
+            agent
+            for agent in [await self.agents.get(u) for u in await self.presence.online()]
+            if agent is not None and agent.skills
+        ]
+        if not online:
+            return 0
+        loads = await self.queues.loads([agent.username for agent in online])
+        assigned = 0
+        for queue in await self.queues.names():
+            while (conversation_id := await self.queues.head(queue)) is not None:
+                candidates = sorted(
+                    (a for a in online
+                     if queue in a.skills and loads[a.username][0] < a.capacity),
+                    key=lambda a: loads[a.username],
+                )  # fmt: skip
+                if not candidates or not await self._assign_to_one(
+                    candidates, queue, conversation_id, loads
+                ):
+                    break
+                assigned += 1
+        return assigned
+
+    async def _assign_to_one(
+        self,
+        candidates: list[Agent],
+        queue: str,
+        conversation_id: str,
+        loads: dict[str, tuple[int, int]],
+    ) -> bool:
+        """Try the candidates in order; False if none took it (or it is gone)."""
+        meta = await self.timeline.log.meta(conversation_id)
+        if meta.get("state") != "queued" or meta.get("queue") != queue:
+            log.warning("auto_assign_skipped", conversation_id=conversation_id, queue=queue)
+            return False
+        for agent in candidates:
+            accepted = await self.queues.accept(
+                queue, conversation_id, agent.username, agent.name, agent.capacity
+            )
+            if accepted.won:
+                loads[agent.username] = (loads[agent.username][0] + 1, int(time.time() * 1000))
+                await self._joined(agent, conversation_id, queue, accepted)
+                return True
+            if accepted.reason != "at_capacity":
+                return False  # taken meanwhile (another replica): look at the head again
+            loads[agent.username] = (agent.capacity, loads[agent.username][1])
+        return False
 
     async def assignment(self, conversation_id: str) -> dict[str, Any]:
         """The `assigned` frame: every event so far and what the agent needs to know."""
@@ -177,6 +275,7 @@ class AgentDesk:
             "language": meta.get("language", "de"),
             "reason": meta.get("reason", ""),
             "queue": meta.get("queue", ""),
+            **_transfer_fields(meta),
             "summary": meta.get("summary", ""),
             "waited_s": max(0, assigned_at - queued_at) // 1000 if queued_at else None,
             "articles": articles,
@@ -219,17 +318,38 @@ class AgentDesk:
         )
 
     async def transfer(self, agent: Agent, conversation_id: str, queue: str) -> None:
-        meta = await self._assigned_meta(agent, conversation_id)
+        """Put the conversation into `queue`: the agent's own, or, for a supervisor, any
+        that waits or is with a colleague (who is told with `unassigned`)."""
+        meta = await self.timeline.log.meta(conversation_id)
+        state, holder = meta.get("state"), meta.get("agent", "")
+        mine = state == "with_agent" and holder == agent.username
+        if not mine and not (agent.is_supervisor and state in ("queued", "with_agent")):
+            raise NotAssigned("Dieses Gespräch ist Ihnen nicht zugewiesen.")
         served = {skill for colleague in await self.agents.all() for skill in colleague.skills}
         if queue not in served | {self.default_queue}:
             raise UnknownQueue(f"Keine Kollegin und kein Kollege bearbeitet {queue!r}.")
-        await self.queues.release(agent.username, conversation_id)
+        from_queue = meta.get("queue") or self.default_queue
+        if state == "queued":
+            moved = await self.queues.remove(from_queue, conversation_id)
+        else:
+            moved = await self.queues.release(holder, conversation_id, "" if mine else TRANSFERRED)
+        if not moved:
+            raise AlreadyTaken("Das Gespräch hat sich gerade geändert; bitte prüfen Sie es erneut.")
         await self.queues.enqueue(queue, conversation_id)
+        transferred = {
+            "state": "queued", "queue": queue, "agent": "", "queued_at": _now_ms(),
+            "reason": "transfer", "transferred_from": from_queue,
+            "original_reason": meta.get("original_reason") or meta.get("reason", ""),
+        }  # fmt: skip
         await self._record_queued(
-            conversation_id, meta.get("language", "de"), queue, "transfer",
-            {"state": "queued", "queue": queue, "agent": "", "queued_at": _now_ms()},
-        )  # fmt: skip
+            conversation_id, meta.get("language", "de"), queue, "transfer", transferred
+        )
+        log.info("handover_transferred", conversation_id=conversation_id, queue=queue,
+                 from_queue=from_queue, by=agent.username)  # fmt: skip
         await self.timeline.bus.agents_changed()
+        if state == "queued" and from_queue != queue:
+            await self.announce_positions(from_queue)
+        await self.assign_waiting()
 
     async def hand_back(self, agent: Agent, conversation_id: str) -> None:
         await self._assigned_meta(agent, conversation_id)
@@ -238,12 +358,14 @@ class AgentDesk:
         await self.timeline.record(conversation_id, event, meta={"state": "bot", "agent": ""})
         await self.bot.resume(conversation_id)
         await self.timeline.bus.agents_changed()
+        await self.assign_waiting()
 
     async def close(self, agent: Agent, conversation_id: str) -> None:
         await self._assigned_meta(agent, conversation_id)
         await self.queues.release(agent.username, conversation_id)
         await self.close_conversation(conversation_id, "agent_closed")
         await self.timeline.bus.agents_changed()
+        await self.assign_waiting()
 
     async def close_conversation(self, conversation_id: str, reason: str) -> bool:
         """Closed, then the satisfaction survey; False if it was closed already."""
@@ -261,10 +383,13 @@ class AgentDesk:
         meta = await self.timeline.log.meta(conversation_id)
         if meta.get("state") == "queued" and meta.get("queue"):
             await self.queues.remove(meta["queue"], conversation_id)
-        if meta.get("agent"):
-            await self.queues.release(meta["agent"], conversation_id)
+        freed = False
+        if meta.get("state") == "with_agent" and meta.get("agent"):
+            freed = await self.queues.release(meta["agent"], conversation_id, CITIZEN_ENDED)
         if await self.close_conversation(conversation_id, "citizen_ended"):
             await self.timeline.bus.agents_changed()
+        if freed:
+            await self.assign_waiting()
 
     # --- an agent drops out -----------------------------------------------------------
 
@@ -276,8 +401,9 @@ class AgentDesk:
         conversation_ids = await self.queues.assigned_to(username)
         for conversation_id in conversation_ids:
             meta = await self.timeline.log.meta(conversation_id)
-            await self.queues.release(username, conversation_id)
-            if meta.get("state") != "with_agent" or meta.get("agent") != username:
+            still_theirs = meta.get("state") == "with_agent" and meta.get("agent") == username
+            await self.queues.release(username, conversation_id, REQUEUED if still_theirs else "")
+            if not still_theirs:
                 continue
             queue = meta.get("queue") or self.default_queue
             language = meta.get("language", "de")
@@ -291,6 +417,7 @@ class AgentDesk:
             log.warning("handover_requeued", conversation_id=conversation_id, agent=username)
         if conversation_ids:
             await self.timeline.bus.agents_changed()
+            await self.assign_waiting()
         return len(conversation_ids)
 
     # --- what agents see ------------------------------------------------------------------
@@ -307,12 +434,25 @@ class AgentDesk:
                     "conversation_id": conversation_id,
                     "queue": queue,
                     "reason": meta.get("reason", ""),
+                    **_transfer_fields(meta),
                     "waiting_s": max(0, now_ms - since_ms) // 1000,
                     "language": meta.get("language", "de"),
                     "channel": meta.get("channel", "web"),
                     "preview": await self._preview(conversation_id),
                 })  # fmt: skip
         return items
+
+    async def agents_overview(self) -> list[dict[str, Any]]:
+        """Every agent account with presence and load: the supervisor's `agents` frame."""
+        agents = await self.agents.all()
+        online = set(await self.presence.online())
+        held = await self.queues.assigned_to_each([agent.username for agent in agents])
+        return [
+            {**agent.public(), "online": agent.username in online,
+             "load": len(held[agent.username]), "capacity": agent.capacity,
+             "conversations": held[agent.username]}
+            for agent in agents
+        ]  # fmt: skip
 
     async def _preview(self, conversation_id: str) -> str:
         text = await self.timeline.log.last_citizen_text(conversation_id)
@@ -372,3 +512,13 @@ class AgentDesk:
             elif agent.can_serve(ticket.get("queue", self.default_queue)):
                 tickets.append(ticket)
         return tickets
+
+
+def _transfer_fields(meta: dict[str, str]) -> dict[str, str]:
+    """For a transferred conversation: the queue it came from and the original reason."""
+    if meta.get("reason") != "transfer":
+        return {}
+    return {
+        "transferred_from": meta.get("transferred_from", ""),
+        "original_reason": meta.get("original_reason", ""),
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from handover.protocol import parse_frame
@@ -66,3 +67,16 @@ AGENT_FRAME_TYPES = ("accept", "message", "typing", "note", "transfer", "handbac
 
 def parse_agent_frame(raw: str) -> AgentFrame:
     return parse_frame(raw, _agent_frame, AGENT_FRAME_TYPES)
+
+
+def conversation_named_in(raw: str) -> str | None:
+    """The `conversation_id` a frame names, even one that is otherwise invalid.
+
+    Lets an error about a refused frame say which conversation it concerns.
+    """
+    try:
+        frame = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    named = frame.get("conversation_id") if isinstance(frame, dict) else None
+    return named if isinstance(named, str) and 0 < len(named) <= 64 else None

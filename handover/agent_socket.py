@@ -2,8 +2,10 @@
 
 On connect: the agent's queues, open tickets, and every conversation they
 already have (a reconnect within the grace period finds everything as it
-was). Afterwards the queue view is sent again whenever any replica reports a
-change. Each assigned conversation is a subscription of its own, with seq
+was); a supervisor also gets every agent's presence and load. Afterwards the
+views are sent again whenever any replica reports a change, and a conversation
+that left the agent without their doing on this socket is announced with
+`unassigned`. Each assigned conversation is a subscription of its own, with seq
 de-duplication and gap filling as on the citizen side; all of them write
 through one lock so frames never interleave.
 """
@@ -14,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -31,6 +33,7 @@ from handover.agent_protocol import (
     HandbackFrame,
     NoteFrame,
     TransferFrame,
+    conversation_named_in,
     parse_agent_frame,
 )
 from handover.agents import Agent
@@ -51,6 +54,9 @@ AGENT_FRAME_BURST = 300
 AGENT_FRAMES_PER_MINUTE = 3000
 # Queue changes arrive in bursts (an accept moves every position); coalesce them.
 QUEUE_DEBOUNCE_S = 0.05
+# Reason of an `unassigned` frame when the agent let go of the conversation
+# themselves, on another of their connections (a second tab).
+RELEASED_ELSEWHERE = "released"
 
 
 class AgentConnection:
@@ -65,6 +71,11 @@ class AgentConnection:
         self.socket_id = uuid.uuid4().hex
         self._send_lock = asyncio.Lock()
         self._subscriptions: dict[str, tuple[AsyncExitStack, asyncio.Task[None]]] = {}
+        # Following and unfollowing happen in the receive loop and in the change
+        # watcher; one at a time, so a conversation is never followed twice.
+        self._following = asyncio.Lock()
+        self._letting_go: set[str] = set()
+        self._agents_sent: list[dict[str, Any]] | None = None
         self.changed = asyncio.Event()
 
     async def send(self, frame: dict[str, Any] | str) -> None:
@@ -76,15 +87,27 @@ class AgentConnection:
         items = await self.desk.queue_items(self.agent)
         await self.send({"type": "queue", "items": items})
 
+    async def send_agents(self) -> None:
+        """A supervisor's view of every agent's presence and load, when it changed."""
+        if not self.agent.is_supervisor:
+            return
+        items = await self.desk.agents_overview()
+        if items != self._agents_sent:
+            self._agents_sent = items
+            await self.send({"type": "agents", "items": items})
+
     async def follow(self, conversation_id: str) -> None:
+        async with self._following:
+            await self._follow(conversation_id)
+
+    async def _follow(self, conversation_id: str) -> None:
         """Send the transcript, then the conversation's live events after it.
 
         Subscribe first and read the transcript second: an event arriving in
         between is in the transcript or in the queue, and the seq check sends it once.
         """
         if conversation_id in self._subscriptions:
-            await self.send(await self.desk.assignment(conversation_id))
-            return
+            return  # the change watcher got here first and sent `assigned`
         subscriber = Subscriber(self.settings.send_queue_frames, for_agent_in=conversation_id)
         stack = AsyncExitStack()
         await stack.enter_async_context(self.bus.subscribe(conversation_id, subscriber))
@@ -110,19 +133,46 @@ class AgentConnection:
         await self.websocket.close(CLOSE_TOO_SLOW, "Client too slow; reconnect.")
 
     async def unfollow(self, conversation_id: str) -> None:
+        async with self._following:
+            await self._unfollow(conversation_id)
+
+    async def _unfollow(self, conversation_id: str) -> None:
         entry = self._subscriptions.pop(conversation_id, None)
         if entry is not None:
             stack, task = entry
             task.cancel()
             await stack.aclose()
 
-    async def sync_assignments(self) -> None:
-        """Follow every conversation the agent has; drop those they no longer have."""
-        assigned = set(await self.desk.queues.assigned_to(self.agent.username))
-        for conversation_id in set(self._subscriptions) - assigned:
-            await self.unfollow(conversation_id)
-        for conversation_id in assigned - set(self._subscriptions):
-            await self.follow(conversation_id)
+    async def sync_assignments(self, connecting: bool = False) -> None:
+        """Follow every conversation the agent has; drop those they no longer have.
+
+        A dropped one is announced with `unassigned` and the reason recorded when
+        it was taken away. On connect, those taken away while the agent was not
+        connected are announced once (then forgotten).
+        """
+        queues, username = self.desk.queues, self.agent.username
+        async with self._following:
+            assigned = set(await queues.assigned_to(username))
+            gone = set(self._subscriptions) - assigned
+            reasons = await queues.unassigned_reasons(username) if gone or connecting else {}
+            for conversation_id in sorted(gone):
+                await self._unfollow(conversation_id)
+                if conversation_id not in self._letting_go:
+                    await self._send_unassigned(
+                        conversation_id, reasons.get(conversation_id, RELEASED_ELSEWHERE)
+                    )
+            if connecting:
+                missed = sorted(set(reasons) - assigned)
+                for conversation_id in missed:
+                    await self._send_unassigned(conversation_id, reasons[conversation_id])
+                await queues.forget_unassigned(username, missed)
+            for conversation_id in sorted(assigned - set(self._subscriptions)):
+                await self._follow(conversation_id)
+
+    async def _send_unassigned(self, conversation_id: str, reason: str) -> None:
+        await self.send(
+            {"type": "unassigned", "conversation_id": conversation_id, "reason": reason}
+        )
 
     async def watch_changes(self) -> None:
         while True:
@@ -131,6 +181,7 @@ class AgentConnection:
             self.changed.clear()
             await self.sync_assignments()
             await self.send_queue()
+            await self.send_agents()
 
     async def keep_present(self) -> None:
         # Refresh well within the TTL so one slow Redis call does not drop presence.
@@ -139,6 +190,14 @@ class AgentConnection:
             await asyncio.sleep(self.desk.presence.ttl_s / 3)
 
     async def handle(self, raw: str) -> None:
+        """Act on one client frame; an error names the conversation the frame named."""
+        try:
+            await self._handle(raw)
+        except GatewayError as exc:
+            exc.conversation_id = conversation_named_in(raw)
+            raise
+
+    async def _handle(self, raw: str) -> None:
         frame = parse_agent_frame(raw)
         desk, agent, cid = self.desk, self.agent, frame.conversation_id
         match frame:
@@ -155,19 +214,29 @@ class AgentConnection:
             case NoteFrame():
                 await desk.note(agent, cid, frame.text)
             case TransferFrame():
-                await desk.transfer(agent, cid, frame.queue)
-                await self.unfollow(cid)
+                await self._let_go(cid, desk.transfer(agent, cid, frame.queue))
             case HandbackFrame():
-                await desk.hand_back(agent, cid)
-                await self.unfollow(cid)
+                await self._let_go(cid, desk.hand_back(agent, cid))
             case CloseFrame():
-                await desk.close(agent, cid)
-                await self.unfollow(cid)
+                await self._let_go(cid, desk.close(agent, cid))
+
+    async def _let_go(self, conversation_id: str, action: Awaitable[None]) -> None:
+        """The agent's own transfer, hand-back or close: stop following, say nothing.
+
+        While the action runs, the change watcher may already see the conversation
+        gone; it must not announce the agent's own doing as `unassigned`.
+        """
+        self._letting_go.add(conversation_id)
+        try:
+            await action
+            await self.unfollow(conversation_id)
+        finally:
+            self._letting_go.discard(conversation_id)
 
     async def close_all(self) -> None:
         for conversation_id in list(self._subscriptions):
             with contextlib.suppress(Exception):  # Redis may be the reason we are closing
-                await self.unfollow(conversation_id)
+                await self._unfollow(conversation_id)
 
 
 async def serve_agent(
@@ -189,14 +258,17 @@ async def serve_agent(
     background: list[asyncio.Task[None]] = []
     try:
         await desk.presence.refresh(agent.username, connection.socket_id)
+        await bus.agents_changed()  # supervisors see the agent come online
         await connection.send({"type": "hello", "agent": agent.public()})
         await connection.send_queue()
+        await connection.send_agents()
         await connection.send({"type": "tickets", "items": await desk.open_tickets(agent)})
-        await connection.sync_assignments()
+        await connection.sync_assignments(connecting=True)
         background = [
             asyncio.create_task(connection.keep_present()),
             asyncio.create_task(connection.watch_changes()),
         ]
+        await desk.assign_waiting()  # an agent who comes online may take what waits
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
@@ -204,7 +276,9 @@ async def serve_agent(
             try:
                 raw = frame_text(message, settings.max_frame_bytes, "Frame too large.")
                 if not frames.take():
-                    raise RateLimited("Too many frames; slow down.")
+                    limited = RateLimited("Too many frames; slow down.")
+                    limited.conversation_id = conversation_named_in(raw)
+                    raise limited
                 await connection.handle(raw)
             except GatewayError as exc:
                 metrics.CLIENT_ERRORS.labels(code=exc.code).inc()
@@ -219,4 +293,5 @@ async def serve_agent(
         metrics.OPEN_SOCKETS.labels(side="agent").dec()
         with contextlib.suppress(Exception):
             await desk.presence.leave(agent.username, connection.socket_id)
+            await bus.agents_changed()  # supervisors see the agent go
         on_gone(agent.username)

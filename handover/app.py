@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         desk = AgentDesk(
             redis, timeline, Queues(redis), agents, Presence(redis, settings.presence_ttl_s),
             bot, ServiceHours(settings.service_hours), settings.default_queue,
+            auto_assign=settings.auto_assign,
         )  # fmt: skip
         app.state.gateway = Gateway(timeline, bot, desk)
         app.state.desk = desk

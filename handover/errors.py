@@ -19,9 +19,15 @@ class GatewayError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        # Set by the agent socket when the refused frame named a conversation:
+        # a console with several chats learns which one the error is about.
+        self.conversation_id: str | None = None
 
     def as_frame(self) -> dict[str, Any]:
-        return {"type": "error", "code": self.code, "message": self.message}
+        frame = {"type": "error", "code": self.code, "message": self.message}
+        if self.conversation_id is not None:
+            frame["conversation_id"] = self.conversation_id
+        return frame
 
 
 class BadFrame(GatewayError):

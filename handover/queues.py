@@ -4,7 +4,15 @@ A member's score is ``band * 10^13 + enqueued_ms``: band 0 is the head of the
 queue (conversations whose agent dropped out go back there), band 1 is normal.
 Accepting is one Lua script: it removes the conversation from the queue and
 assigns it only if the removal succeeded, so of two agents accepting at once
-exactly one wins, whichever replica each is connected to.
+exactly one wins, whichever replica each is connected to. Auto-assignment
+(agent_desk.py) uses the same script, so it can never give one conversation to
+two agents either.
+
+When a conversation leaves an agent without their doing (a supervisor's
+transfer, the grace period running out, the citizen ending it), the reason is
+kept in a per-agent hash until their sockets have told them (`unassigned`).
+`bs:agents:busy_at` keeps, per agent, when their load last changed: among
+equally busy agents, auto-assignment prefers the one idle longest.
 """
 
 from __future__ import annotations
@@ -19,7 +27,14 @@ HEAD, NORMAL = 0, 1
 BAND = 10**13
 RECENT_WAITS = 20
 
-# KEYS: queue zset, agent's conversations set, conversation meta hash.
+BUSY_AT = "bs:agents:busy_at"
+# How long the reason a conversation left an agent is kept for a socket that is
+# not connected at the time: long enough for a lunch break, short enough that a
+# console next morning is not told about yesterday.
+UNASSIGNED_TTL_S = 4 * 3600
+
+# KEYS: queue zset, agent's conversations set, conversation meta hash, the
+# agent's unassigned-reasons hash, the busy-at hash.
 # ARGV: conversation id, agent username, agent display name, capacity, now (ms).
 # Returns {1, waited ms} for the winner; {0, 'already_taken'} or {0, 'at_capacity'}.
 _ACCEPT_SCRIPT = """
@@ -28,8 +43,23 @@ local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return {0, 'already_taken'} end
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[3], 'agent', ARGV[2], 'agent_name', ARGV[3], 'assigned_at', ARGV[5])
+redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('HSET', KEYS[5], ARGV[2], ARGV[5])
 local waited = tonumber(ARGV[5]) - (tonumber(score) % 10000000000000)
 return {1, tostring(waited)}
+"""
+
+# KEYS: agent's conversations set, the agent's unassigned-reasons hash, the busy-at hash.
+# ARGV: conversation id, reason ('' when the agent let go themselves), username,
+# now (ms), TTL of the reasons hash. Returns 1 if the agent had the conversation.
+_RELEASE_SCRIPT = """
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+return 1
 """
 
 
@@ -39,6 +69,14 @@ def queue_key(queue: str) -> str:
 
 def agent_conversations_key(username: str) -> str:
     return f"bs:agent:{username}:conversations"
+
+
+def unassigned_key(username: str) -> str:
+    return f"bs:agent:{username}:unassigned"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +90,7 @@ class Queues:
     def __init__(self, redis: Redis) -> None:
         self._redis: Any = redis
         self._accept = redis.register_script(_ACCEPT_SCRIPT)
+        self._release = redis.register_script(_RELEASE_SCRIPT)
 
     async def enqueue(
         self, queue: str, conversation_id: str, *, band: int = NORMAL, since_ms: int | None = None
@@ -69,10 +108,10 @@ class Queues:
         self, queue: str, conversation_id: str, username: str, name: str, capacity: int
     ) -> Accepted:
         meta_key = f"bs:conv:{{{conversation_id}}}"
-        won, detail = await self._accept(
-            keys=[queue_key(queue), agent_conversations_key(username), meta_key],
-            args=[conversation_id, username, name, capacity, int(time.time() * 1000)],
-        )
+        keys = [queue_key(queue), agent_conversations_key(username), meta_key,
+                unassigned_key(username), BUSY_AT]  # fmt: skip
+        args: list[str | int] = [conversation_id, username, name, capacity, _now_ms()]
+        won, detail = await self._accept(keys=keys, args=args)
         if not int(won):
             return Accepted(False, reason=str(detail))
         waited_s = max(0.0, int(detail) / 1000)
@@ -82,12 +121,55 @@ class Queues:
             await pipe.execute()
         return Accepted(True, waited_s=waited_s)
 
-    async def release(self, username: str, conversation_id: str) -> None:
-        """The agent no longer has the conversation (closed, handed back, transferred)."""
-        await self._redis.srem(agent_conversations_key(username), conversation_id)
+    async def release(self, username: str, conversation_id: str, reason: str = "") -> bool:
+        """The agent no longer has the conversation; False if they did not have it.
+
+        `reason` says why when it was not the agent's own doing (closed, handed
+        back or transferred by them): their sockets tell them with `unassigned`.
+        """
+        keys = [agent_conversations_key(username), unassigned_key(username), BUSY_AT]
+        args: list[str | int] = [conversation_id, reason, username, _now_ms(), UNASSIGNED_TTL_S]
+        return bool(await self._release(keys=keys, args=args))
+
+    async def unassigned_reasons(self, username: str) -> dict[str, str]:
+        """Conversation id → why it left the agent, for those taken away recently."""
+        return dict(await self._redis.hgetall(unassigned_key(username)))
+
+    async def forget_unassigned(self, username: str, conversation_ids: list[str]) -> None:
+        if conversation_ids:
+            await self._redis.hdel(unassigned_key(username), *conversation_ids)
+
+    async def loads(self, usernames: list[str]) -> dict[str, tuple[int, int]]:
+        """Username → (conversations held, when their load last changed in ms; 0: never)."""
+        if not usernames:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for username in usernames:
+                pipe.scard(agent_conversations_key(username))
+            pipe.hmget(BUSY_AT, usernames)
+            *held, busy_at = await pipe.execute()
+        return {
+            username: (int(load), int(busy or 0))
+            for username, load, busy in zip(usernames, held, busy_at, strict=True)
+        }
+
+    async def head(self, queue: str) -> str | None:
+        """The conversation that is next in the queue (highest priority, then oldest)."""
+        first = await self._redis.zrange(queue_key(queue), 0, 0)
+        return first[0] if first else None
 
     async def assigned_to(self, username: str) -> list[str]:
         return sorted(await self._redis.smembers(agent_conversations_key(username)))
+
+    async def assigned_to_each(self, usernames: list[str]) -> dict[str, list[str]]:
+        """Username → the conversations they have, in one round trip."""
+        if not usernames:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for username in usernames:
+                pipe.smembers(agent_conversations_key(username))
+            held = await pipe.execute()
+        return {u: sorted(ids) for u, ids in zip(usernames, held, strict=True)}
 
     async def names(self) -> list[str]:
         return sorted(await self._redis.smembers("bs:queues"))

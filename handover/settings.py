@@ -115,6 +115,12 @@ class Settings(BaseSettings):
         description="`make run` sets this: a demo supervisor account with this username is "
         "created, its password kept in DATA_DIR/demo-agent-password.",
     )
+    auto_assign: bool = Field(
+        False,
+        description="Give each queue's next conversation to the least-busy online agent with "
+        "the queue among their skills and free capacity, instead of waiting for an accept. "
+        "Set it alike on every replica.",
+    )
     login_free_failures: int = Field(
         3, description="Failed logins per username before each further try is delayed."
     )

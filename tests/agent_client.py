@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import httpx
 from websockets.asyncio.client import connect
@@ -54,3 +55,19 @@ class AgentClient(FrameSocket):
     async def say(self, conversation_id: str, text: str) -> None:
         await self.send({"type": "message", "conversation_id": conversation_id,
                          "client_id": uuid.uuid4().hex, "text": text})  # fmt: skip
+
+    async def settle(self, quiet_s: float = 1.0) -> list[Frame]:
+        """Receive until nothing arrives for `quiet_s`; returns what arrived."""
+        received = []
+        while True:
+            try:
+                received.append(await self.receive(quiet_s))
+            except TimeoutError:
+                return received
+
+    async def agents_view(self, predicate: Callable[[dict[str, Frame]], bool]) -> dict[str, Frame]:
+        """A supervisor's first `agents` frame, by agent id, that satisfies `predicate`."""
+        frame = await self.until(
+            lambda f: f["type"] == "agents" and predicate({a["id"]: a for a in f["items"]})
+        )
+        return {a["id"]: a for a in frame["items"]}

@@ -34,6 +34,13 @@
     agent_disconnected: 'Verbindung zur Kollegin/zum Kollegen verloren',
     transfer: 'Weitergeleitet',
   };
+  // Why a chat left the agent without their doing (the `unassigned` frame).
+  const UNASSIGNED = {
+    transferred: 'Die Leitung hat das Gespräch in eine andere Warteschlange weitergeleitet.',
+    requeued: 'Sie waren zu lange nicht verbunden; das Gespräch wartet wieder in der Warteschlange.',
+    citizen_ended: 'Die Bürgerin/der Bürger hat das Gespräch beendet.',
+    released: 'Sie haben das Gespräch in einem anderen Fenster abgegeben.',
+  };
   const CHANNELS = { web: 'Web-Chat', telegram: 'Telegram', facebook: 'Facebook Messenger', whatsapp: 'WhatsApp', matrix: 'Matrix' };
   const LANGUAGES = { de: 'Deutsch', en: 'Englisch' };
   const ERRORS = {
@@ -220,7 +227,11 @@
           h('thead', null, h('tr', null, h('th', { scope: 'col', text: 'Warteschlange' }),
             h('th', { scope: 'col', class: 'n', text: 'Wartend' }), h('th', { scope: 'col', class: 'n', text: 'Längste Wartezeit' }))),
           this._supBody),
-        h('p', { class: 'ac-empty', text: 'Angemeldete Kolleg/innen und ihre Auslastung liefert der Server noch nicht.' }));
+        this._agentsTable = h('table', { 'data-testid': 'agents-table' },
+          h('caption', { text: 'Kolleg/innen und Auslastung' }),
+          h('thead', null, h('tr', null, h('th', { scope: 'col', text: 'Name' }), h('th', { scope: 'col', text: 'Status' }),
+            h('th', { scope: 'col', class: 'n', text: 'Gespräche' }), h('th', { scope: 'col', text: 'Themen' }))),
+          this._agentsBody = h('tbody')));
       this._tabs = h('div', { class: 'ac-tabs', role: 'tablist', 'aria-label': 'Ihre Gespräche', hidden: true });
       this._tabs.addEventListener('keydown', (e) => this._tabKeys(e));
       this._noChat = h('p', { class: 'ac-nochat', text: 'Sie haben gerade kein Gespräch. Nehmen Sie eine Anfrage aus der Warteschlange an.' });
@@ -325,6 +336,7 @@
       this._queueSeen = null;
       this._renderQueue();
       this._renderTickets([]);
+      this._agentsBody.replaceChildren();
       this._agent = null;
       this._setConn('offline');
       this._showLogin(message);
@@ -413,6 +425,8 @@
         case 'ack': return this._onAck(f);
         case 'error': return this._onError(f);
         case 'typing': return this._onTyping(f);
+        case 'agents': return this._renderAgents(Array.isArray(f.items) ? f.items : []);
+        case 'unassigned': return this._onUnassigned(f);
         default:
           if (typeof f.seq === 'number' && f.conversation_id) this._onEvent(f);
       }
@@ -535,14 +549,34 @@
       }
     }
 
+    _onUnassigned(f) {
+      const chat = this._chats.get(String(f.conversation_id));
+      if (!chat) return; // a chat this console does not show (any more)
+      const text = UNASSIGNED[f.reason] || 'Dieses Gespräch ist Ihnen nicht mehr zugewiesen.';
+      if (chat.ended && chat.endedText === text) return;
+      if (chat.ended) {
+        // Its state event may have ended it already; the reason says more.
+        chat.endedText = text;
+        this._renderEnded(chat);
+      } else {
+        this._endChat(chat, text);
+      }
+      this._announce(`${this._chatLabel(chat)}: ${text}`);
+    }
+
     _onError(f) {
-      const msg = ERRORS[f.code] || str(f.message) || 'Es ist ein Fehler aufgetreten.';
+      let msg = ERRORS[f.code] || str(f.message) || 'Es ist ein Fehler aufgetreten.';
+      // The error names the conversation the refused frame was about.
+      const about = f.conversation_id != null ? this._chats.get(String(f.conversation_id)) : null;
+      if (about) msg = `${this._chatLabel(about)}: ${msg}`;
       this._setStatus(msg);
       this._announce(msg);
       if (f.code === 'already_taken' || f.code === 'not_assigned' || f.code === 'at_capacity') this._accepting = null;
+      if (about && f.code === 'not_assigned') this._endChat(about, 'Dieses Gespräch ist Ihnen nicht mehr zugewiesen.');
       // The server answers frames in order: a refused message is the last one we sent.
       const last = this._lastMessage;
-      if (last && ['too_large', 'rate_limited', 'bad_frame', 'not_assigned'].includes(f.code)) {
+      const sameChat = !last || f.conversation_id == null || String(f.conversation_id) === last.chat.id;
+      if (last && sameChat && ['too_large', 'rate_limited', 'bad_frame', 'not_assigned'].includes(f.code)) {
         const p = last.chat.pending.get(last.cid);
         if (p) {
           p.failed = true;
@@ -604,7 +638,9 @@
     _fillQueueItem(li, i) {
       li._item = i;
       li.querySelector('.q').textContent = `Warteschlange: ${str(i.queue)}`;
-      li.querySelector('.ac-meta').textContent = [reasonText(i.reason), LANGUAGES[i.language] || str(i.language), CHANNELS[i.channel] || str(i.channel)].filter(Boolean).join(' · ');
+      const why = i.reason === 'transfer' && i.transferred_from
+        ? `${reasonText(i.reason)} aus ${str(i.transferred_from)} (ursprünglich: ${reasonText(i.original_reason)})` : reasonText(i.reason);
+      li.querySelector('.ac-meta').textContent = [why, LANGUAGES[i.language] || str(i.language), CHANNELS[i.channel] || str(i.channel)].filter(Boolean).join(' · ');
       const p = li.querySelector('.ac-preview');
       p.textContent = i.preview ? `„${str(i.preview)}“` : '';
       p.hidden = !i.preview;
@@ -638,6 +674,22 @@
         h('td', { class: 'n', text: String(v.n) }), h('td', { class: 'n', text: mmss(v.max) })));
       if (!rows.length) rows.push(h('tr', null, h('td', { colspan: '3', text: 'Alle Warteschlangen sind leer.' })));
       this._supBody.replaceChildren(...rows);
+    }
+
+    /** The supervisor's view of colleagues: presence and load, from the `agents` frame. */
+    _renderAgents(items) {
+      if (this._sup.hidden) return;
+      const rows = items.filter((a) => a && a.id).map((a) => {
+        const load = Number(a.load) || 0;
+        const cap = Number(a.capacity) || 0;
+        return h('tr', { 'data-agent-id': str(a.id) },
+          h('th', { scope: 'row' }, str(a.name || a.id), a.role === 'supervisor' ? h('span', { class: 'ac-meta', text: ' (Leitung)' }) : null),
+          h('td', { text: a.online ? 'angemeldet' : 'abgemeldet' }),
+          h('td', { class: 'n', text: `${load} von ${cap}` }),
+          h('td', { text: (Array.isArray(a.skills) ? a.skills : []).map(str).join(', ') || '–' }));
+      });
+      if (!rows.length) rows.push(h('tr', null, h('td', { colspan: '4', text: 'Keine Kolleg/innen angelegt.' })));
+      this._agentsBody.replaceChildren(...rows);
     }
 
     _renderTickets(items) {
@@ -794,6 +846,10 @@
       const rows = [];
       const row = (k, v) => { if (v != null && v !== '' && !(Array.isArray(v) && !v.length)) rows.push(h('dt', { text: k }), h('dd', null, v)); };
       row('Grund', reasonText(c.reason));
+      if (c.reason === 'transfer') {
+        row('Weitergeleitet aus', str(c.transferred_from));
+        row('Ursprünglicher Grund', c.original_reason ? reasonText(c.original_reason) : '');
+      }
       row('Warteschlange', str(c.queue));
       row('Sprache', LANGUAGES[c.language] || str(c.language));
       row('Kanal', CHANNELS[c.channel] || str(c.channel));
