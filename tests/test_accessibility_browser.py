@@ -49,6 +49,14 @@ async def test_the_open_widget_with_a_conversation(page: Page, gateway: Service)
     assert await serious_violations(page) == []
 
 
+async def test_the_invitation(page: Page, gateway: Service) -> None:
+    await page.goto(gateway.url + "/")
+    # The demo portal invites after 20 s; the attribute can be changed at any time.
+    await page.evaluate("document.querySelector('buergerservice-chat').dataset.inviteAfter = '0'")
+    await page.locator("[part=invitation]").wait_for()
+    assert await serious_violations(page) == []
+
+
 async def test_the_agent_console_with_a_chat(
     page: Page,
     gateway: Service,

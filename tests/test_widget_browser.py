@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
+from html import escape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
+from redis.asyncio import Redis
 
+from tests.agent_client import AgentClient
 from tests.services import ROOT, Service, start_gateway
+from tests.test_handover import PASSWORD, agents  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.rasa]
 
@@ -126,3 +134,183 @@ async def test_the_widget_reconnects_after_the_gateway_restarts(
         await expect(log.locator("[data-from=bot]")).to_have_count(2, timeout=30_000)
     finally:
         gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def portal(gateway: Service) -> Iterator[str]:
+    """A city portal on an origin of its own embedding the gateway's widget, as cities do.
+    The query string becomes the script tag's data attributes: `?invite-after=2` →
+    `data-invite-after="2"`."""
+    widget = gateway.url + "/widget.js"
+
+    class PortalPage(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            query = parse_qsl(urlsplit(self.path).query)
+            attributes = " ".join(f'data-{escape(k)}="{escape(v)}"' for k, v in query)
+            body = (
+                '<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Portal</title>'
+                f'</head><body><main><h1>Portal</h1></main><script src="{widget}" {attributes} '
+                "defer></script></body></html>"
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), PortalPage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/portal"
+    server.shutdown()
+    server.server_close()
+
+
+async def open_portal(page: Page, portal: str, **data: str) -> None:
+    """Opens the portal with the widget's data attributes (`invite_after` → `data-invite-after`)."""
+    await page.goto(portal + "?" + urlencode({k.replace("_", "-"): v for k, v in data.items()}))
+    await page.locator("[part=launcher]").wait_for()
+
+
+async def test_the_invitation_appears_after_the_set_time_without_taking_focus(
+    page: Page, portal: str
+) -> None:
+    await open_portal(page, portal, invite_after="3")
+    invitation = page.locator("[part=invitation]")
+    await expect(invitation).to_be_hidden()
+    await expect(invitation).to_be_visible(timeout=10_000)
+    await expect(invitation).to_contain_text("Kann ich Ihnen helfen?")
+    announced = page.get_by_role("status").filter(has_text="Kann ich Ihnen helfen?")
+    await expect(announced).to_have_count(1)
+    assert await page.evaluate("document.activeElement === document.body")
+    await page.screenshot(path=shot("widget-invitation"))
+
+    await page.keyboard.press("Tab")  # the invitation comes first in the tab order
+    await expect(page.locator("[part=invitation-accept]")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("[part=panel]")).to_be_visible()
+    await expect(page.locator("[part=input]")).to_be_focused()
+    await expect(invitation).to_be_hidden()
+
+
+async def test_a_dismissed_invitation_stays_away_after_a_reload(page: Page, portal: str) -> None:
+    await page.emulate_media(reduced_motion="reduce")
+    await open_portal(page, portal, invite_after="1")
+    invitation = page.locator("[part=invitation]")
+    await expect(invitation).to_be_visible(timeout=10_000)
+    assert await invitation.evaluate("el => getComputedStyle(el).animationName") == "none"
+    await invitation.get_by_role("button", name="Einladung schließen").click()
+    await expect(invitation).to_be_hidden()
+    await expect(page.locator("[part=launcher]")).to_be_focused()
+
+    await page.reload()
+    await page.locator("[part=launcher]").wait_for()
+    await page.wait_for_timeout(2500)
+    await expect(invitation).to_be_hidden()
+    await expect(page.locator("[part=panel]")).to_be_hidden()
+
+
+async def test_no_invitation_while_a_conversation_is_under_way(page: Page, portal: str) -> None:
+    await open_portal(page, portal, invite_after="2")
+    await page.evaluate("document.querySelector('buergerservice-chat').send('Hallo')")
+    await expect(page.locator("[data-from=bot]")).not_to_have_count(0, timeout=30_000)
+    await page.reload()
+    await page.locator("[part=launcher]").wait_for()
+    await page.wait_for_timeout(3500)
+    await expect(page.locator("[part=invitation]")).to_be_hidden()
+    # Hidden because of the conversation, not because it was declined earlier.
+    assert await page.evaluate("localStorage.getItem('buergerservice-chat:invite')") is None
+
+
+async def test_english_ui_strings_and_the_socket_language(page: Page, portal: str) -> None:
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    await open_portal(page, portal, lang="en")
+    launcher = page.locator("[part=launcher]")
+    await expect(launcher).to_have_accessible_name("Open chat")
+    await launcher.click()
+    await expect(page.get_by_role("dialog", name="Citizen service")).to_be_visible()
+    await expect(page.get_by_role("textbox", name="Your message")).to_have_attribute(
+        "placeholder", "Your message …"
+    )
+    await expect(page.get_by_role("button", name="Send")).to_be_visible()
+    await expect(launcher).to_have_accessible_name("Close chat")
+    assert len(sockets) == 1 and "lang=en" in sockets[0]
+    await send(page, "Hello")  # the portal's origin is not the gateway's: the socket still works
+    await expect(page.locator("[data-from=bot]")).not_to_have_count(0, timeout=30_000)
+
+
+async def test_on_a_phone_the_panel_fills_the_screen(browser: Browser, gateway: Service) -> None:
+    context = await browser.new_context(
+        locale="de-DE", viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True
+    )
+    page = await context.new_page()
+    await page.goto(gateway.url + "/")
+    await page.locator("[part=launcher]").click()
+    panel = page.locator("[part=panel]")
+    await expect(panel).to_be_visible()
+    await page.wait_for_function(
+        "() => document.querySelector('buergerservice-chat').shadowRoot"
+        ".querySelector('.panel').getAnimations().every(a => a.playState === 'finished')"
+    )
+    assert await panel.bounding_box() == {"x": 0, "y": 0, "width": 375, "height": 667}
+    await page.screenshot(path=shot("widget-phone"))
+    await context.close()
+
+
+async def test_after_the_agent_closes_the_rating_is_a_radio_group_and_is_stored(
+    page: Page,
+    gateway: Service,
+    redis_url: str,
+    agents: None,  # noqa: F811
+) -> None:
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    alina = await AgentClient.open(gateway.url, "alina", PASSWORD)  # online: chats are queued
+    try:
+        await page.goto(gateway.url + "/")
+        await page.locator("[part=launcher]").click()
+        await send(page, "Ich möchte mit einem Mitarbeiter sprechen")
+        log = page.locator("[part=log]")
+        await expect(log.locator("[data-from=system]").first).to_contain_text(
+            "Warteschlange", timeout=30_000
+        )
+        conversation_id = await page.evaluate(
+            "sessionStorage.getItem('buergerservice-chat:conversation')"
+        )
+        await alina.queue_with(conversation_id)
+        await alina.accept(conversation_id)
+        attack = "<img src=x onerror=alert(1)>"
+        await alina.say(conversation_id, attack)
+        agent_bubble = log.locator("[data-from=agent]")
+        await expect(agent_bubble.locator("[part=bubble]")).to_have_text([attack])
+        await expect(agent_bubble).to_contain_text("Alina Berger")
+        assert await log.locator("img").count() == 0 and dialogs == []
+        await alina.send({"type": "close", "conversation_id": conversation_id})
+    finally:
+        await alina.close()
+
+    stars = page.get_by_role("group", name="Wie zufrieden waren Sie mit dem Gespräch?")
+    await expect(stars.get_by_role("radio")).to_have_count(5, timeout=15_000)
+    await stars.get_by_role("radio", name="4 von 5 Sternen").check()
+    await page.keyboard.press("ArrowRight")  # one tab stop; arrows choose
+    await expect(stars.get_by_role("radio", name="5 von 5 Sternen")).to_be_checked()
+    await page.get_by_role("textbox", name=re.compile("Möchten Sie uns noch etwas")).fill(
+        "Sehr freundlich"
+    )
+    await page.get_by_role("button", name="Bewertung senden").click()
+    await expect(log).to_contain_text("Vielen Dank für Ihre Rückmeldung!")
+
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        for _ in range(50):
+            meta = await redis.hgetall(f"bs:conv:{{{conversation_id}}}")
+            if "csat_score" in meta:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await redis.aclose()
+    assert (meta.get("csat_score"), meta.get("csat_comment")) == ("5", "Sehr freundlich")

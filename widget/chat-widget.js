@@ -7,13 +7,17 @@
  *   <script src="/widget.js" data-server="" data-lang="de" data-title="…" defer></script>
  * data-server: gateway base URL (empty: origin of this script); data-lang: de|en;
  * data-title: panel title; data-accent: accent colour (else CSS --bs-accent, default #0b4f8a);
+ * data-invite-after: seconds on the page before a small "Can I help you?" invitation appears
+ * beside the launcher (absent: never); once dismissed or once the chat was opened it is not
+ * shown again on this origin (localStorage), nor while a conversation is under way;
  * data-mount="false": only define the element, do not append one to <body>.
  *
  * Styling hooks: ::part(launcher|panel|header|title|close|log|message|bubble|quick-reply|
  * typing|status|composer|input|send). Events (bubbling, composed): buergerservice-chat:open,
  * buergerservice-chat:close, buergerservice-chat:message (detail: the message frame, plus
  * `replay: true` for history and `pending: true` plus `client_id` for the citizen's own sends).
- * Methods: show(), hide(), toggle(), send(text).
+ * Methods: show(), hide(), toggle(), send(text). performance.mark('bs-widget-interactive') is set
+ * when the launcher is usable (benchmarks/widget_timing.py).
  */
 (() => {
   'use strict';
@@ -60,6 +64,7 @@
       csatQ: 'Wie zufrieden waren Sie mit dem Gespräch?', star: '{n} von 5 Sternen',
       csatComment: 'Möchten Sie uns noch etwas mitteilen? (optional)',
       csatSend: 'Bewertung senden', csatThanks: 'Vielen Dank für Ihre Rückmeldung!',
+      invite: 'Kann ich Ihnen helfen?', inviteOpen: 'Chat starten', inviteClose: 'Einladung schließen',
       errors: {
         bad_frame: 'Die Nachricht konnte nicht verarbeitet werden.',
         too_large: 'Die Nachricht ist zu lang. Bitte kürzen Sie sie.',
@@ -89,6 +94,7 @@
       csatQ: 'How satisfied were you with this conversation?', star: '{n} of 5 stars',
       csatComment: 'Anything else you would like to tell us? (optional)',
       csatSend: 'Send rating', csatThanks: 'Thank you for your feedback!',
+      invite: 'Can I help you?', inviteOpen: 'Start chat', inviteClose: 'Close invitation',
       errors: {
         bad_frame: 'The message could not be processed.',
         too_large: 'The message is too long. Please shorten it.',
@@ -101,12 +107,15 @@
 
   const fill = (s, vars) => s.replace(/\{(\w+)\}/g, (_, k) => String(vars[k]));
 
-  const store = {
-    get(k) { try { return sessionStorage.getItem(NS + k); } catch (e) { return null; } },
+  /** The conversation lives as long as the tab (sessionStorage); what the citizen declined, longer (localStorage). */
+  const storage = (kind) => ({
+    get(k) { try { return window[kind].getItem(NS + k); } catch (e) { return null; } },
     set(k, v) {
-      try { v == null ? sessionStorage.removeItem(NS + k) : sessionStorage.setItem(NS + k, String(v)); } catch (e) { /* storage disabled: memory only */ }
+      try { v == null ? window[kind].removeItem(NS + k) : window[kind].setItem(NS + k, String(v)); } catch (e) { /* storage disabled: memory only */ }
     },
-  };
+  });
+  const store = storage('sessionStorage');
+  const lasting = storage('localStorage');
 
   function uuid() {
     try { if (crypto.randomUUID) return crypto.randomUUID(); } catch (e) { /* insecure context */ }
@@ -169,6 +178,12 @@ button{cursor:pointer}
 :focus-visible{outline:3px solid #fff;outline-offset:0;box-shadow:0 0 0 6px #1b1f24}
 .launcher{position:fixed;right:20px;bottom:20px;z-index:2147483000;display:flex;align-items:center;gap:8px;height:54px;padding:0 22px 0 18px;border:0;border-radius:27px;background:var(--a);color:#fff;font-weight:650;font-size:17px;box-shadow:0 6px 18px rgba(0,0,0,.28);transition:transform .15s}
 .launcher:hover{transform:translateY(-2px)}
+.inv{position:fixed;right:20px;bottom:88px;z-index:2147483000;max-width:min(300px,calc(100vw - 40px));padding:14px 46px 14px 16px;border:1px solid #d3d9e1;border-radius:14px;background:#fff;box-shadow:0 8px 24px rgba(0,0,0,.22);animation:in .25s ease-out}
+.inv::after{content:"";position:absolute;right:34px;bottom:-7px;width:12px;height:12px;background:#fff;border:solid #d3d9e1;border-width:0 1px 1px 0;transform:rotate(45deg)}
+.iq{margin:0 0 10px;font-weight:650}
+.ia{padding:8px 16px;border:0;border-radius:10px;background:var(--a);color:#fff;font-weight:600}
+.ix{position:absolute;top:4px;right:4px;display:grid;place-items:center;width:40px;height:40px;border:0;border-radius:50%;background:none;color:#434d5a}
+.ix:hover{background:#eef1f4}
 .badge{min-width:22px;height:22px;padding:0 6px;border-radius:11px;background:#c0262d;color:#fff;font-size:13px;line-height:22px;text-align:center}
 .panel{position:fixed;right:20px;bottom:88px;z-index:2147483001;width:min(400px,calc(100vw - 40px));height:min(640px,calc(100vh - 112px));display:flex;flex-direction:column;background:#fff;border-radius:16px;box-shadow:0 14px 44px rgba(0,0,0,.3);overflow:hidden;animation:in .2s ease-out}
 @keyframes in{from{opacity:0;transform:translateY(14px)}}
@@ -215,18 +230,21 @@ textarea::placeholder{color:#5e6775;opacity:1}
 fieldset{margin:0;padding:0;border:0;min-width:0}
 legend{padding:0;font-weight:650;color:#1b1f24}
 .stars{display:flex;gap:2px}
-.stars button{width:44px;height:44px;border:0;background:none;font-size:28px;line-height:1;color:#767f8c}
-.stars button.on{color:#a15c00}
-.cs label{display:block;margin:8px 0 4px;font-size:14px;color:#1b1f24}
+.stars label{position:relative;display:grid;place-items:center;width:44px;height:44px;font-size:28px;line-height:1;color:#767f8c;cursor:pointer}
+.stars input{position:absolute;inset:0;margin:0;opacity:0;cursor:pointer}
+.stars input:focus-visible+span{outline:3px solid var(--a);outline-offset:2px;border-radius:4px}
+.stars label.on{color:#a15c00}
+.cs label[for]{display:block;margin:8px 0 4px;font-size:14px;color:#1b1f24}
 .cs textarea{width:100%;min-height:60px}
 .cs .send2{margin-top:8px;padding:8px 16px;border:0;border-radius:10px;background:var(--a);color:#fff;font-weight:600}
 .cs .send2:disabled{background:#8b94a1;cursor:not-allowed}
 @media (max-width:480px){.panel{inset:0;width:100%;height:100%;border-radius:0;animation:none}}
 @media (prefers-reduced-motion:reduce){*,*::before,*::after{animation:none!important;transition:none!important}}
-@media (forced-colors:active){.launcher,.send,.b,.qr button,.restart{border:1px solid CanvasText}}
-@media print{.launcher,.panel{display:none!important}}`;
+@media (forced-colors:active){.launcher,.send,.b,.qr button,.restart,.ia{border:1px solid CanvasText}}
+@media print{.launcher,.panel,.inv{display:none!important}}`;
 
   const SHELL = `<style>${CSS}</style><div class="w">
+<div class="inv" part="invitation" role="group" aria-labelledby="iq" hidden><p class="iq" id="iq"></p><button class="ia" part="invitation-accept" type="button"></button><button class="ix" part="invitation-dismiss" type="button">${ICON.x}</button></div><div class="sr" role="status"></div>
 <button class="launcher" part="launcher" type="button" aria-expanded="false" aria-controls="panel">${ICON.chat}<span class="ll"></span><span class="badge" hidden aria-hidden="true"></span></button>
 <section class="panel" id="panel" part="panel" role="dialog" hidden>
 <div class="head" part="header"><h2 part="title"></h2><button class="x" part="close" type="button">${ICON.x}</button></div>
@@ -245,7 +263,7 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       return registry.get(tag);
     }
 
-    static get observedAttributes() { return ['data-lang', 'data-title', 'data-accent']; }
+    static get observedAttributes() { return ['data-lang', 'data-title', 'data-accent', 'data-invite-after']; }
 
     constructor() {
       super();
@@ -283,6 +301,12 @@ legend{padding:0;font-weight:650;color:#1b1f24}
 
     get opened() { return this._isOpen; }
 
+    /** Seconds on the page before the invitation; null (no invitation) when absent or invalid. */
+    get inviteAfter() {
+      const s = parseFloat(this.dataset.inviteAfter);
+      return s >= 0 ? s : null;
+    }
+
     connectedCallback() {
       if (!this.shadowRoot) this._build();
       this._applyTexts();
@@ -292,6 +316,8 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       if (!this._loaded) this._load();
       if (this._active) this._connect();
       if (store.get('open') === '1') this.show({ focus: false });
+      this._planInvite();
+      if (!this._marked && self.performance && performance.mark) { this._marked = true; performance.mark('bs-widget-interactive'); }
     }
 
     disconnectedCallback() {
@@ -306,6 +332,7 @@ legend{padding:0;font-weight:650;color:#1b1f24}
     attributeChangedCallback(name) {
       if (!this.shadowRoot) return;
       if (name === 'data-accent') this._applyAccent();
+      else if (name === 'data-invite-after') this._planInvite();
       else this._applyTexts();
     }
 
@@ -314,6 +341,7 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       if (!this._isOpen) {
         this._isOpen = true;
         store.set('open', '1');
+        this._endInvite(true);
         this._panel.hidden = false;
         this._unread = 0;
         this._applyTexts();
@@ -362,7 +390,11 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       this._input = $('textarea');
       this._restartBtn = $('.restart');
       this._endBtn = $('.end');
+      this._inv = $('.inv');
+      this._announcer = $('[role=status]');
       this._launcher.addEventListener('click', () => this.toggle());
+      $('.ia').addEventListener('click', () => this.show());
+      $('.ix').addEventListener('click', () => this._endInvite(true));
       $('.x').addEventListener('click', () => this.hide());
       this._restartBtn.addEventListener('click', () => this._restart());
       this._endBtn.addEventListener('click', () => this._sendFrame({ type: 'end' }));
@@ -372,7 +404,8 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       });
       this._input.addEventListener('input', () => { this._autosize(); this._ownTyping(); });
       root.addEventListener('keydown', (e) => {
-        if (e.key === 'Escape' && this._isOpen && !e.isComposing) { e.preventDefault(); this.hide(); }
+        if (e.key !== 'Escape' || e.isComposing) return;
+        if (this._isOpen) { e.preventDefault(); this.hide(); } else if (!this._inv.hidden) { e.preventDefault(); this._endInvite(true); }
       });
     }
 
@@ -396,6 +429,10 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       this._form.querySelector('.send').setAttribute('aria-label', t.send);
       this._restartBtn.textContent = t.restart;
       this._endBtn.textContent = t.end;
+      this._inv.querySelector('.iq').textContent = t.invite;
+      this._inv.querySelector('.ia').textContent = t.inviteOpen;
+      this._inv.querySelector('.ix').setAttribute('aria-label', t.inviteClose);
+      if (this._announcer.textContent) this._announcer.textContent = t.invite;
       this._renderStatus();
     }
 
@@ -415,6 +452,35 @@ legend{padding:0;font-weight:650;color:#1b1f24}
     }
 
     _clear(name) { clearTimeout(this._timers.get(name)); this._timers.delete(name); }
+
+    // ---- proactive invitation ---------------------------------------------------------------
+
+    /** Never over an open chat or a conversation under way, never again once declined or used. */
+    _mayInvite() {
+      return this.inviteAfter != null && !this._isOpen && !this._active && lasting.get('invite') !== 'done';
+    }
+
+    /** Counts from the page's start (time on the page), not from when the element was attached. */
+    _planInvite() {
+      this._clear('invite');
+      if (!this._mayInvite()) { this._endInvite(false); return; }
+      this._timer('invite', Math.max(0, this.inviteAfter * 1000 - performance.now()), () => {
+        if (!this._mayInvite()) return;
+        this._inv.hidden = false;
+        this._announcer.textContent = this.t.invite; // polite: read out, focus stays where it is
+      });
+    }
+
+    /** Hides the invitation; `done` (declined or chat opened) keeps it away on this origin. */
+    _endInvite(done) {
+      this._clear('invite');
+      if (done) lasting.set('invite', 'done');
+      if (!this._inv || this._inv.hidden) return;
+      const focused = this._inv.contains(this.shadowRoot.activeElement);
+      this._inv.hidden = true;
+      this._announcer.textContent = '';
+      if (focused && !this._isOpen) this._launcher.focus();
+    }
 
     // ---- persistence ----------------------------------------------------------------------
 
@@ -666,6 +732,7 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       this._emit('message', { from: 'citizen', text: it.text || it.label, client_id: it.id, pending: true });
       if (this._typingOn) this._ownTyping(true);
       this._active = true;
+      this._endInvite(false);
       this._transmit(it);
       this._connect();
     }
@@ -796,14 +863,16 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       const done = (store.get('csat') || '').split(',').includes(String(seq));
       if (done) { el.append(t.csatThanks); return el; }
       let score = 0;
-      const stars = [1, 2, 3, 4, 5].map((n) => h('button', {
-        type: 'button', text: '★', 'aria-label': fill(t.star, { n }), 'aria-pressed': 'false',
-        onclick: () => {
-          score = n;
-          stars.forEach((s, i) => { s.classList.toggle('on', i < n); s.setAttribute('aria-pressed', String(i === n - 1)); });
-          submit.disabled = false;
-        },
-      }));
+      // Native radios: one tab stop, arrow keys choose, the fieldset's legend names the group.
+      const stars = [1, 2, 3, 4, 5].map((n) => h('label', null,
+        h('input', {
+          type: 'radio', name: 'r' + seq, value: String(n), 'aria-label': fill(t.star, { n }),
+          onchange: () => {
+            score = n;
+            stars.forEach((s, i) => s.classList.toggle('on', i < n));
+            submit.disabled = false;
+          },
+        }), h('span', { 'aria-hidden': 'true', text: '★' })));
       const id = 'c' + seq;
       const comment = h('textarea', { id, rows: '2' });
       const submit = h('button', { type: 'submit', class: 'send2', text: t.csatSend, disabled: true });
@@ -818,8 +887,8 @@ legend{padding:0;font-weight:650;color:#1b1f24}
           store.set('csat', [store.get('csat'), seq].filter(Boolean).join(','));
           el.replaceChildren(t.csatThanks);
         },
-      }, h('fieldset', null, h('legend', { text: t.csatQ }), h('div', { class: 'stars' }, ...stars),
-        h('label', { for: id, text: t.csatComment }), comment, submit)));
+      }, h('fieldset', null, h('legend', { text: t.csatQ }), h('div', { class: 'stars', part: 'rating' }, ...stars)),
+        h('label', { for: id, text: t.csatComment }), comment, submit));
       return el;
     }
 
@@ -886,8 +955,9 @@ legend{padding:0;font-weight:650;color:#1b1f24}
   function mount() {
     if (!SCRIPT || SCRIPT.dataset.mount === 'false' || document.querySelector(TAG)) return;
     const el = document.createElement(TAG);
-    for (const k of ['server', 'lang', 'title', 'accent']) {
-      if (SCRIPT.dataset[k] != null) el.setAttribute('data-' + k, SCRIPT.dataset[k]);
+    for (const k of ['server', 'lang', 'title', 'accent', 'invite-after']) {
+      const v = SCRIPT.getAttribute('data-' + k);
+      if (v != null) el.setAttribute('data-' + k, v);
     }
     document.body.append(el);
   }
