@@ -24,6 +24,12 @@ MAX_DELAY_S = 30.0
 FAILURE_WINDOW_S = 15 * 60
 
 
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer …` header; '' for anything else."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 class AgentAuth:
     def __init__(self, redis: Redis, directory: AgentDirectory, settings: Settings) -> None:
         self._redis: Any = redis

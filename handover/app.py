@@ -27,6 +27,7 @@ from handover.conversation_log import ConversationLog
 from handover.delivery import ConversationHub
 from handover.event_bus import EventBus
 from handover.gateway import Gateway
+from handover.knowledge_api import add_knowledge_api
 from handover.presence import Presence
 from handover.queues import Queues
 from handover.rasa_bot import RasaBot
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
             await bus.stop()
             await http.close()
             await redis.aclose()
+            knowledge.close()
 
     app = FastAPI(title="Bürgerservice gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
 
@@ -160,6 +162,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     add_case_api(app, settings)
+    knowledge = add_knowledge_api(app, settings)
 
     @app.post("/api/agent/login")
     async def agent_login(body: LoginBody, request: Request) -> JSONResponse:

@@ -72,6 +72,9 @@ async def test_the_agent_console_with_a_chat(
     item = page.locator(f'[data-testid=queue-item][data-conversation-id="{conversation_id}"]')
     await item.get_by_test_id("accept-button").click(timeout=20_000)
     await page.get_by_test_id("transcript").last.get_by_test_id("intent-badge").first.wait_for()
+    await page.get_by_test_id("knowledge-query").last.fill("Solaranlage Genehmigung")
+    await page.get_by_test_id("knowledge-search").last.click()
+    await page.get_by_test_id("knowledge-hit").first.wait_for(timeout=60_000)
     assert await serious_violations(page) == []
     await page.get_by_test_id("close-button").last.click()
     await citizen.close()

@@ -52,6 +52,8 @@
     too_large: 'Die Nachricht ist zu lang. Bitte kürzen Sie sie.',
     rate_limited: 'Zu viele Aktionen in kurzer Zeit. Bitte warten Sie einen Moment.',
   };
+  // Intents of citizen turns that are no question to look up in the knowledge search.
+  const NOT_QUESTIONS = ['greet', 'goodbye', 'thank', 'affirm', 'deny', 'request_human', 'bot_challenge', 'chitchat', 'feedback'];
   // Rasa's bookkeeping slots: nothing the citizen told us.
   const HIDDEN_SLOTS = ['session_started_metadata', 'requested_slot'];
   const CANNED = [
@@ -498,6 +500,7 @@
       chat.confirmed = true;
       if (chat.ended) { chat.ended = false; chat.endedText = ''; }
       this._renderContext(chat);
+      this._prefillKnowledge(chat);
       this._renderTranscript(chat);
       this._renderEnded(chat);
       this._renderTab(chat);
@@ -524,6 +527,7 @@
       this._place(chat, this._entry(chat, f));
       if (near) log.scrollTop = log.scrollHeight;
       if (f.type === 'message' && f.from === 'citizen') {
+        this._prefillKnowledge(chat);
         this._showTyping(chat, false);
         if (this._active !== chat.id || document.hidden) { chat.unread = true; this._renderTab(chat); }
         this._announce(`Nachricht von Bürger/in (${this._chatLabel(chat)}): ${str(f.text)}`);
@@ -761,10 +765,11 @@
         h('button', { type: 'button', class: 'ac-btn danger', text: 'Beenden', 'data-testid': 'close-button', onclick: () => this._finish(chat, 'close') }));
       this._fillTransferOptions(chat);
       this._setNoteMode(chat, false);
+      this._buildKnowledge(chat);
 
       chat.heading = h('h3', { class: 'sr', id: key + '-h' });
       chat.panel = h('div', { role: 'tabpanel', id: key + '-panel', class: 'ac-panel', 'aria-labelledby': key + '-tab', hidden: true, 'data-conversation-id': cid },
-        chat.heading, chat.ctx, chat.log, chat.typing, chat.endedBox, chat.form, chat.actions);
+        chat.heading, chat.ctx, chat.log, chat.typing, chat.endedBox, chat.form, chat.kb, chat.actions);
       this._tabs.append(chat.tab);
       this._panels.append(chat.panel);
       this._noChat.hidden = true;
@@ -965,6 +970,7 @@
     _renderEnded(chat) {
       const ended = chat.ended;
       chat.form.hidden = ended;
+      chat.kb.hidden = ended;
       chat.actions.hidden = ended;
       chat.endedBox.hidden = !ended;
       if (ended) {
@@ -997,13 +1003,92 @@
       const n = chat.canned.value;
       chat.canned.value = '';
       if (n === '') return;
-      const text = fill(CANNED[Number(n)][1], { name: (this._agent && this._agent.name) || '' });
+      this._insertText(chat, fill(CANNED[Number(n)][1], { name: (this._agent && this._agent.name) || '' }));
+    }
+
+    /** Puts `text` into the reply at the cursor, for the agent to edit and send (never sends). */
+    _insertText(chat, text) {
       const el = chat.input;
       const start = el.selectionStart != null ? el.selectionStart : el.value.length;
       const end = el.selectionEnd != null ? el.selectionEnd : el.value.length;
       el.value = el.value.slice(0, start) + text + el.value.slice(end);
       el.focus();
       el.selectionStart = el.selectionEnd = start + text.length;
+    }
+
+    // ---- knowledge search ------------------------------------------------------------------------
+
+    _buildKnowledge(chat) {
+      const id = chat.key + '-kb';
+      chat.kbInput = h('input', { type: 'search', id, 'data-testid': 'knowledge-query', autocomplete: 'off', enterkeyhint: 'search' });
+      chat.kbInput.addEventListener('input', () => { chat.kbEdited = true; });
+      chat.kbStatus = h('p', { class: 'ac-kb-status', role: 'status' });
+      chat.kbList = h('ol', { class: 'ac-kb-list', 'aria-label': 'Treffer der Wissenssuche', 'data-testid': 'knowledge-results' });
+      chat.kb = h('details', { class: 'ac-kb', open: true },
+        h('summary', { text: 'Wissenssuche' }),
+        h('form', { role: 'search', 'aria-label': 'Wissenssuche', onsubmit: (e) => { e.preventDefault(); this._searchKnowledge(chat); } },
+          h('label', { for: id, text: 'Frage oder Suchbegriff (vorbelegt mit der letzten Frage der Bürgerin/des Bürgers)' }), chat.kbInput,
+          h('button', { type: 'submit', class: 'ac-btn sec', text: 'Suchen', 'data-testid': 'knowledge-search' })),
+        chat.kbStatus, chat.kbList);
+    }
+
+    /** The citizen's latest question (not a greeting or "a person, please"), unless the agent typed a search. */
+    _prefillKnowledge(chat) {
+      if (chat.kbEdited && chat.kbInput.value.trim()) return;
+      let question = null;
+      let latest = null;
+      for (const s of [...chat.events.keys()].sort((a, b) => a - b)) {
+        const e = chat.events.get(s);
+        if (e.type !== 'message' || e.from !== 'citizen' || !e.text || str(e.text).startsWith('/')) continue;
+        latest = e;
+        const intent = e.nlu && e.nlu.intent && e.nlu.intent.name;
+        if (!NOT_QUESTIONS.includes(intent)) question = e;
+      }
+      const pick = question || latest;
+      if (pick) { chat.kbInput.value = str(pick.text); chat.kbEdited = false; }
+    }
+
+    async _searchKnowledge(chat) {
+      const q = chat.kbInput.value.trim();
+      if (!q) { chat.kbStatus.textContent = 'Bitte geben Sie eine Frage oder einen Suchbegriff ein.'; chat.kbInput.focus(); return; }
+      const run = (chat.kbRun || 0) + 1;
+      chat.kbRun = run; // a slower earlier search must not overwrite a later one
+      chat.kbStatus.textContent = 'Suche läuft …';
+      let res = null;
+      let body = null;
+      try {
+        res = await fetch('/api/knowledge/search?' + new URLSearchParams({ q, k: '5' }), {
+          headers: { Authorization: 'Bearer ' + (this._token() || '') }, credentials: 'same-origin',
+        });
+        body = await res.json();
+      } catch (e) { /* unreachable or not JSON: reported below */ }
+      if (chat.kbRun !== run) return;
+      if (res && res.status === 401) { this._logout('Ihre Anmeldung ist abgelaufen oder ungültig. Bitte melden Sie sich erneut an.'); return; }
+      if (!res || !res.ok || !Array.isArray(body)) {
+        chat.kbStatus.textContent = (body && typeof body.message === 'string' && body.message)
+          || (res ? `Die Suche ist fehlgeschlagen (Fehler ${res.status}).` : 'Der Server ist nicht erreichbar.');
+        chat.kbList.replaceChildren();
+        return;
+      }
+      const hits = body.filter((x) => x && x.text);
+      chat.kbList.replaceChildren(...hits.map((hit, n) => this._knowledgeHit(chat, hit, `${chat.key}-kb-${n}`)));
+      chat.kbStatus.textContent = hits.length ? `${hits.length} Treffer für „${q}“.` : `Keine Treffer für „${q}“.`;
+    }
+
+    _knowledgeHit(chat, hit, id) {
+      const url = safeUrl(hit.url);
+      const title = str(hit.title);
+      const answer = str(hit.text).trim() + (url ? `\n\nMehr dazu: ${url}` : '');
+      return h('li', { class: 'ac-kb-hit', 'data-testid': 'knowledge-hit' },
+        h('div', { id },
+          url ? h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', text: title }, h('span', { class: 'sr', text: ' (öffnet in neuem Tab)' }))
+            : h('b', { text: title }),
+          hit.section ? h('span', { class: 'sec', text: ` · ${str(hit.section)}` }) : null),
+        h('p', { class: 'txt', text: str(hit.text) }),
+        h('button', {
+          type: 'button', class: 'ac-btn sec', text: 'Antwort einfügen', 'data-testid': 'insert-answer', 'aria-describedby': id,
+          onclick: () => this._insertText(chat, answer),
+        }));
     }
 
     _submit(chat) {
