@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import sys
 
-from benchmarks import gateway_latency, handover_delivery, knowledge_latency
+from benchmarks import gateway_latency, handover_delivery, knowledge_latency, widget_timing
 
 BENCHMARKS = {
     "gateway_latency": gateway_latency.run,
     "handover_delivery": handover_delivery.run,
     "knowledge_latency": knowledge_latency.run,
+    "widget_timing": widget_timing.run,
 }
 
 
