@@ -2,7 +2,8 @@
 
     build  [--source PATH] [--questions FILE] [--force]   build (or confirm) the index
     search [--source PATH] QUERY...                        top services for a query
-    eval   --source PATH --questions FILE                  hit@1, hit@5, mrr@10, false_answer_rate
+    eval   --source PATH --questions FILE [--cross-validate]
+                                        hit@1, hit@5, mrr@10, false_answer_rate (+ cv_hit@1)
 
 Without --source the configured KNOWLEDGE_SOURCE is used. `eval` builds the index
 if needed but never fits on the questions it evaluates: fusion weights and
@@ -68,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
             sub.add_argument("-k", type=int, default=5)
         if name == "eval":
             sub.add_argument("--questions", required=True, help="JSONL questions to evaluate")
+            sub.add_argument(
+                "--cross-validate",
+                action="store_true",
+                help="also fit the fusion on 4/5 of the questions and rank the other 1/5",
+            )
     args = parser.parse_args(argv)
     try:
         report, path = _build(args)
@@ -92,7 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         from knowledge_index.build import load_questions
         from knowledge_index.evaluate import evaluate
 
-        metrics = evaluate(index, load_questions(Path(args.questions)))
+        questions = load_questions(Path(args.questions))
+        metrics = evaluate(index, questions)
+        if args.cross_validate:
+            from knowledge_index.build import examples_for
+            from knowledge_index.params import cross_validate
+
+            metrics.update(cross_validate(examples_for(path, questions)))
         print(json.dumps(metrics))
         return 0
     except (SourceError, BuildError) as exc:

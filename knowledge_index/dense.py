@@ -7,6 +7,7 @@ HNSW graph answers in well under a millisecond at a small recall cost.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 EXACT_MAX = 20_000
 HNSW_M = 32
+QUERY_CACHE = 1024
 
 
 def packaged_model_path() -> Path:
@@ -39,6 +41,9 @@ class Encoder:
         self.model = SentenceTransformer(self.model_path, device="cpu")
         self.model.max_seq_length = max_seq_length
         self.dimension = int(self.model.get_embedding_dimension() or 0)
+        self._cache: dict[str, NDArray[np.float32]] = {}
+        self._traced: Any = None
+        self._trace_failed = False
 
     def encode(self, texts: list[str], batch_size: int = 64) -> NDArray[np.float32]:
         if not texts:
@@ -50,15 +55,83 @@ class Encoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_query(self, text: str) -> NDArray[np.float32]:
-        """One query, without the batching overhead of `encode` (it dominates latency)."""
+        """One query's vector; the last QUERY_CACHE distinct queries are remembered.
+
+        Citizens ask the same few things ("Personalausweis") and a "Meinen Sie …?"
+        click searches its question again: a repeat costs a dictionary lookup.
+        """
+        cached = self._cache.get(text)
+        if cached is None:
+            cached = self._embed_query(text)
+            if len(self._cache) >= QUERY_CACHE:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[text] = cached
+        return cached.copy()
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    def _embed_query(self, text: str) -> NDArray[np.float32]:
+        """One query without `encode`'s batching overhead, through the traced transformer."""
         import torch
 
         model: Any = self.model
         with torch.inference_mode():
             features = model.preprocess([text])
-            output = model.forward(features)
-            vector = torch.nn.functional.normalize(output["sentence_embedding"], dim=-1)
+            transformer = self._traced_transformer(features)
+            if transformer is None:
+                output = model.forward(features)["sentence_embedding"]
+            else:
+                tokens = transformer(features["input_ids"], features["attention_mask"])
+                pooled = model[1]({"token_embeddings": tokens, "attention_mask":
+                                   features["attention_mask"]})  # fmt: skip
+                output = pooled["sentence_embedding"]
+            vector = torch.nn.functional.normalize(output, dim=-1)
         return np.ascontiguousarray(vector.numpy(), dtype=np.float32)
+
+    def _traced_transformer(self, features: dict[str, Any]) -> Any:
+        """The transformer traced and frozen once (TorchScript, oneDNN-fused Linear layers).
+
+        For one short query on one core the eager model spends a third of its time
+        in per-op overhead; the frozen graph gives the same vectors (cosine > 0.99999)
+        about 1.5x faster. Used only if it reproduces the eager output on the first
+        query and the pipeline is transformer → pooling (→ normalise); else eager.
+        """
+        if self._traced is not None or self._trace_failed:
+            return self._traced
+        import torch
+
+        model: Any = self.model
+        self._trace_failed = True
+        names = [type(module).__name__ for module in model]
+        if names[:2] != ["Transformer", "Pooling"] or set(names[2:]) - {"Normalize"}:
+            return None
+        try:
+            hf = model[0].auto_model.eval()
+            inputs = (features["input_ids"], features["attention_mask"])
+
+            class Tokens(torch.nn.Module):
+                def __init__(self) -> None:
+                    super().__init__()
+                    self.hf = hf
+
+                def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+                    output = self.hf(input_ids=ids, attention_mask=mask)
+                    return torch.as_tensor(output.last_hidden_state)
+
+            with warnings.catch_warnings():  # shape-dependent Python branches, constant here
+                warnings.simplefilter("ignore")
+                traced = torch.jit.trace(  # type: ignore[no-untyped-call]
+                    Tokens().eval(), inputs, check_trace=False
+                )
+            traced = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+            expected = Tokens()(*inputs)
+            if not torch.allclose(traced(*inputs), expected, atol=1e-4):
+                return None
+        except Exception:  # any tracing problem means: stay eager
+            return None
+        self._traced, self._trace_failed = traced, False
+        return traced
 
 
 class VectorIndex:
