@@ -50,11 +50,13 @@ def stem(word: str) -> str:
 _PARTICLES = {"an", "ab", "um", "aus", "ein", "zu", "auf", "nach", "zurück", "weg", "vor"}
 
 
-def lemmas(text: str) -> list[str]:
+@lru_cache(maxsize=256)
+def lemmas(text: str) -> tuple[str, ...]:
     """Lower-cased, umlaut-folded lemmas of the words in `text`, stop words removed.
 
     A clause-final separable particle is joined to the clause's verbs ("melde … an"
     adds "anmelden"), since the catalogue names services by the joined verb.
+    Cached: a query is analysed by two BM25 indexes (body and names) in a row.
     """
     nlp = lemmatizer()
     out: list[str] = []
@@ -75,7 +77,7 @@ def lemmas(text: str) -> list[str]:
         for word in _WORD.findall(lemma):
             if word not in STOP and len(word) > 1:
                 out.append(word)
-    return out
+    return tuple(out)
 
 
 def terms(text: str, vocabulary: frozenset[str] | None = None) -> list[str]:
