@@ -13,6 +13,7 @@ conversation on one shard.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -61,6 +62,12 @@ if #replicas > 0 then
 end
 return {1, seq, state, mode}
 """
+
+# An append waiting for the next pipeline: conversation id, event, client id,
+# state to refuse in, meta fields.
+_AppendCall = tuple[
+    str, Mapping[str, Any], str | None, ConversationState | None, Mapping[str, str] | None
+]
 
 # A replay page; a reconnecting client with a long history gets it in pages.
 REPLAY_PAGE = 500
@@ -115,6 +122,8 @@ class ConversationLog:
         self.retention_s = retention_s
         self.host_id = host_id
         self._append = redis.register_script(_APPEND_SCRIPT)
+        self._pending: list[tuple[_AppendCall, asyncio.Future[list[Any]]]] = []
+        self._flushes: set[asyncio.Task[None]] = set()
 
     async def start(self, *, channel: str, language: str) -> Conversation:
         conversation_id = uuid.uuid4().hex
@@ -206,8 +215,41 @@ class ConversationLog:
         With `refuse_in`, nothing is stored while the conversation is in that
         state; the check and the write are one atomic step.
         """
-        reply = await self._append_call(conversation_id, event, client_id, refuse_in, meta)
-        return self._appended(reply)
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._pending.append(((conversation_id, event, client_id, refuse_in, meta), future))
+        if len(self._pending) == 1:
+            # Appends made while this loop iteration runs share one pipeline.
+            flush = asyncio.create_task(self._flush())
+            self._flushes.add(flush)
+            flush.add_done_callback(self._flushes.discard)
+        return self._appended(await future)
+
+    async def _flush(self) -> None:
+        """Run the pending appends as one pipeline: one connection checkout, one write
+        and one read for all of them. Each script call stays atomic and they run in
+        the order they were made, so a conversation's events keep their order."""
+        batch, self._pending = self._pending, []
+        try:
+            if len(batch) == 1:
+                replies: list[Any] = [await self._append_call(*batch[0][0])]
+            else:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for (cid, event, client_id, refuse_in, meta), _ in batch:
+                        # Awaiting a script call on a pipeline only queues it.
+                        await self._append_call(cid, event, client_id, refuse_in, meta, pipe)
+                    replies = await pipe.execute(raise_on_error=False)
+        except Exception as exc:  # the whole round trip failed (Redis gone)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), reply in zip(batch, replies, strict=True):
+            if future.done():  # the caller was cancelled; the event is stored anyway
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
 
     async def append_bot_turn(
         self,
