@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.conversation import is_english
+from actions.handover import hand_over
 from handover.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -72,7 +75,40 @@ def _doc_payload(doc_id: str) -> str:
     return "/ask_question" + json.dumps({"knowledge_doc": doc_id})
 
 
+# The advisor "Photovoltaik – brauche ich eine Genehmigung?" starts from these articles
+# of the city's own knowledge base (when another catalogue is configured it searches).
+PV_ARTICLE = "photovoltaikanlage-genehmigung"
+BALCONY_ARTICLE = "balkonkraftwerk-anmelden"
+BALCONY_WORDS = ("balkon", "stecker", "mini-pv", "mini pv")
+
+
+def category_of(doc_id: str | None) -> str:
+    """The catalogue category of a document ("" when unknown)."""
+    if INDEX is None or not doc_id:
+        return ""
+    return next((d.category for d in INDEX.documents if d.id == doc_id), "")
+
+
+def previous_turn_missed(tracker: Tracker) -> bool:
+    """Whether the citizen's previous message also found no answer (slot set in that turn)."""
+    users_seen = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            users_seen += 1
+            if users_seen == 2:
+                return False
+        elif (
+            users_seen == 1
+            and event.get("event") == "slot"
+            and event.get("name") == "knowledge_miss"
+        ):
+            return bool(event.get("value"))
+    return False
+
+
 class ActionAnswerFromKnowledge(Action):  # type: ignore[misc]
+    """Answer, offer close candidates, or admit there is no answer (hand over the second time)."""
+
     def name(self) -> str:
         return "action_answer_from_knowledge"
 
@@ -80,30 +116,72 @@ class ActionAnswerFromKnowledge(Action):  # type: ignore[misc]
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         text = str(tracker.latest_message.get("text") or "")
-        chosen = next(tracker.get_latest_entity_values("knowledge_doc"), None)
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        english = is_english(tracker)
+        events: list[dict[str, Any]] = [SlotSet("offer", None)]
         if INDEX is None:
-            dispatcher.utter_message(text=NO_ANSWER_DE)
-            return []
+            return events + self._no_answer(dispatcher, tracker, english)
+        if intent == "pv_advice":
+            return events + self._advisor_intro(dispatcher, text, english)
+        chosen = next(tracker.get_latest_entity_values("knowledge_doc"), None)
         if chosen is not None:
             hit = INDEX.hit_for(str(chosen), _previous_question(tracker))
             if hit is not None:
-                self._answer(dispatcher, hit, english=False)
-                return []
+                return events + self._answer(dispatcher, hit, english=english)
         result = INDEX.search(text)
+        english = english or result.english
         if result.band.value == "answer" and result.hits:
-            self._answer(dispatcher, result.hits[0], english=result.english)
-        elif result.band.value == "suggest" and result.hits:
+            return events + self._answer(dispatcher, result.hits[0], english=english)
+        if result.band.value == "suggest" and result.hits:
             buttons = [
                 {"title": hit.title, "payload": _doc_payload(hit.doc_id)} for hit in result.hits[:3]
             ]
-            prompt = "Did you mean one of these?" if result.english else "Meinen Sie …?"
+            prompt = "Did you mean one of these?" if english else "Meinen Sie …?"
             dispatcher.utter_message(text=prompt, buttons=buttons)
-        else:
-            dispatcher.utter_message(text=NO_ANSWER_EN if result.english else NO_ANSWER_DE)
-        return []
+            return [*events, SlotSet("knowledge_miss", False)]
+        return events + self._no_answer(dispatcher, tracker, english)
 
     @staticmethod
-    def _answer(dispatcher: CollectingDispatcher, hit: Any, english: bool) -> None:
+    def _no_answer(
+        dispatcher: CollectingDispatcher, tracker: Tracker, english: bool
+    ) -> list[dict[str, Any]]:
+        if previous_turn_missed(tracker):
+            return [
+                SlotSet("knowledge_miss", False),
+                *hand_over(dispatcher, tracker, "not_understood"),
+            ]
+        dispatcher.utter_message(text=NO_ANSWER_EN if english else NO_ANSWER_DE)
+        return [SlotSet("knowledge_miss", True)]
+
+    def _advisor_intro(
+        self, dispatcher: CollectingDispatcher, text: str, english: bool
+    ) -> list[dict[str, Any]]:
+        """The general answer first; the advisor form then asks about the citizen's project."""
+        assert INDEX is not None
+        doc_id = BALCONY_ARTICLE if any(w in text.lower() for w in BALCONY_WORDS) else PV_ARTICLE
+        hit = INDEX.hit_for(doc_id, text)
+        if hit is None:
+            result = INDEX.search(text)
+            hit = result.hits[0] if result.band.value == "answer" and result.hits else None
+        # A new advice starts from scratch: the form reads this question, then asks.
+        events: list[dict[str, Any]] = [SlotSet("knowledge_miss", False)]
+        events += [
+            SlotSet(s, None) for s in ("pv_mounting", "pv_building", "pv_listed", "pv_size_kwp")
+        ]
+        if hit is not None:
+            events += self._answer(dispatcher, hit, english=english, ask_feedback=False)
+        dispatcher.utter_message(
+            text="I can check this for your project in particular: a few short questions."
+            if english
+            else "Ob Sie eine Genehmigung brauchen, kann ich für Ihr Vorhaben genauer prüfen. "
+            "Dazu ein paar kurze Fragen."
+        )
+        return events
+
+    @staticmethod
+    def _answer(
+        dispatcher: CollectingDispatcher, hit: Any, english: bool, ask_feedback: bool = True
+    ) -> list[dict[str, Any]]:
         passage = shorten(hit.passage.text)
         if english:
             text = (
@@ -114,10 +192,12 @@ class ActionAnswerFromKnowledge(Action):  # type: ignore[misc]
             text = f"{hit.title}: {passage}" if not passage.startswith(hit.title) else passage
         links = [{"title": hit.title, "url": hit.url}] if hit.url else []
         dispatcher.utter_message(json_message={"text": text, "links": links})
-        dispatcher.utter_message(
-            text="Did that help you?" if english else "Hat Ihnen das geholfen?",
-            buttons=FEEDBACK_BUTTONS_EN if english else FEEDBACK_BUTTONS,
-        )
+        if ask_feedback:
+            dispatcher.utter_message(
+                text="Did that help you?" if english else "Hat Ihnen das geholfen?",
+                buttons=FEEDBACK_BUTTONS_EN if english else FEEDBACK_BUTTONS,
+            )
+        return [SlotSet("knowledge_miss", False), SlotSet("last_article", hit.doc_id)]
 
 
 def _previous_question(tracker: Tracker) -> str:
@@ -128,4 +208,4 @@ def _previous_question(tracker: Tracker) -> str:
     return ""
 
 
-__all__ = ["ActionAnswerFromKnowledge", "shorten"]
+__all__ = ["ActionAnswerFromKnowledge", "category_of", "previous_turn_missed", "shorten"]

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BOT_VENV = Path(os.environ.get("BOT_VENV", ROOT / ".venv-bot"))
 if not BOT_VENV.is_absolute():
     BOT_VENV = ROOT / BOT_VENV
-RASA_MODEL = ROOT / "models" / "rasa" / "current.tar.gz"
+# TEST_RASA_MODEL runs the suite against another trained model (e.g. a candidate).
+RASA_MODEL = Path(os.environ.get("TEST_RASA_MODEL", ROOT / "models" / "rasa" / "current.tar.gz"))
 # What `make run` keeps in DATA_DIR/case-api-token: the action server's key to the case API.
 CASE_API_TOKEN = secrets.token_urlsafe(24)
 
