@@ -19,4 +19,5 @@ def test_every_flow_of_the_test_stories_is_predicted_as_written(tmp_path: Path) 
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     failed = tmp_path / "failed_test_stories.yml"
-    assert done.returncode == 0, (failed.read_text() if failed.exists() else "") + done.stderr[-3000:]
+    report = failed.read_text() if failed.exists() else ""
+    assert done.returncode == 0, report + done.stderr[-3000:]
