@@ -87,10 +87,12 @@ class AgentDesk:
         """Queue the conversation for a person, or offer to take a message if nobody is there."""
         await self.bot.pause(conversation.id)
         queue = request.queue or self.default_queue
-        meta = {"reason": request.reason, "queue": queue, "summary": request.summary}
+        language = request.language if request.language in ("de", "en") else conversation.language
+        meta = {"reason": request.reason, "queue": queue, "summary": request.summary,
+                "language": language}  # fmt: skip
         if not self.hours.open_at() or not await self.agents_for(queue):
             hours = self.hours.spec if not self.hours.always else "rund um die Uhr"
-            text = citizen_text("no_agent", conversation.language, hours=hours)
+            text = citizen_text("no_agent", language, hours=hours)
             await self.timeline.record(
                 conversation.id, message_event("bot", text), meta={**meta, "mode": "ticket"}
             )
@@ -100,7 +102,7 @@ class AgentDesk:
         await self.queues.enqueue(queue, conversation.id, since_ms=now_ms)
         await self._record_queued(
             conversation.id,
-            conversation.language,
+            language,
             queue,
             request.reason,
             {**meta, "state": "queued", "queued_at": str(now_ms), "mode": ""},

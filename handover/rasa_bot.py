@@ -39,6 +39,7 @@ class HandoverRequest:
     reason: str
     queue: str  # "" for the default queue
     summary: str = ""
+    language: str = ""  # the language the citizen wrote in, when the bot noticed one
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class BotTurn:
                     reason=str(request.get("reason") or "bot_decision"),
                     queue=str(request.get("queue") or ""),
                     summary=str(request.get("summary") or ""),
+                    language=str(request.get("language") or ""),
                 )
         return None
 
