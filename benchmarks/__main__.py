@@ -5,9 +5,16 @@ from __future__ import annotations
 import json
 import sys
 
-from benchmarks import gateway_latency, handover_delivery, knowledge_latency, widget_timing
+from benchmarks import (
+    dialogue_latency,
+    gateway_latency,
+    handover_delivery,
+    knowledge_latency,
+    widget_timing,
+)
 
 BENCHMARKS = {
+    "dialogue_latency": dialogue_latency.run,
     "gateway_latency": gateway_latency.run,
     "handover_delivery": handover_delivery.run,
     "knowledge_latency": knowledge_latency.run,
