@@ -119,12 +119,14 @@ class Encoder:
                     output = self.hf(input_ids=ids, attention_mask=mask)
                     return torch.as_tensor(output.last_hidden_state)
 
-            with warnings.catch_warnings():  # shape-dependent Python branches, constant here
+            # Tracing warns about shape-dependent Python branches (constant here) and
+            # that TorchScript is deprecated in favour of torch.compile/export.
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 traced = torch.jit.trace(  # type: ignore[no-untyped-call]
                     Tokens().eval(), inputs, check_trace=False
                 )
-            traced = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+                traced = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
             expected = Tokens()(*inputs)
             if not torch.allclose(traced(*inputs), expected, atol=1e-4):
                 return None

@@ -133,3 +133,38 @@ def test_exact_and_approximate_dense_indexes_share_one_interface() -> None:
     for vector_index in (exact, approximate):
         scores, ids = vector_index.search(query, 5)
         assert ids[0] == 42 and scores[0] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_the_traced_query_encoder_gives_the_batch_encoders_vectors(index: KnowledgeIndex) -> None:
+    queries = ["Was kostet ein Personalausweis?", "Sperrmüll", "Wo ist das Fundbüro?"]
+    batch = index.encoder.encode(queries)
+    one_by_one = np.concatenate([index.encoder.encode_query(q) for q in queries])
+    assert index.encoder._traced is not None  # the fast path is the one in use
+    assert np.allclose(batch, one_by_one, atol=1e-5)
+    again = index.encoder.encode_query(queries[0])  # from the query cache, an independent copy
+    again[:] = 0
+    assert np.allclose(index.encoder.encode_query(queries[0]), batch[:1], atol=1e-5)
+
+
+def test_character_ngram_scores_equal_the_vectorizers_tf_idf_cosine(index: KnowledgeIndex) -> None:
+    for query in ["Personalausweis verloren", "Hundesteuer", "xq", ""]:
+        expected = (index.char.vectorizer.transform([query]) @ index.char.matrix_t).toarray()[0]
+        assert np.allclose(index.char.scores(query), expected, atol=1e-6)
+
+
+def test_cross_validation_ranks_each_question_by_weights_fit_without_it() -> None:
+    # BM25 always ranks the right service first, the other methods never do: weights
+    # fit on any four folds must find that out, so every held-out question is a hit.
+    from knowledge_index.params import METHODS, Example, cross_validate
+
+    rng = np.random.default_rng(1)
+    examples = []
+    for right in range(20):
+        scores = {m: rng.random(30).astype(np.float32) for m in METHODS}
+        scores["bm25"][right] = 2.0
+        for m in METHODS[1:]:
+            scores[m][right] = 0.0
+        examples.append(Example(scores=scores, expected={right}))
+    examples.append(Example(scores={m: rng.random(30).astype(np.float32) for m in METHODS},
+                            expected=set()))  # fmt: skip
+    assert cross_validate(examples, seeds=2) == {"cv_hit@1": 1.0, "cv_hit@5": 1.0}
