@@ -43,13 +43,14 @@ PROCESSES := $(if $(REDIS_URL),,redis) rasa actions gateway
 export PYTHONPATH := $(CURDIR)
 export VENV BOT_VENV
 
-.PHONY: help run test bench model knowledge venv lint clean
+.PHONY: help run test bench model knowledge venv lint clean nlu-eval
 
 help:
 	@echo "make run    start the assistant (Redis, Rasa, actions, gateway) and print the demo URL"
 	@echo "make test   set up what the tests need and run them"
 	@echo "make bench  run the benchmarks and print their figures"
 	@echo "make model  train the Rasa model if its sources changed"
+	@echo "make nlu-eval  compare NLU pipelines on a held-out split (report in .cache/nlu-eval)"
 	@echo "make knowledge  build the knowledge indexes (and fine-tuned encoders) if their sources changed"
 	@echo "make lint   ruff and mypy"
 
@@ -78,6 +79,23 @@ $(MODEL): $(BOT_STAMP) $(BOT_SOURCES)
 	mkdir -p $(MODEL_DIR)
 	$(BOT_VENV)/bin/rasa train --config config.yml --domain bot/domain.yml --data data/bot \
 		--out $(MODEL_DIR) --fixed-model-name bot-$(FINGERPRINT)
+
+# --- NLU evaluation -----------------------------------------------------------------
+# Trains config.yml and every candidate in bot/nlu_pipelines on a fixed 75 % split of
+# data/bot/nlu*.yml and tests on the rest (see docs/nlu.md); NLU_PIPELINES picks some.
+# The spaCy candidate needs spaCy, which the bot's lock leaves out: it is installed beside
+# the bot environment (no dependencies, so nothing of the lock is shadowed).
+SPACY_SITE := .cache/spacy-site
+SPACY_PACKAGES := spacy==3.4.4 spacy-lookups-data==1.0.5 thinc==8.1.12 blis==0.7.11 \
+	catalogue==2.0.10 confection==0.1.5 cymem==2.0.16 murmurhash==1.0.16 preshed==3.0.15 \
+	srsly==2.5.6 wasabi==0.10.1 typer==0.7.0 langcodes==3.5.1 pathy==0.14.2 pathlib_abc==0.5.2 \
+	smart-open==6.4.0 spacy-legacy==3.0.12 spacy-loggers==1.0.5 Jinja2==3.1.6
+
+$(SPACY_SITE): $(BOT_STAMP)
+	$(BOT_VENV)/bin/python -m pip install --quiet --upgrade --no-deps --target $@ $(SPACY_PACKAGES)
+
+nlu-eval: $(BOT_STAMP) $(SPACY_SITE)
+	$(BOT_VENV)/bin/python bot/nlu_eval.py $(NLU_PIPELINES)
 
 # --- the knowledge index ----------------------------------------------------------
 # `build` is idempotent (fingerprint of sources, model and settings) and re-embeds only

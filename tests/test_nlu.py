@@ -1,0 +1,66 @@
+"""The trained NLU on messages outside its training data: intents, entities and bad input.
+
+Asks the real Rasa server (`/model/parse`) of the project's model; the pipeline and the data
+are chosen in docs/nlu.md. Bad input must end in `nlu_fallback` (the fallback path), never in
+a confident wrong intent or an error.
+"""
+
+import httpx
+import pytest
+
+from tests.services import Service
+
+
+def parse(rasa_server: Service, text: str) -> dict:
+    response = httpx.post(f"{rasa_server.url}/model/parse", json={"text": text}, timeout=30)
+    assert response.status_code == 200
+    return response.json()
+
+
+def entities(parsed: dict) -> dict[str, str]:
+    return {e["entity"]: e["value"] for e in parsed["entities"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("Servus mitanand", "greet"),
+        ("Vielen Dank, das war sehr hilfreich", "thank"),
+        ("Ich brauche einen neuen Perso", "ask_question"),
+        ("Darf ich Solarmodule auf mein Dach schrauben?", "pv_advice"),
+        ("Die Laterne in der Amselstraße ist kaputt", "report_damage"),
+        ("Wie weit ist meine Meldung MM-2026-000999?", "check_status"),
+        ("Können Sie mich bitte mit einer Person verbinden?", "request_human"),
+        ("Das hilft mir überhaupt nicht weiter, so ein Mist", "complain"),
+        ("Can I talk to a real person?", "request_human"),
+        ("Hello, I have a question", "greet"),
+    ],
+)
+def test_intents_of_unseen_messages(rasa_server: Service, text: str, intent: str) -> None:
+    assert parse(rasa_server, text)["intent"]["name"] == intent
+
+
+def test_case_number_postal_code_and_email_are_extracted(rasa_server: Service) -> None:
+    found = entities(parse(rasa_server, "Status MM-2026-000321, PLZ 80331, Mail lena@example.org"))
+    assert found["case_number"] == "MM-2026-000321"
+    assert found["postal_code"] == "80331"
+    assert found["email"] == "lena@example.org"
+
+
+def test_damage_category_is_mapped_to_its_canonical_value(rasa_server: Service) -> None:
+    found = entities(parse(rasa_server, "Die Straßenlaterne in der Goethestraße ist kaputt"))
+    assert found["damage_category"] == "strassenbeleuchtung"
+
+
+@pytest.mark.parametrize("text", ["xkcd", "hjkl", "🙂🙂", "qwxz plmk vbnt"])
+def test_gibberish_falls_back(rasa_server: Service, text: str) -> None:
+    assert parse(rasa_server, text)["intent"]["name"] == "nlu_fallback"
+
+
+def test_an_invalid_case_number_is_no_case_number(rasa_server: Service) -> None:
+    assert "case_number" not in entities(parse(rasa_server, "MM-12"))
+
+
+def test_a_4000_character_message_is_parsed(rasa_server: Service) -> None:
+    text = ("Ich habe eine Frage zu meinem Antrag. " * 120)[:4000]
+    assert parse(rasa_server, text)["intent"]["name"]
