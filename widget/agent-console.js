@@ -31,6 +31,12 @@
 
   const REASONS = {
     citizen_request: 'Wunsch nach Mitarbeiter/in',
+    // The bot's handover reasons (actions/handover.py).
+    not_understood: 'Vom Bot zweimal nicht verstanden',
+    complaint: 'Beschwerde',
+    listed_building: 'Denkmalschutz – Einzelfallprüfung',
+    advisor_unclear: 'Bauvorhaben – Einzelfallprüfung',
+    case_api_unavailable: 'Meldung konnte nicht gespeichert werden',
     agent_disconnected: 'Verbindung zur Kollegin/zum Kollegen verloren',
     transfer: 'Weitergeleitet',
   };

@@ -191,7 +191,7 @@ button{cursor:pointer}
 h2{flex:1;margin:0;font-size:17px;font-weight:700;line-height:1.3}
 .x{flex:none;display:grid;place-items:center;width:44px;height:44px;border:0;border-radius:50%;background:transparent;color:#fff}
 .x:hover{background:rgba(255,255,255,.18)}
-.scroll{flex:1;overflow-y:auto;overscroll-behavior:contain;padding:16px 14px;background:#f4f6f9}
+.scroll{position:relative;flex:1;overflow-y:auto;overscroll-behavior:contain;padding:16px 14px;background:#f4f6f9}
 .intro{margin:0 6px 14px;font-size:14px;color:#4a5462;text-align:center}
 .log{display:flex;flex-direction:column;gap:12px}
 .m{display:flex;flex-direction:column;align-items:flex-start;max-width:86%}
