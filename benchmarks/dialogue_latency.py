@@ -69,6 +69,7 @@ def training_seconds() -> float:
             [str(BOT_VENV / "bin" / "rasa"), "train", "--force", "--config", "config.yml",
              "--domain", "bot/domain.yml", "--data", "data/bot", "--out", out],
             cwd=ROOT, check=True, capture_output=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
         return time.perf_counter() - started
 
