@@ -23,6 +23,9 @@ from handover.settings import get_settings
 logger = logging.getLogger(__name__)
 
 MAX_ANSWER_CHARS = 420
+# A passage that introduces a list may run this long to keep the list whole.
+LIST_ANSWER_CHARS = 2 * MAX_ANSWER_CHARS
+SENTENCE_ENDS = (".", "!", "?", "…", ":", ")")
 FEEDBACK_BUTTONS = [{"title": "Ja", "payload": "/affirm"}, {"title": "Nein", "payload": "/deny"}]
 FEEDBACK_BUTTONS_EN = [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
 NO_ANSWER_DE = (
@@ -68,7 +71,22 @@ def shorten(text: str, limit: int = MAX_ANSWER_CHARS) -> str:
         return text
     cut = text[:limit]
     end = max(cut.rfind(". "), cut.rfind("\n"), cut.rfind("! "), cut.rfind("? "))
-    return (cut[: end + 1] if end > limit // 3 else cut.rsplit(" ", 1)[0] + " …").strip()
+    if end <= limit // 3:
+        return cut.rsplit(" ", 1)[0] + " …"
+    kept = cut[: end + 1].strip()
+    if kept.endswith(SENTENCE_ENDS):
+        return kept
+    # "Eine Genehmigung brauchen Sie, wenn" means nothing without the list that follows.
+    items = text[len(kept) :].strip().split("\n")
+    extended = kept
+    for item in items:
+        if not item.startswith("- ") or len(extended) + len(item) + 1 > LIST_ANSWER_CHARS:
+            break
+        extended += "\n" + item
+    if extended != kept:
+        return extended
+    intro = kept.rfind("\n")
+    return kept[:intro].strip() if intro > 0 else kept
 
 
 def _doc_payload(doc_id: str) -> str:

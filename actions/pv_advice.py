@@ -45,7 +45,10 @@ BUILDINGS = (
     ("gewerbe", re.compile(r"gewerb|halle|landwirt|scheune|stall|firma|betrieb|büro|lager")),
     (
         "einfamilienhaus",
-        re.compile(r"einfamilien|doppelhaus|reihenhaus|eigenheim|bungalow|mein haus"),
+        re.compile(
+            r"einfamilien|doppelhaus|reihenhaus|eigenheim|bungalow|bauernhaus|landhaus|villa|"
+            r"wohnhaus|mein haus"
+        ),
     ),
 )
 HERITAGE = re.compile(r"denkmal|ensemble|altstadt")

@@ -441,6 +441,7 @@ class AgentDesk:
                     "language": meta.get("language", "de"),
                     "channel": meta.get("channel", "web"),
                     "preview": await self._preview(conversation_id),
+                    "summary": meta.get("summary", ""),
                 })  # fmt: skip
         return items
 

@@ -51,6 +51,7 @@ async def _announce_when_ready(settings: Settings, bot: RasaBot, demo_login: str
     """Print where to point a browser once the bot answers (Rasa loads for a while)."""
     while not await bot.is_ready():
         await asyncio.sleep(1.0)
+    await bot.warm_up()
     url = settings.gateway_url
     print(
         "\n  Bürgerservice-Assistent is ready.\n"

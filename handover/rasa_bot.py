@@ -11,6 +11,7 @@ gateway latency benchmark; see docs/benchmarks.md).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,9 @@ from handover.protocol import Button, Link
 
 WEBHOOK_PATH = "/webhooks/gateway/webhook"
 log = structlog.get_logger(__name__)
+# The first turn after start loads TensorFlow graphs in Rasa and the encoder in the actions.
+WARM_UP_QUESTION = "Was kostet ein Personalausweis?"
+WARM_UP_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,17 @@ class RasaBot:
             raise BotUnavailable(f"Rasa turn failed: {type(exc).__name__}") from exc
         messages = [m for raw in data.get("messages") or [] if (m := _bot_message(raw))]
         return BotTurn(messages=messages, parse=data.get("parse") or {})
+
+    async def warm_up(self) -> None:
+        """One throw-away knowledge turn, so no citizen waits for Rasa's and the actions' first."""
+        body = {"sender": f"warm-up-{uuid.uuid4().hex}", "message": WARM_UP_QUESTION}
+        try:
+            async with self._session.post(
+                self._url, json=body, timeout=aiohttp.ClientTimeout(total=WARM_UP_TIMEOUT_S)
+            ) as response:
+                await response.read()
+        except (aiohttp.ClientError, TimeoutError):
+            pass  # a cold first turn is slow, not wrong
 
     async def _tracker_event(self, conversation_id: str, event: str) -> None:
         url = f"{self._base}/conversations/{conversation_id}/tracker/events"

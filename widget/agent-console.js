@@ -651,9 +651,10 @@
       const why = i.reason === 'transfer' && i.transferred_from
         ? `${reasonText(i.reason)} aus ${str(i.transferred_from)} (ursprünglich: ${reasonText(i.original_reason)})` : reasonText(i.reason);
       li.querySelector('.ac-meta').textContent = [why, LANGUAGES[i.language] || str(i.language), CHANNELS[i.channel] || str(i.channel)].filter(Boolean).join(' · ');
+      // The bot's one-line summary says more than the last thing the citizen typed ("Ja, bitte").
       const p = li.querySelector('.ac-preview');
-      p.textContent = i.preview ? `„${str(i.preview)}“` : '';
-      p.hidden = !i.preview;
+      p.textContent = i.summary ? str(i.summary) : (i.preview ? `„${str(i.preview)}“` : '');
+      p.hidden = !p.textContent;
     }
 
     _waitingNow(i) { return (Number(i.waiting_s) || 0) + (Date.now() - i._at) / 1000; }
