@@ -61,7 +61,7 @@ async def test_lena_gets_the_answer_names_her_listed_building_and_is_handed_to_t
     await lena.until(bot_says("Gebäude"), BOT_TURN_S)
 
     await lena.say("Es ist ein altes Bauernhaus und steht unter Denkmalschutz")
-    advice = await lena.until(bot_says("denkmalrechtliche Erlaubnis"), BOT_TURN_S)
+    advice = await lena.until(bot_says("Weil Ihr Gebäude ein Baudenkmal ist"), BOT_TURN_S)
     assert advice["links"][0]["url"].endswith("/denkmalrechtliche-erlaubnis")
     offer = await lena.until(bot_says("verbinde"), BOT_TURN_S)
     assert [b["payload"] for b in offer["buttons"]] == ["/affirm", "/deny"]

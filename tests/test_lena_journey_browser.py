@@ -171,7 +171,7 @@ async def test_lena_is_advised_handed_to_alina_keeps_her_chat_and_rates_it(
     await lena.screenshot(path=shot("journey-2-advisor"))
 
     await send(lena, "Es ist ein altes Bauernhaus und steht unter Denkmalschutz")
-    advice = bot_bubble(log, "denkmalrechtliche Erlaubnis")
+    advice = bot_bubble(log, "Weil Ihr Gebäude ein Baudenkmal ist")
     await expect(advice.locator(".links a")).to_contain_text(
         ["Denkmalrechtliche Erlaubnis"], timeout=BOT_TURN_MS
     )
@@ -206,6 +206,7 @@ async def test_lena_is_advised_handed_to_alina_keeps_her_chat_and_rates_it(
     item = console.locator(f'[data-testid=queue-item][data-conversation-id="{conversation_id}"]')
     await expect(item).to_contain_text("Warteschlange: bauamt", timeout=20_000)
     await expect(item).to_contain_text("Denkmalschutz – Einzelfallprüfung")
+    await expect(item).to_contain_text("PV-Berater: ")  # the bot's summary, not "Ja, bitte"
     await console.screenshot(path=shot("journey-5-console-queue"))
     await item.get_by_test_id("accept-button").click()
     chat = console.locator(f'[role=tabpanel][data-conversation-id="{conversation_id}"]')
@@ -224,7 +225,7 @@ async def test_lena_is_advised_handed_to_alina_keeps_her_chat_and_rates_it(
     assert "affirm" in badges[-1], badges
     bot_turns = transcript.locator("[data-from=bot]")
     await expect(bot_turns.locator(".ac-links a").first).to_contain_text("Photovoltaikanlage")
-    await expect(bot_turns.filter(has_text="denkmalrechtliche Erlaubnis")).to_have_count(1)
+    await expect(bot_turns.filter(has_text="Weil Ihr Gebäude ein Baudenkmal ist")).to_have_count(1)
     await expect(bot_turns.filter(has_text="Chatverlauf wird übergeben")).to_have_count(1)
     await expect(transcript).to_contain_text("Denkmalschutz – Einzelfallprüfung")
     watch.lap("Alina accepts, transcript shown")
