@@ -72,18 +72,18 @@ def read_location(reply: Reply, asked: bool) -> str | None:
 
 
 def read_email(reply: Reply, asked: bool) -> str | None:
-    match = EMAIL.search(reply.entities.get("email") or reply.text)
-    if match:
-        return match.group(0)
-    if asked and (reply.intent == "deny" or NO_CONTACT.search(reply.words)):
-        return NONE_GIVEN
-    return None
+    return _read_contact(reply, asked, "email", EMAIL)
 
 
 def read_postal_code(reply: Reply, asked: bool) -> str | None:
-    match = POSTAL_CODE.search(reply.entities.get("postal_code") or reply.text)
+    return _read_contact(reply, asked, "postal_code", POSTAL_CODE)
+
+
+def _read_contact(reply: Reply, asked: bool, entity: str, pattern: re.Pattern[str]) -> str | None:
+    """The contact detail, "-" when the citizen declines to give one, or None."""
+    match = pattern.search(reply.entities.get(entity) or reply.text)
     if match:
-        return match.group(1)
+        return match.group(match.lastindex or 0)
     if asked and (reply.intent == "deny" or NO_CONTACT.search(reply.words)):
         return NONE_GIVEN
     return None
