@@ -170,7 +170,7 @@ class ActionSubmitDamageReport(Action):  # type: ignore[misc]
             logger.warning("Damage report not stored: %s", error)
             what = CATEGORY_NAMES.get(str(category), "Mangel")
             summary = f"Mängelmeldung ({what}) konnte nicht gespeichert werden"
-            return hand_over(dispatcher, tracker, "case_api_unavailable", "general", summary)
+            return hand_over(dispatcher, tracker, "case_api_unavailable", "", summary)
         number = case["case_number"]
         can_look_up = "email" in report or "postal_code" in report
         lines = [

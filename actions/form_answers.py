@@ -18,13 +18,14 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
-# Intents that end the form's turn instead of answering its question, when the
-# reply is no answer: a person, a complaint, goodbye, "nein"/"abbrechen" to a question
-# that has no such answer, or another concern (data/bot/rules.yml takes over).
-LEAVING_INTENTS = frozenset({
-    "request_human", "complain", "goodbye", "deny",
-    "ask_question", "pv_advice", "report_damage", "check_status",
-})  # fmt: skip
+# Intents that end the form's turn instead of answering its question, when the reply
+# is no answer: a person, a complaint, goodbye, "nein"/"abbrechen" to a question that has
+# no such answer (data/bot/rules.yml takes over)...
+LEAVING_INTENTS = frozenset({"request_human", "complain", "goodbye", "deny"})
+# ...or another concern, said in a sentence: a bare "lena at example" is a mistyped
+# answer (the NLU calls bare e-mails check_status), not a new request.
+OTHER_CONCERNS = frozenset({"ask_question", "pv_advice", "report_damage", "check_status"})
+CONCERN_MIN_WORDS = 4
 UNCLEAR_DE = "Das habe ich leider nicht verstanden."
 
 
@@ -89,13 +90,18 @@ class AnswerReadingForm(FormValidationAction, ABC):  # type: ignore[misc]
             if value is not None:
                 values[slot] = value
         if requested and requested not in values:
-            own_intent = reply.intent == self.started_by
-            if (reply.intent in LEAVING_INTENTS and not own_intent) or reply.text.startswith("/"):
+            if self._leaves(reply):
                 return []
             dispatcher.utter_message(text=self.hints.get(requested, UNCLEAR_DE))
             values[requested] = None
         tracker.slots.update(values)
         return [SlotSet(slot, value) for slot, value in values.items()]
+
+    def _leaves(self, reply: Reply) -> bool:
+        if reply.text.startswith("/") or reply.intent in LEAVING_INTENTS:
+            return True
+        other = reply.intent in OTHER_CONCERNS and reply.intent != self.started_by
+        return other and len(reply.text.split()) >= CONCERN_MIN_WORDS
 
     async def required_slots(
         self,

@@ -23,7 +23,8 @@ QUEUE_OF_CATEGORY = {
     "Meldewesen und Wahlen": "buergerbuero",
     "Standesamt und Urkunden": "buergerbuero",
 }
-DEFAULT_QUEUE = "general"
+# No topic: "" lets the gateway choose its configured default queue (DEFAULT_QUEUE).
+DEFAULT_QUEUE = ""
 
 # Why the bot hands over, in the citizen's words (German, English).
 WHY: dict[str, tuple[str, str]] = {
