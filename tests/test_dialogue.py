@@ -101,7 +101,10 @@ async def test_a_damage_report_gets_a_case_number_and_its_status_can_be_looked_u
     number = re.search(r"MM-\d{4}-\d{6}", done["text"])
     assert number is not None, done["text"]
     assert "Schlagloch" in done["text"] and "Goethestraße 12" in done["text"], done["text"]
+    await citizen.close()
 
+    # Days later, in a new conversation (and within the socket's burst of 8 messages).
+    citizen = await CitizenClient.open(ws_url)
     await citizen.say(f"Wie ist der Stand meiner Meldung {number.group(0)}?")
     await citizen.until(bot_says("E-Mail-Adresse oder Postleitzahl"), BOT_TURN_S)
     await citizen.say("lena.meyer@example.org")
