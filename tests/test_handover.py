@@ -52,6 +52,20 @@ def agents(redis_url: str) -> None:
         assert done.returncode == 0, done.stderr
 
 
+@pytest.fixture(scope="module", autouse=True)
+def empty_general_queue(redis_url: str) -> None:
+    """Queue positions here count from 1: chats other modules left waiting are taken out."""
+
+    async def empty() -> None:
+        redis = connect_redis(Settings(redis_url=redis_url))
+        queues = Queues(redis)
+        for conversation_id, _ in await queues.waiting("general"):
+            await queues.remove("general", conversation_id)
+        await redis.aclose()
+
+    asyncio.run(empty())
+
+
 @pytest.fixture(scope="module")
 def second_gateway(service_dir: Path, redis_url: str, rasa_server: Service) -> Iterator[Service]:
     service = start_gateway(service_dir, "gateway-b", redis_url, rasa_server.port)
