@@ -16,12 +16,12 @@ import subprocess
 import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 
+from benchmarks.assistant import running_assistant
 from benchmarks.gateway_latency import percentile
-from tests.services import BOT_VENV, ROOT, start_actions, start_rasa
+from tests.services import BOT_VENV, ROOT
 
 TURNS = 60
 INTENT_ONLY = ["Hallo", "Danke schön", "Bist du ein Bot?", "Tschüss"]
@@ -75,17 +75,8 @@ def training_seconds() -> float:
 
 
 def run() -> dict[str, float]:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-dialogue-"))
-    services = []
-    try:
-        actions = start_actions(tmp)
-        services.append(actions)
-        rasa = start_rasa(tmp, actions)
-        services.append(rasa)
-        times = measure(rasa.url)
-    finally:
-        for service in reversed(services):
-            service.stop()
+    with running_assistant("bench-dialogue-", with_gateway=False) as assistant:
+        times = measure(assistant.rasa.url)
     figures: dict[str, float] = {}
     print(f"Dialogue turn latency through Rasa + actions, one conversation at a time, {TURNS} each")
 

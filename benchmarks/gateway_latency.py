@@ -25,15 +25,13 @@ import json
 import os
 import random
 import statistics
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 from websockets.asyncio.client import connect
 
-from tests.services import start_actions, start_gateway, start_rasa, start_redis
+from benchmarks.assistant import running_assistant
 
 CONVERSATIONS = 50
 TURNS = 8
@@ -131,28 +129,13 @@ def report(results: dict[str, list[float]]) -> dict[str, float]:
 
 
 def run() -> dict[str, float]:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
-    services = []
-    try:
-        redis = start_redis(tmp)
-        services.append(redis)
-        actions = start_actions(tmp)
-        services.append(actions)
-        rasa = start_rasa(tmp, actions)
-        services.append(rasa)
-        gateway = start_gateway(
-            tmp, "gateway", f"redis://127.0.0.1:{redis.port}/0", rasa.port,
-            env={"LOG_LEVEL": "warning", "RATE_LIMIT_BURST": "100"},
-        )  # fmt: skip
-        services.append(gateway)
-        ws_url = f"ws://127.0.0.1:{gateway.port}/ws/chat"
+    with running_assistant("bench-gateway-") as assistant:
+        assert assistant.gateway is not None
+        ws_url = f"ws://127.0.0.1:{assistant.gateway.port}/ws/chat"
         shapes = {
-            shape: report(asyncio.run(measure(rasa.url, ws_url, paced=shape == "paced")))
+            shape: report(asyncio.run(measure(assistant.rasa.url, ws_url, paced=shape == "paced")))
             for shape in (("saturated",) if os.environ.get("BENCH_SATURATED") else ("paced",))
         }
-    finally:
-        for service in reversed(services):
-            service.stop()
     for shape, figures in shapes.items():
         print(f"Gateway latency per bot turn, {CONVERSATIONS} concurrent conversations, {shape}")
         print(f"  {'':24}{'p50':>10}{'p95':>10}{'mean':>10}")

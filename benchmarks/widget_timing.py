@@ -20,13 +20,11 @@ from __future__ import annotations
 import asyncio
 import shutil
 import statistics
-import tempfile
-from pathlib import Path
 
 from playwright.async_api import Browser, async_playwright
 
+from benchmarks.assistant import running_assistant
 from benchmarks.gateway_latency import percentile
-from tests.services import start_actions, start_gateway, start_rasa, start_redis
 from tests.test_widget_browser import CHROMIUM_ARGS
 
 LOADS = 30
@@ -108,24 +106,9 @@ async def measure(url: str) -> tuple[dict[str, list[float]], list[float]]:
 
 
 def run() -> dict[str, float]:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-widget-"))
-    services = []
-    try:
-        redis = start_redis(tmp)
-        services.append(redis)
-        actions = start_actions(tmp)
-        services.append(actions)
-        rasa = start_rasa(tmp, actions)
-        services.append(rasa)
-        gateway = start_gateway(
-            tmp, "gateway", f"redis://127.0.0.1:{redis.port}/0", rasa.port,
-            env={"LOG_LEVEL": "warning", "RATE_LIMIT_BURST": "100"},
-        )  # fmt: skip
-        services.append(gateway)
-        loads, turns = asyncio.run(measure(gateway.url + "/"))
-    finally:
-        for service in reversed(services):
-            service.stop()
+    with running_assistant("bench-widget-") as assistant:
+        assert assistant.gateway is not None
+        loads, turns = asyncio.run(measure(assistant.gateway.url + "/"))
     figures = {
         "loads": LOADS,
         "interactive_p50_ms": percentile(loads["from_navigation"], 50),

@@ -1,0 +1,38 @@
+"""The assistant the benchmarks measure: real Redis, actions, Rasa and (optionally) gateway."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.services import Service, start_actions, start_gateway, start_rasa, start_redis
+
+
+@dataclass(frozen=True)
+class Assistant:
+    rasa: Service
+    gateway: Service | None
+
+
+@contextmanager
+def running_assistant(prefix: str, with_gateway: bool = True) -> Iterator[Assistant]:
+    """Start the processes in a fresh folder; stop them (last started first) on the way out."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    with ExitStack() as started:
+
+        def keep(service: Service) -> Service:
+            started.callback(service.stop)
+            return service
+
+        redis = keep(start_redis(tmp)) if with_gateway else None
+        rasa = keep(start_rasa(tmp, keep(start_actions(tmp))))
+        gateway = None
+        if redis is not None:
+            gateway = keep(start_gateway(
+                tmp, "gateway", f"redis://127.0.0.1:{redis.port}/0", rasa.port,
+                env={"LOG_LEVEL": "warning", "RATE_LIMIT_BURST": "100"},
+            ))  # fmt: skip
+        yield Assistant(rasa=rasa, gateway=gateway)
