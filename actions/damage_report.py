@@ -90,7 +90,6 @@ def _read_contact(reply: Reply, asked: bool, entity: str, pattern: re.Pattern[st
 
 
 class ValidateDamageReportForm(AnswerReadingForm):
-    free_text_slots = frozenset({"damage_location", "damage_description"})
     started_by = "report_damage"
     hints: ClassVar[dict[str, str]] = {
         "damage_category": "Bitte wählen Sie eine der Arten von Mängeln.",

@@ -60,8 +60,6 @@ class AnswerReadingForm(FormValidationAction, ABC):  # type: ignore[misc]
 
     # The intent that starts the form: repeating it inside the form is no change of topic.
     started_by: ClassVar[str] = ""
-    # Slots whose answer is whatever the citizen writes (a description, a place).
-    free_text_slots: frozenset[str] = frozenset()
     # What to say when the answer to a question could not be read.
     hints: ClassVar[dict[str, str]] = {}
 

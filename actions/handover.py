@@ -13,7 +13,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.conversation import is_english, last_citizen_text, one_line
+from actions.conversation import citizen_texts, is_english, last_citizen_text, one_line
 
 # Queues of the city's departments, chosen by the topic the conversation was about.
 QUEUE_OF_CATEGORY = {
@@ -185,10 +185,6 @@ class ActionDeclineHandover(Action):  # type: ignore[misc]
 
 def _offer_summary(tracker: Tracker) -> str:
     """For an accepted offer the citizen's "ja" says nothing; the question before it does."""
-    texts = [
-        str(e.get("text") or "")
-        for e in tracker.events
-        if e.get("event") == "user" and not str(e.get("text") or "").startswith("/")
-    ]
+    texts = citizen_texts(tracker)
     meaningful = [t for t in texts if len(t.split()) > 2]
     return one_line(meaningful[-1] if meaningful else (texts[-1] if texts else ""))

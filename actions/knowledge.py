@@ -16,8 +16,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.conversation import is_english
+from actions.conversation import ask_feedback, is_english, last_citizen_text
 from actions.handover import hand_over
+from actions.pv_advice import PV_SLOTS
 from handover.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -26,8 +27,6 @@ MAX_ANSWER_CHARS = 420
 # A passage that introduces a list may run this long to keep the list whole.
 LIST_ANSWER_CHARS = 2 * MAX_ANSWER_CHARS
 SENTENCE_ENDS = (".", "!", "?", "…", ":", ")")
-FEEDBACK_BUTTONS = [{"title": "Ja", "payload": "/affirm"}, {"title": "Nein", "payload": "/deny"}]
-FEEDBACK_BUTTONS_EN = [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
 NO_ANSWER_DE = (
     "Dazu habe ich in den Informationen der Stadtverwaltung leider keine passende Antwort "
     "gefunden. Können Sie Ihre Frage bitte anders formulieren, zum Beispiel mit dem Namen der "
@@ -143,7 +142,7 @@ class ActionAnswerFromKnowledge(Action):  # type: ignore[misc]
             return events + self._advisor_intro(dispatcher, text, english)
         chosen = next(tracker.get_latest_entity_values("knowledge_doc"), None)
         if chosen is not None:
-            hit = INDEX.hit_for(str(chosen), _previous_question(tracker))
+            hit = INDEX.hit_for(str(chosen), last_citizen_text(tracker))
             if hit is not None:
                 return events + self._answer(dispatcher, hit, english=english)
         result = INDEX.search(text)
@@ -183,11 +182,9 @@ class ActionAnswerFromKnowledge(Action):  # type: ignore[misc]
             hit = result.hits[0] if result.band.value == "answer" and result.hits else None
         # A new advice starts from scratch: the form reads this question, then asks.
         events: list[dict[str, Any]] = [SlotSet("knowledge_miss", False)]
-        events += [
-            SlotSet(s, None) for s in ("pv_mounting", "pv_building", "pv_listed", "pv_size_kwp")
-        ]
+        events += [SlotSet(slot, None) for slot in PV_SLOTS]
         if hit is not None:
-            events += self._answer(dispatcher, hit, english=english, ask_feedback=False)
+            events += self._answer(dispatcher, hit, english=english, feedback=False)
         dispatcher.utter_message(
             text="I can check this for your project in particular: a few short questions."
             if english
@@ -198,7 +195,7 @@ class ActionAnswerFromKnowledge(Action):  # type: ignore[misc]
 
     @staticmethod
     def _answer(
-        dispatcher: CollectingDispatcher, hit: Any, english: bool, ask_feedback: bool = True
+        dispatcher: CollectingDispatcher, hit: Any, english: bool, feedback: bool = True
     ) -> list[dict[str, Any]]:
         passage = shorten(hit.passage.text)
         if english:
@@ -210,20 +207,9 @@ class ActionAnswerFromKnowledge(Action):  # type: ignore[misc]
             text = f"{hit.title}: {passage}" if not passage.startswith(hit.title) else passage
         links = [{"title": hit.title, "url": hit.url}] if hit.url else []
         dispatcher.utter_message(json_message={"text": text, "links": links})
-        if ask_feedback:
-            dispatcher.utter_message(
-                text="Did that help you?" if english else "Hat Ihnen das geholfen?",
-                buttons=FEEDBACK_BUTTONS_EN if english else FEEDBACK_BUTTONS,
-            )
+        if feedback:
+            ask_feedback(dispatcher, english)
         return [SlotSet("knowledge_miss", False), SlotSet("last_article", hit.doc_id)]
-
-
-def _previous_question(tracker: Tracker) -> str:
-    """The citizen's last free-text question before a "Meinen Sie …?" button click."""
-    for event in reversed(tracker.events[:-1]):
-        if event.get("event") == "user" and not str(event.get("text") or "").startswith("/"):
-            return str(event.get("text") or "")
-    return ""
 
 
 __all__ = ["ActionAnswerFromKnowledge", "category_of", "previous_turn_missed", "shorten"]

@@ -18,14 +18,15 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.conversation import is_english
+from actions.conversation import ask_feedback, is_english
 from actions.form_answers import AnswerReadingForm, Reply
 from actions.handover import offer_handover
-from actions.knowledge import FEEDBACK_BUTTONS, FEEDBACK_BUTTONS_EN
 
 PV_URL = "https://www.musterstadt.example/dienstleistungen/photovoltaikanlage-genehmigung"
 BALCONY_URL = "https://www.musterstadt.example/dienstleistungen/balkonkraftwerk-anmelden"
 HERITAGE_URL = "https://www.musterstadt.example/dienstleistungen/denkmalrechtliche-erlaubnis"
+# The advisor's answers, in the order `advise` and `summary` take them.
+PV_SLOTS = ("pv_mounting", "pv_building", "pv_listed", "pv_size_kwp")
 UNKNOWN = "unbekannt"
 # Module area per kWp with today's modules (about 400 Wp on 2 m²).
 SQUARE_METRES_PER_KWP = 5.0
@@ -266,9 +267,7 @@ class ActionPvAdviceResult(Action):  # type: ignore[misc]
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        answers = [
-            tracker.get_slot(s) for s in ("pv_mounting", "pv_building", "pv_listed", "pv_size_kwp")
-        ]
+        answers = [tracker.get_slot(slot) for slot in PV_SLOTS]
         advice = advise(*answers)
         title, url = advice.link
         dispatcher.utter_message(
@@ -279,10 +278,7 @@ class ActionPvAdviceResult(Action):  # type: ignore[misc]
         )
         english = is_english(tracker)
         if advice.offer is None:
-            dispatcher.utter_message(
-                text="Did that help you?" if english else "Hat Ihnen das geholfen?",
-                buttons=FEEDBACK_BUTTONS_EN if english else FEEDBACK_BUTTONS,
-            )
+            ask_feedback(dispatcher, english)
             return [SlotSet("offer", None)]
         question = "Möchten Sie, dass ich Sie mit der Bauberatung des Bauamts verbinde?"
         return offer_handover(
