@@ -30,8 +30,11 @@ BOT_STAMP := $(BOT_VENV)/.installed
 
 # --- the Rasa model ------------------------------------------------------------
 # Named by a fingerprint of everything that shapes it, so a model is trained once
-# per change of data, domain, pipeline or Rasa version and reused otherwise.
-BOT_SOURCES := config.yml bot/domain.yml bot/requirements.txt $(sort $(wildcard data/bot/*.yml))
+# per change of data, domain, pipeline (with its own components) or Rasa version and
+# reused otherwise.
+NLU_COMPONENTS := bot/intent_classifier.py bot/regex_entities.py bot/unknown_words.py
+BOT_SOURCES := config.yml bot/domain.yml bot/requirements.txt $(NLU_COMPONENTS) \
+	$(sort $(wildcard data/bot/*.yml))
 FINGERPRINT := $(shell cat $(BOT_SOURCES) 2>/dev/null | sha256sum | cut -c1-12)
 MODEL_DIR := models/rasa
 MODEL := $(MODEL_DIR)/bot-$(FINGERPRINT).tar.gz
@@ -95,7 +98,7 @@ $(SPACY_SITE): $(BOT_STAMP)
 	$(BOT_VENV)/bin/python -m pip install --quiet --upgrade --no-deps --target $@ $(SPACY_PACKAGES)
 
 nlu-eval: $(BOT_STAMP) $(SPACY_SITE)
-	$(BOT_VENV)/bin/python bot/nlu_eval.py $(NLU_PIPELINES)
+	$(BOT_VENV)/bin/python bot/nlu_eval.py $(NLU_PIPELINES) $(if $(NLU_SEED),--seed $(NLU_SEED))
 
 # --- the knowledge index ----------------------------------------------------------
 # `build` is idempotent (fingerprint of sources, model and settings) and re-embeds only
