@@ -5,10 +5,16 @@ are chosen in docs/nlu.md. Bad input must end in `nlu_fallback` (the fallback pa
 a confident wrong intent or an error.
 """
 
+from collections import Counter
+from pathlib import Path
+
 import httpx
 import pytest
+import yaml
 
 from tests.services import Service
+
+CHALLENGE = Path(__file__).parent / "nlu" / "challenge.yml"
 
 
 def parse(rasa_server: Service, text: str) -> dict:
@@ -75,3 +81,34 @@ def test_an_invalid_case_number_is_no_case_number(rasa_server: Service) -> None:
 def test_a_4000_character_message_is_parsed(rasa_server: Service) -> None:
     text = ("Ich habe eine Frage zu meinem Antrag. " * 120)[:4000]
     assert parse(rasa_server, text)["intent"]["name"]
+
+
+def challenge_set() -> list[tuple[str, str]]:
+    data = yaml.safe_load(CHALLENGE.read_text())
+    return [
+        (line.strip()[2:], block["intent"])
+        for block in data["nlu"]
+        for line in block["examples"].splitlines()
+        if line.strip().startswith("- ")
+    ]
+
+
+def macro_f1(pairs: list[tuple[str, str]]) -> float:
+    """Macro-averaged F1 over the expected intents of (expected, predicted) pairs."""
+    right = Counter(want for want, got in pairs if want == got)
+    expected = Counter(want for want, _ in pairs)
+    predicted = Counter(got for _, got in pairs)
+    scores = [2 * right[i] / (expected[i] + predicted[i]) for i in expected]
+    return sum(scores) / len(scores)
+
+
+def test_the_challenge_set_is_recognised(rasa_server: Service) -> None:
+    """Messages written apart from the training data (docs/nlu.md): a regression floor."""
+    pairs = []
+    for text, intent in challenge_set():
+        ranking = [
+            r for r in parse(rasa_server, text)["intent_ranking"] if r["name"] != "nlu_fallback"
+        ]
+        pairs.append((intent, ranking[0]["name"]))
+    wrong = [(want, got) for want, got in pairs if want != got]
+    assert macro_f1(pairs) >= 0.95, wrong
