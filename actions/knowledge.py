@@ -38,6 +38,10 @@ NO_ANSWER_EN = (
     "rephrasing your question, for example with the name of the service. You can also call "
     "the public service number 115 (Monday to Friday, 8 am to 6 pm)."
 )
+OUT_OF_SCOPE_EN = (
+    "I'm sorry, I can't help with that. I answer questions about the services of the city, "
+    "for example about ID cards, registering an address or bulky waste."
+)
 
 
 def _load_index() -> Any:
@@ -124,7 +128,13 @@ def previous_turn_missed(tracker: Tracker) -> bool:
 
 
 class ActionAnswerFromKnowledge(Action):  # type: ignore[misc]
-    """Answer, offer close candidates, or admit there is no answer (hand over the second time)."""
+    """Answer, offer close candidates, or admit there is no answer (hand over the second time).
+
+    Also runs for out-of-scope requests: the intent classifier's idea of what the city does
+    is learnt from examples, the catalogue is the authority. A request the catalogue answers
+    confidently ("Ich habe mein Handy in der U-Bahn verloren" → Fundbüro) gets the answer;
+    anything else the polite refusal.
+    """
 
     def name(self) -> str:
         return "action_answer_from_knowledge"
@@ -149,6 +159,9 @@ class ActionAnswerFromKnowledge(Action):  # type: ignore[misc]
         english = english or result.english
         if result.band.value == "answer" and result.hits:
             return events + self._answer(dispatcher, result.hits[0], english=english)
+        if intent == "out_of_scope":
+            # The classifier thought this no matter of the city's, and the catalogue agrees.
+            return [*events, *self._out_of_scope(dispatcher, english)]
         if result.band.value == "suggest" and result.hits:
             buttons = [
                 {"title": hit.title, "payload": _doc_payload(hit.doc_id)} for hit in result.hits[:3]
@@ -157,6 +170,15 @@ class ActionAnswerFromKnowledge(Action):  # type: ignore[misc]
             dispatcher.utter_message(text=prompt, buttons=buttons)
             return [*events, SlotSet("knowledge_miss", False)]
         return events + self._no_answer(dispatcher, tracker, english)
+
+    @staticmethod
+    def _out_of_scope(dispatcher: CollectingDispatcher, english: bool) -> list[dict[str, Any]]:
+        """Not a miss: the bot understood the request, the city just does not do it."""
+        if english:
+            dispatcher.utter_message(text=OUT_OF_SCOPE_EN)
+        else:
+            dispatcher.utter_message(response="utter_out_of_scope")
+        return [SlotSet("knowledge_miss", False)]
 
     @staticmethod
     def _no_answer(

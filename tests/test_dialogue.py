@@ -145,6 +145,18 @@ async def test_two_misses_in_a_row_hand_over_with_the_reason(ws_url: str, bea: A
     await leave(citizen)
 
 
+async def test_out_of_scope_requests_are_declined_and_never_count_as_misses(ws_url: str) -> None:
+    citizen = await CitizenClient.open(ws_url)
+    for text in ("Kannst du mir einen Witz erzählen?", "Wie backe ich einen Marmorkuchen?"):
+        await citizen.say(text)
+        await citizen.until(bot_says("nicht helfen"), BOT_TURN_S)
+    await citizen.say("Was kostet ein Personalausweis?")
+    answer = await citizen.until(bot_says("Personalausweis"), BOT_TURN_S)
+    assert answer["links"]
+    assert not any(queued(f) for f in citizen.frames)
+    await citizen.close()
+
+
 async def test_a_person_can_be_asked_for_in_the_middle_of_a_form(
     ws_url: str, bea: AgentClient
 ) -> None:
