@@ -245,8 +245,7 @@ def service_questions() -> list[str]:
     """The knowledge index's development questions that have an answer in the catalogue.
 
     Real service questions the NLU never saw: they are only read here, never trained on
-    (check_data refuses copies). Each should reach the knowledge path: ask_question,
-    pv_advice or the fallback, which also asks the knowledge index.
+    (check_data refuses copies). Each should reach the knowledge index (knowledge_path).
     """
     if not SHARED_EVAL.exists():
         return []
@@ -359,13 +358,19 @@ def kept(result: dict[str, Any]) -> float:
 
 
 def knowledge_path(result: dict[str, Any]) -> str:
-    """How many real service questions reach the knowledge index (directly or by fallback)."""
+    """How many real service questions reach the knowledge index.
+
+    ask_question and pv_advice search it directly; the fallback and out-of-scope requests
+    search it too (docs/dialogue.md), and a confident answer wins there.
+    """
     intents = result.get("questions") or []
     if not intents:
         return "-"
     direct = sum(i in {"ask_question", "pv_advice"} for i in intents)
     fallback = sum(i == "nlu_fallback" for i in intents)
-    return f"{direct + fallback}/{len(intents)} ({fallback} by fallback)"
+    declined = sum(i == "out_of_scope" for i in intents)
+    reached = direct + fallback + declined
+    return f"{reached}/{len(intents)} ({fallback} by fallback, {declined} as out of scope)"
 
 
 def render(results: list[dict[str, Any]], sizes: tuple[int, int], seed: int, chosen: str) -> str:
