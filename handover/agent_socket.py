@@ -187,6 +187,10 @@ class AgentConnection:
         # Refresh well within the TTL so one slow Redis call does not drop presence.
         while True:
             await self.desk.presence.refresh(self.agent.username, self.socket_id)
+            # Nobody announces the agents of a replica that was killed: their presence just
+            # expires. A supervisor's view is therefore also re-read on this beat (and sent
+            # only when it changed).
+            await self.send_agents()
             await asyncio.sleep(self.desk.presence.ttl_s / 3)
 
     async def handle(self, raw: str) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +19,7 @@ from handover.queues import Queues
 from handover.redis_connection import connect as connect_redis
 from handover.settings import Settings
 from tests.agent_client import AgentClient
-from tests.services import Service
+from tests.services import Service, start_gateway
 from tests.test_handover import PASSWORD, add_agent, citizen_asking_for_a_person, taken_over_by
 
 pytestmark = pytest.mark.rasa
@@ -81,6 +83,21 @@ async def test_a_supervisor_sees_every_agent_with_presence_and_load(
     # Agents with the role `agent` never get the view.
     assert not [f for f in paul.frames + await paul.settle(0.5) if f["type"] == "agents"]
     await citizen.close()
+
+
+async def test_agents_of_a_killed_replica_go_offline_in_the_supervisors_view(
+    service_dir: Path, redis_url: str, rasa_server: Service, vera: AgentClient
+) -> None:
+    doomed = start_gateway(service_dir, "gateway-supervised", redis_url, rasa_server.port)
+    try:
+        olga = await AgentClient.open(doomed.url, "olga", PASSWORD)
+        await vera.agents_view(lambda agents: agents["olga"]["online"])
+        doomed.stop(signal.SIGKILL)  # no goodbye from olga's socket or her replica
+        # Presence expires after PRESENCE_TTL_S (3 s in tests); the view follows on its beat.
+        await vera.agents_view(lambda agents: not agents["olga"]["online"])
+        await olga.close()
+    finally:
+        doomed.stop()
 
 
 async def test_an_agent_sees_only_their_queues_and_their_own_conversations_in_every_frame(
