@@ -147,6 +147,8 @@ class ActionAnswerFromKnowledge(Action):  # type: ignore[misc]
         english = is_english(tracker)
         events: list[dict[str, Any]] = [SlotSet("offer", None)]
         if INDEX is None:
+            if intent == "out_of_scope":
+                return [*events, *self._out_of_scope(dispatcher, english)]
             return events + self._no_answer(dispatcher, tracker, english)
         if intent == "pv_advice":
             return events + self._advisor_intro(dispatcher, text, english)
@@ -160,7 +162,7 @@ class ActionAnswerFromKnowledge(Action):  # type: ignore[misc]
         if result.band.value == "answer" and result.hits:
             return events + self._answer(dispatcher, result.hits[0], english=english)
         if intent == "out_of_scope":
-            # The classifier thought this no matter of the city's, and the catalogue agrees.
+            # The classifier took this for no matter of the city's, and the catalogue agrees.
             return [*events, *self._out_of_scope(dispatcher, english)]
         if result.band.value == "suggest" and result.hits:
             buttons = [
