@@ -27,9 +27,10 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.regex_entities import REGEX_EXTRACTOR
+
 WORDS = re.compile(r"[^\W\d_]{2,}")
 VOCABULARY_FILE = "vocabulary.json"
-REGEX_EXTRACTOR = "RegexEntityExtractor"
 
 
 def words(text: str) -> set[str]:
