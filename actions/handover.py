@@ -13,7 +13,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.catalogue import category_of
 from actions.conversation import citizen_texts, is_english, last_citizen_text, one_line
+from actions.topic import TOPIC_SLOT
 
 # Queues of the city's departments, chosen by the topic the conversation was about.
 QUEUE_OF_CATEGORY = {
@@ -33,10 +35,9 @@ WHY: dict[str, tuple[str, str]] = {
         "I'll gladly connect you with a member of the citizen service team.",
     ),
     "not_understood": (
-        "Ich konnte Ihre Frage leider zweimal nicht beantworten. Damit Sie nicht weiter suchen "
-        "müssen, verbinde ich Sie mit einer Mitarbeiterin oder einem Mitarbeiter.",
-        "I could not answer your question twice in a row. So that you don't have to keep "
-        "searching, I'm connecting you with a member of staff.",
+        "Ich verbinde Sie mit einer Mitarbeiterin oder einem Mitarbeiter, die oder der Ihre "
+        "Frage persönlich beantwortet.",
+        "I'm connecting you with a member of staff who will answer your question personally.",
     ),
     "complaint": (
         "Ich verbinde Sie mit einer Mitarbeiterin oder einem Mitarbeiter, die oder der sich "
@@ -74,8 +75,6 @@ def queue_for_article(doc_id: str | None) -> str:
     """The department queue for the last article the citizen was shown."""
     if not doc_id:
         return DEFAULT_QUEUE
-    from actions.knowledge import category_of
-
     return QUEUE_OF_CATEGORY.get(category_of(doc_id), DEFAULT_QUEUE)
 
 
@@ -91,7 +90,7 @@ def hand_over(
     why = WHY.get(reason, WHY["citizen_request"])[english] + HISTORY_NOTE[english]
     event = {
         "reason": reason,
-        "queue": queue or queue_for_article(tracker.get_slot("last_article")),
+        "queue": queue or queue_for_article(tracker.get_slot(TOPIC_SLOT)),
         "language": "en" if english else "de",
         "summary": summary or one_line(last_citizen_text(tracker)),
     }
@@ -168,7 +167,7 @@ class ActionOfferHandover(Action):  # type: ignore[misc]
             "brauchen. Möchten Sie, dass ich Sie mit einer Mitarbeiterin oder einem "
             "Mitarbeiter verbinde?"
         )
-        queue = queue_for_article(tracker.get_slot("last_article"))
+        queue = queue_for_article(tracker.get_slot(TOPIC_SLOT))
         return offer_handover(dispatcher, tracker, text, "complaint", queue)
 
 

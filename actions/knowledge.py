@@ -1,113 +1,83 @@
-"""`action_answer_from_knowledge`: answer a service question from the knowledge index.
+"""`action_answer_from_knowledge`: answer a citizen's concern from the city's catalogue.
 
-The index is loaded once, when the action server imports this module; a missing
-or broken index is logged and every question then gets the honest "no answer".
+Every turn is read against the conversation's topic (actions/topic.py): a follow-up is
+answered from the topic's facet, a new concern gets the service's overview (or the facet
+it asked for) and becomes the topic, a doubtful one gets choices, and nothing fitting
+gets an honest answer. Offices are answered from their own records. A missing or broken
+index is logged by actions/catalogue.py and every question then gets the honest answer.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import multiprocessing
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import catalogue
 from actions.conversation import ask_feedback, is_english, last_citizen_text
-from actions.handover import hand_over
+from actions.handover import offer_handover, queue_for_article
+from actions.knowledge_answers import (
+    Reply,
+    choices,
+    facet_reply,
+    facets_of,
+    overview,
+    shorten,
+    which_service,
+)
 from actions.pv_advice import PV_SLOTS
+from actions.topic import (
+    CANDIDATES_SLOT,
+    FACET_SLOT,
+    OFFICE_SLOT,
+    TOPIC_SLOT,
+    TOPIC_TITLE_SLOT,
+    Move,
+    Reading,
+    read_turn,
+)
+from handover.service_hours import BERLIN, ServiceHours
 from handover.settings import get_settings
+from knowledge_index.facets import Facet, concern_of, facet_of, is_elliptical
+from knowledge_index.office_answers import describe, describe_list
+from knowledge_index.offices import Office
 
 logger = logging.getLogger(__name__)
 
-MAX_ANSWER_CHARS = 420
-# A passage that introduces a list may run this long to keep the list whole.
-LIST_ANSWER_CHARS = 2 * MAX_ANSWER_CHARS
-SENTENCE_ENDS = (".", "!", "?", "…", ":", ")")
-NO_ANSWER_DE = (
-    "Dazu habe ich in den Informationen der Stadtverwaltung leider keine passende Antwort "
-    "gefunden. Können Sie Ihre Frage bitte anders formulieren, zum Beispiel mit dem Namen der "
-    "Dienstleistung? Persönlich hilft Ihnen der Bürgerservice unter der Behördennummer 115 "
-    "(Montag bis Freitag, 8 bis 18 Uhr)."
-)
-NO_ANSWER_EN = (
-    "I'm sorry, I could not find an answer to that in the city's information. Please try "
-    "rephrasing your question, for example with the name of the service. You can also call "
-    "the public service number 115 (Monday to Friday, 8 am to 6 pm)."
-)
 OUT_OF_SCOPE_EN = (
     "I'm sorry, I can't help with that. I answer questions about the services of the city, "
     "for example about ID cards, registering an address or bulky waste."
 )
-
-
-def _load_index() -> Any:
-    """The configured index, or None (logged) when it has not been built."""
-    from knowledge_index.search import cached_index
-    from knowledge_index.store import CURRENT, index_root
-
-    settings = get_settings()
-    path = index_root(settings.knowledge_dir, settings.knowledge_source) / CURRENT
-    if not path.exists():
-        logger.error("No knowledge index at %s; run `make knowledge`.", path)
-        return None
-    try:
-        return cached_index(Path(path).resolve())
-    except Exception:
-        logger.exception("Knowledge index at %s cannot be loaded", path)
-        return None
-
-
-INDEX = _load_index()
-# Loading torch/transformers asks multiprocessing for its start method, which fixes
-# it to "fork"; Sanic (the action server) then refuses to set its own. Unset it again.
-multiprocessing.set_start_method(None, force=True)
-
-
-def shorten(text: str, limit: int = MAX_ANSWER_CHARS) -> str:
-    """The passage cut at a sentence or line end before `limit` characters."""
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    cut = text[:limit]
-    end = max(cut.rfind(". "), cut.rfind("\n"), cut.rfind("! "), cut.rfind("? "))
-    if end <= limit // 3:
-        return cut.rsplit(" ", 1)[0] + " …"
-    kept = cut[: end + 1].strip()
-    if kept.endswith(SENTENCE_ENDS):
-        return kept
-    # "Eine Genehmigung brauchen Sie, wenn" means nothing without the list that follows.
-    items = text[len(kept) :].strip().split("\n")
-    extended = kept
-    for item in items:
-        if not item.startswith("- ") or len(extended) + len(item) + 1 > LIST_ANSWER_CHARS:
-            break
-        extended += "\n" + item
-    if extended != kept:
-        return extended
-    intro = kept.rfind("\n")
-    return kept[:intro].strip() if intro > 0 else kept
-
-
-def _doc_payload(doc_id: str) -> str:
-    return "/ask_question" + json.dumps({"knowledge_doc": doc_id})
-
 
 # The advisor "Photovoltaik – brauche ich eine Genehmigung?" starts from these articles
 # of the city's own knowledge base (when another catalogue is configured it searches).
 PV_ARTICLE = "photovoltaikanlage-genehmigung"
 BALCONY_ARTICLE = "balkonkraftwerk-anmelden"
 BALCONY_WORDS = ("balkon", "stecker", "mini-pv", "mini pv")
+# Offices whose match is this close to the best one are all named ("das Bürgerbüro").
+OFFICE_TIE = 0.05
+# A first message this long is a story; its answer is the overview, whatever it mentions.
+FACET_FIRST_WORDS = 12
 
 
-def category_of(doc_id: str | None) -> str:
-    """The catalogue category of a document ("" when unknown)."""
-    if INDEX is None or not doc_id:
-        return ""
-    return next((d.category for d in INDEX.documents if d.id == doc_id), "")
+def no_answer_text(english: bool) -> str:
+    """The honest "no answer", with the city's contact from the configuration."""
+    contact = get_settings().city_contact
+    if english:
+        return (
+            "I'm sorry, I could not find an answer to that in the city's information. Please "
+            "try rephrasing your question, for example with the name of the service. In "
+            "person, the citizen service helps you via the public service number 115."
+        )
+    return (
+        "Dazu habe ich in den Informationen der Stadtverwaltung leider keine passende Antwort "
+        "gefunden. Können Sie Ihre Frage bitte anders formulieren, zum Beispiel mit dem Namen "
+        f"der Dienstleistung? Persönlich hilft Ihnen der Bürgerservice über {contact}."
+    )
 
 
 def previous_turn_missed(tracker: Tracker) -> bool:
@@ -127,8 +97,256 @@ def previous_turn_missed(tracker: Tracker) -> bool:
     return False
 
 
+def _facet_entity(tracker: Tracker) -> Facet | None:
+    value = next(tracker.get_latest_entity_values("knowledge_facet"), None)
+    try:
+        return Facet(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _slot_facet(tracker: Tracker) -> Facet | None:
+    value = tracker.get_slot(FACET_SLOT)
+    try:
+        return Facet(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def service_hours_open(now: datetime | None = None) -> bool:
+    """Whether the citizen service takes chats now (a handover then reaches a person)."""
+    return ServiceHours(get_settings().service_hours).open_at(now or datetime.now(BERLIN))
+
+
+def _say(dispatcher: CollectingDispatcher, reply: Reply) -> None:
+    for message in reply.messages():
+        dispatcher.utter_message(**message)
+
+
+def _service_offices(doc_id: str, query: str) -> list[Office]:
+    """The offices that offer a service, those the question names ("Ich wohne in Pasing") first."""
+    offices = getattr(catalogue.INDEX, "offices", None)
+    if offices is None:
+        return []
+    score = {office.id: value for office, value in offices.find(query)} if query else {}
+    return sorted(offices.offices_for(doc_id), key=lambda office: -score.get(office.id, 0.0))
+
+
+def _named_offices(found: list[tuple[Office, float]]) -> list[Office]:
+    """The offices a question names: the best match and those about as good (six Bürgerbüros)."""
+    if not found:
+        return []
+    best = found[0][1]
+    return [office for office, value in found if value >= best - OFFICE_TIE]
+
+
+class CatalogueTurn:
+    """One turn answered from the catalogue; the events it returns update the topic."""
+
+    def __init__(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, text: str | None = None
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.tracker = tracker
+        self.text = text if text is not None else str(tracker.latest_message.get("text") or "")
+        self.intent = (tracker.latest_message.get("intent") or {}).get("name")
+        self.english = is_english(tracker)
+        self.topic: str | None = tracker.get_slot(TOPIC_SLOT)
+
+    def run(self) -> list[dict[str, Any]]:
+        index = catalogue.INDEX
+        events: list[dict[str, Any]] = [SlotSet("offer", None)]
+        if index is None:
+            if self.intent == "out_of_scope":
+                return [*events, *self.out_of_scope()]
+            return events + self.no_answer()
+        if self.intent == "pv_advice":
+            return events + self.advisor_intro()
+        chosen = next(self.tracker.get_latest_entity_values("knowledge_doc"), None)
+        if chosen is not None and index.document(str(chosen)) is not None:
+            reading = Reading(Move.NEW_TOPIC, str(chosen), _facet_entity(self.tracker))
+            return events + self.answer(reading, query=last_citizen_text(self.tracker))
+        return events + self.read_and_answer()
+
+    def read_and_answer(self) -> list[dict[str, Any]]:
+        index = catalogue.INDEX
+        assert index is not None
+        facet = facet_of(self.text)
+        office_answer = self.office_turn(facet)
+        if office_answer is not None:
+            return office_answer
+        if not self.topic and facet is not None and len(self.text.split()) > FACET_FIRST_WORDS:
+            # A citizen's story that mentions a fee or a form gets the overview first.
+            facet = None
+        concern = concern_of(self.text)
+        borrowed = _slot_facet(self.tracker) if self.topic and is_elliptical(self.text) else None
+        # Against a topic, only the words beyond the facet can name another service.
+        query = concern if facet is not None and self.topic else self.text
+        result = index.search(query) if concern else None
+        self.english = self.english or bool(result and result.english)
+        reading = read_turn(self.topic, facet, bool(concern), result, borrowed)
+        if self.intent == "out_of_scope" and not (
+            reading.move in (Move.NEW_TOPIC, Move.ASK_WHICH)
+            or (reading.move is Move.FOLLOW_UP and facet)
+        ):
+            # The classifier took this for no matter of the city's, and the catalogue agrees.
+            return self.out_of_scope()
+        if reading.move in (Move.FOLLOW_UP, Move.NEW_TOPIC):
+            return self.answer(reading, query=self.text)
+        if reading.move is Move.ASK_WHICH:
+            # After "Meinen Sie …?", "Was kostet das?" asks about one of those: which one?
+            offered = [
+                (document.title, document.id)
+                for doc_id in self.tracker.get_slot(CANDIDATES_SLOT) or []
+                if (document := index.document(str(doc_id))) is not None
+            ]
+            reply = (
+                choices(offered, self.english, facet) if offered else which_service(self.english)
+            )
+            _say(self.dispatcher, reply)
+            return [SlotSet("knowledge_miss", False)]
+        if reading.move is Move.CHOICES and result is not None:
+            candidates = [(hit.title, hit.doc_id) for hit in result.hits[:3]]
+            _say(self.dispatcher, choices(candidates, self.english, reading.facet))
+            return [
+                SlotSet("knowledge_miss", False),
+                SlotSet(CANDIDATES_SLOT, [doc_id for _, doc_id in candidates]),
+            ]
+        return self.no_answer()
+
+    def office_turn(self, facet: Facet | None) -> list[dict[str, Any]] | None:
+        """Answer a question about an office ("Hat das Bürgerbüro am Samstag offen?"), if it is one.
+
+        With a topic, "Wo …?" asks where to do the topic's service: that is its place facet,
+        answered with the offices that offer it, not an office question.
+        """
+        offices = getattr(catalogue.INDEX, "offices", None)
+        if offices is None or not len(offices):
+            return None
+        now = datetime.now(BERLIN)
+        ask = offices.office_question(self.text, now)
+        if ask is None or (facet is not None and (facet is not Facet.PLACE or self.topic)):
+            return None
+        named = _named_offices(offices.find(self.text))
+        if not named:
+            # "Ist es jetzt offen?": the office talked about, else the topic's first office.
+            last = offices.get(str(self.tracker.get_slot(OFFICE_SLOT) or ""))
+            topic_offices = offices.offices_for(self.topic) if self.topic else []
+            named = [last] if last is not None else topic_offices[:1]
+        if not named:
+            return None
+        english = self.english or ask.english
+        if len(named) > 3:
+            heading = "These offices match:" if english else "Diese Stellen kommen infrage:"
+            text = heading + "\n" + describe_list(named, english=english)
+        else:
+            text = "\n\n".join(describe(office, ask, now, english=english) for office in named)
+        links = [{"title": o.display_name, "url": o.url} for o in named[:3] if o.url]
+        _say(self.dispatcher, Reply(text=text, links=links))
+        return [SlotSet("knowledge_miss", False), SlotSet(OFFICE_SLOT, named[0].id)]
+
+    def answer(self, reading: Reading, query: str) -> list[dict[str, Any]]:
+        """Answer `reading.doc_id`: its facet, the passage for a topic question, or overview."""
+        index = catalogue.INDEX
+        assert index is not None and reading.doc_id is not None
+        document = index.document(reading.doc_id)
+        assert document is not None
+        offices = _service_offices(document.id, query)
+        facet = reading.facet
+        if facet is not None:
+            passage = index.facet_passage(document.id, facet, query)
+            listed = describe_list(offices, english=self.english) if offices else ""
+            reply = facet_reply(document, facet, passage, self.english, listed)
+            _say(self.dispatcher, reply)
+            ask_feedback(self.dispatcher, self.english)
+        elif reading.move is Move.FOLLOW_UP:
+            hit = index.hit_for(document.id, query)
+            passage = shorten(hit.passage.text) if hit is not None else document.summary
+            reply = Reply(
+                text=passage
+                if passage.startswith(document.title)
+                else f"{document.title}: {passage}",
+                links=[{"title": document.title, "url": document.url}] if document.url else [],
+            )
+            _say(self.dispatcher, reply)
+            ask_feedback(self.dispatcher, self.english)
+        else:
+            _say(
+                self.dispatcher,
+                overview(document, facets_of(document, bool(offices)), self.english),
+            )
+        return [
+            SlotSet("knowledge_miss", False),
+            SlotSet(OFFICE_SLOT, offices[0].id if offices else None),
+            SlotSet(TOPIC_SLOT, document.id),
+            SlotSet(TOPIC_TITLE_SLOT, document.title),
+            SlotSet(FACET_SLOT, facet.value if facet is not None else None),
+            SlotSet(CANDIDATES_SLOT, None),
+        ]
+
+    def out_of_scope(self) -> list[dict[str, Any]]:
+        """Not a miss: the bot understood the request, the city just does not do it."""
+        if self.english:
+            self.dispatcher.utter_message(text=OUT_OF_SCOPE_EN)
+        else:
+            self.dispatcher.utter_message(
+                response="utter_out_of_scope", city=catalogue.city_phrase()
+            )
+        return [SlotSet("knowledge_miss", False)]
+
+    def no_answer(self) -> list[dict[str, Any]]:
+        """Ask to rephrase; the second miss in a row offers a person, if one is at work."""
+        if previous_turn_missed(self.tracker) and service_hours_open():
+            text = (
+                "I could not answer your question twice in a row. Would you like me to connect "
+                "you with a member of staff?"
+                if self.english
+                else "Ich konnte Ihre Frage leider zweimal nicht beantworten. Möchten Sie, dass "
+                "ich Sie mit einer Mitarbeiterin oder einem Mitarbeiter verbinde?"
+            )
+            return [
+                SlotSet("knowledge_miss", False),
+                *offer_handover(
+                    self.dispatcher,
+                    self.tracker,
+                    text,
+                    "not_understood",
+                    queue_for_article(self.topic),
+                ),
+            ]
+        self.dispatcher.utter_message(text=no_answer_text(self.english))
+        return [SlotSet("knowledge_miss", True)]
+
+    def advisor_intro(self) -> list[dict[str, Any]]:
+        """The general answer first; the advisor form then asks about the citizen's project."""
+        index = catalogue.INDEX
+        assert index is not None
+        lowered = self.text.lower()
+        doc_id = BALCONY_ARTICLE if any(w in lowered for w in BALCONY_WORDS) else PV_ARTICLE
+        hit = index.hit_for(doc_id, self.text)
+        if hit is None:
+            result = index.search(self.text)
+            hit = result.hits[0] if result.band.value == "answer" and result.hits else None
+        # A new advice starts from scratch: the form reads this question, then asks.
+        events: list[dict[str, Any]] = [SlotSet("knowledge_miss", False)]
+        events += [SlotSet(slot, None) for slot in PV_SLOTS]
+        if hit is not None:
+            passage = shorten(hit.passage.text)
+            text = passage if passage.startswith(hit.title) else f"{hit.title}: {passage}"
+            links = [{"title": hit.title, "url": hit.url}] if hit.url else []
+            _say(self.dispatcher, Reply(text=text, links=links))
+            events += [SlotSet(TOPIC_SLOT, hit.doc_id), SlotSet(TOPIC_TITLE_SLOT, hit.title)]
+        self.dispatcher.utter_message(
+            text="I can check this for your project in particular: a few short questions."
+            if self.english
+            else "Ob Sie eine Genehmigung brauchen, kann ich für Ihr Vorhaben genauer prüfen. "
+            "Dazu ein paar kurze Fragen."
+        )
+        return events
+
+
 class ActionAnswerFromKnowledge(Action):  # type: ignore[misc]
-    """Answer, offer close candidates, or admit there is no answer (hand over the second time).
+    """Answer, offer close candidates, or admit there is no answer.
 
     Also runs for out-of-scope requests: the intent classifier's idea of what the city does
     is learnt from examples, the catalogue is the authority. A request the catalogue answers
@@ -142,98 +360,13 @@ class ActionAnswerFromKnowledge(Action):  # type: ignore[misc]
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        text = str(tracker.latest_message.get("text") or "")
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
-        english = is_english(tracker)
-        events: list[dict[str, Any]] = [SlotSet("offer", None)]
-        if INDEX is None:
-            if intent == "out_of_scope":
-                return [*events, *self._out_of_scope(dispatcher, english)]
-            return events + self._no_answer(dispatcher, tracker, english)
-        if intent == "pv_advice":
-            return events + self._advisor_intro(dispatcher, text, english)
-        chosen = next(tracker.get_latest_entity_values("knowledge_doc"), None)
-        if chosen is not None:
-            hit = INDEX.hit_for(str(chosen), last_citizen_text(tracker))
-            if hit is not None:
-                return events + self._answer(dispatcher, hit, english=english)
-        result = INDEX.search(text)
-        english = english or result.english
-        if result.band.value == "answer" and result.hits:
-            return events + self._answer(dispatcher, result.hits[0], english=english)
-        if intent == "out_of_scope":
-            # The classifier took this for no matter of the city's, and the catalogue agrees.
-            return [*events, *self._out_of_scope(dispatcher, english)]
-        if result.band.value == "suggest" and result.hits:
-            buttons = [
-                {"title": hit.title, "payload": _doc_payload(hit.doc_id)} for hit in result.hits[:3]
-            ]
-            prompt = "Did you mean one of these?" if english else "Meinen Sie …?"
-            dispatcher.utter_message(text=prompt, buttons=buttons)
-            return [*events, SlotSet("knowledge_miss", False)]
-        return events + self._no_answer(dispatcher, tracker, english)
-
-    @staticmethod
-    def _out_of_scope(dispatcher: CollectingDispatcher, english: bool) -> list[dict[str, Any]]:
-        """Not a miss: the bot understood the request, the city just does not do it."""
-        if english:
-            dispatcher.utter_message(text=OUT_OF_SCOPE_EN)
-        else:
-            dispatcher.utter_message(response="utter_out_of_scope")
-        return [SlotSet("knowledge_miss", False)]
-
-    @staticmethod
-    def _no_answer(
-        dispatcher: CollectingDispatcher, tracker: Tracker, english: bool
-    ) -> list[dict[str, Any]]:
-        if previous_turn_missed(tracker):
-            return [
-                SlotSet("knowledge_miss", False),
-                *hand_over(dispatcher, tracker, "not_understood"),
-            ]
-        dispatcher.utter_message(text=NO_ANSWER_EN if english else NO_ANSWER_DE)
-        return [SlotSet("knowledge_miss", True)]
-
-    def _advisor_intro(
-        self, dispatcher: CollectingDispatcher, text: str, english: bool
-    ) -> list[dict[str, Any]]:
-        """The general answer first; the advisor form then asks about the citizen's project."""
-        assert INDEX is not None
-        doc_id = BALCONY_ARTICLE if any(w in text.lower() for w in BALCONY_WORDS) else PV_ARTICLE
-        hit = INDEX.hit_for(doc_id, text)
-        if hit is None:
-            result = INDEX.search(text)
-            hit = result.hits[0] if result.band.value == "answer" and result.hits else None
-        # A new advice starts from scratch: the form reads this question, then asks.
-        events: list[dict[str, Any]] = [SlotSet("knowledge_miss", False)]
-        events += [SlotSet(slot, None) for slot in PV_SLOTS]
-        if hit is not None:
-            events += self._answer(dispatcher, hit, english=english, feedback=False)
-        dispatcher.utter_message(
-            text="I can check this for your project in particular: a few short questions."
-            if english
-            else "Ob Sie eine Genehmigung brauchen, kann ich für Ihr Vorhaben genauer prüfen. "
-            "Dazu ein paar kurze Fragen."
-        )
-        return events
-
-    @staticmethod
-    def _answer(
-        dispatcher: CollectingDispatcher, hit: Any, english: bool, feedback: bool = True
-    ) -> list[dict[str, Any]]:
-        passage = shorten(hit.passage.text)
-        if english:
-            text = (
-                f"The city's information on this is only available in German. The most relevant "
-                f"service is “{hit.title}”; here is the passage from it:\n\n{passage}"
-            )
-        else:
-            text = f"{hit.title}: {passage}" if not passage.startswith(hit.title) else passage
-        links = [{"title": hit.title, "url": hit.url}] if hit.url else []
-        dispatcher.utter_message(json_message={"text": text, "links": links})
-        if feedback:
-            ask_feedback(dispatcher, english)
-        return [SlotSet("knowledge_miss", False), SlotSet("last_article", hit.doc_id)]
+        return CatalogueTurn(dispatcher, tracker).run()
 
 
-__all__ = ["ActionAnswerFromKnowledge", "category_of", "previous_turn_missed", "shorten"]
+__all__ = [
+    "ActionAnswerFromKnowledge",
+    "CatalogueTurn",
+    "no_answer_text",
+    "previous_turn_missed",
+    "service_hours_open",
+]

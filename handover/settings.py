@@ -104,6 +104,16 @@ class Settings(BaseSettings):
     presence_ttl_s: float = Field(
         30.0, description="An agent socket not refreshed for this long counts as gone."
     )
+    city_name: str = Field(
+        "",
+        description="The city's name in what citizens read (\"der digitale Assistent der Stadt "
+        "…\"). Unset: the city named most often in the knowledge source's office addresses.",
+    )
+    city_contact: str = Field(
+        "die Behördennummer 115",
+        description="Where citizens get personal help when the bot has no answer (German, "
+        "fits \"… erreichen Sie über {city_contact}\").",
+    )
     service_hours: str = Field(
         "Mo-Fr 08:00-18:00",
         description="When agents take chats (Europe/Berlin), e.g. "

@@ -21,10 +21,11 @@ from knowledge_index.chunking import chunk_documents
 from knowledge_index.dense import EXACT_MAX, Encoder, VectorIndex, packaged_model_path
 from knowledge_index.documents import Document, SectionKind
 from knowledge_index.errors import BuildError, SourceError
+from knowledge_index.offices import load_offices, save_offices
 from knowledge_index.params import Example, Params, fit
 from knowledge_index.sources import load_source
 
-BUILD_VERSION = "4"
+BUILD_VERSION = "5"
 
 
 @dataclass
@@ -139,6 +140,7 @@ def _build_into(
     (staging / "documents.json").write_text(
         json.dumps([asdict(d) for d in documents], ensure_ascii=False)
     )
+    save_offices(staging / "offices.json", load_offices(options.source))
     (staging / "chunks.json").write_text(
         json.dumps([{**asdict(c), "extra": None} for c in chunks], ensure_ascii=False)
     )

@@ -16,6 +16,8 @@ class SectionKind(StrEnum):
     OFFICE = "office"
     REQUIREMENTS = "requirements"
     PROCEDURE = "procedure"
+    ONLINE = "online"
+    DEADLINES = "deadlines"
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class Document:
     keywords: tuple[str, ...] = ()
     sections: tuple[Section, ...] = ()
     category: str = ""
+    # Catalogue fields of a DLDB service: where to book, and how long the visit takes.
+    appointment_url: str = ""
+    duration_min: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,4 +73,8 @@ def section_kind(name: str) -> SectionKind:
         return SectionKind.REQUIREMENTS
     if any(word in lowered for word in ("ablauf", "verfahren", "antragstellung")):
         return SectionKind.PROCEDURE
+    if "online" in lowered or "internet" in lowered:
+        return SectionKind.ONLINE
+    if "frist" in lowered:
+        return SectionKind.DEADLINES
     return SectionKind.TEXT

@@ -20,10 +20,14 @@ from knowledge_index import lexical
 from knowledge_index.dense import Encoder, VectorIndex
 from knowledge_index.documents import Chunk, Document, Section, SectionKind
 from knowledge_index.expansion import expand, looks_english
+from knowledge_index.facets import Facet, FacetPassage, passage_for
+from knowledge_index.offices import OfficeDirectory, load_saved_offices
 from knowledge_index.params import METHODS, Params, fuse
 
 MAX_QUERY_CHARS = 1000
 DENSE_CANDIDATES = 200
+# Services ranked per search beyond the top hits, so a conversation's topic can be placed.
+RANKED = 20
 
 _FEES = re.compile(
     r"\b(kost\w*|gebühr\w*|preis\w*|teuer|bezahl\w*|cost\w*|fee\w*|price|euro)\b", re.I
@@ -56,6 +60,12 @@ class SearchResult:
     confidence: float
     hits: list[Hit] = field(default_factory=list)
     english: bool = False
+    # The best services by fused score, more than `hits` holds: how a known topic stands.
+    ranking: tuple[tuple[str, float], ...] = ()
+
+    def score_of(self, doc_id: str) -> float:
+        """The fused score of `doc_id` (0 when it is not among the ranked services)."""
+        return next((score for ranked, score in self.ranking if ranked == doc_id), 0.0)
 
 
 def wanted_section(query: str) -> SectionKind | None:
@@ -79,8 +89,10 @@ class KnowledgeIndex:
         self.documents = _load_documents(path / "documents.json")
         self.chunks = _load_chunks(path / "chunks.json")
         self.doc_ids = [d.id for d in self.documents]
-        position = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
-        self.chunk_doc = np.asarray([position[c.doc_id] for c in self.chunks], dtype=np.int64)
+        self._position = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
+        self.chunk_doc = np.asarray(
+            [self._position[c.doc_id] for c in self.chunks], dtype=np.int64
+        )
         self._index_doc_ranges()
         title = lexical.load(path / "title.pkl")
         bm25 = lexical.load(path / "bm25.pkl")
@@ -92,6 +104,8 @@ class KnowledgeIndex:
         self.overviews = VectorIndex.load(path / "overview.faiss")
         self.encoder = Encoder(manifest["model"])
         self.params = Params.load(path / "params.json")
+        # Older builds have no offices.json: an empty directory then.
+        self.offices = OfficeDirectory(load_saved_offices(path / "offices.json"))
 
     @classmethod
     def load(cls, path: Path) -> KnowledgeIndex:
@@ -159,7 +173,8 @@ class KnowledgeIndex:
         doc_fused = fuse(
             {m: self._doc_level(m, per_chunk[m]) for m in METHODS}, self.params.weights
         )
-        order = np.argsort(-doc_fused)[:k]
+        ranked = np.argsort(-doc_fused)[:RANKED]
+        order = ranked[:k]
         top = float(doc_fused[order[0]])
         second = float(doc_fused[order[1]]) if len(order) > 1 else 0.0
         confidence = self.params.confidence(top, top - second)
@@ -181,14 +196,37 @@ class KnowledgeIndex:
             for i in order
         ]
         return SearchResult(
-            query=query, band=band, confidence=confidence, hits=hits, english=looks_english(text)
+            query=query,
+            band=band,
+            confidence=confidence,
+            hits=hits,
+            english=looks_english(text),
+            ranking=tuple((self.doc_ids[i], float(doc_fused[i])) for i in ranked),
         )
+
+    def document(self, doc_id: str) -> Document | None:
+        """The service `doc_id`, or None when the index does not hold it."""
+        position = self._position.get(doc_id)
+        return None if position is None else self.documents[position]
+
+    def facet_passage(self, doc_id: str, facet: Facet, query: str = "") -> FacetPassage | None:
+        """The passage of `doc_id` that answers `facet` (see `facets.passage_for`)."""
+        position = self._position.get(doc_id)
+        if position is None:
+            return None
+        start, end = int(self.doc_starts[position]), int(self.doc_ends[position])
+        text = " ".join(query.split())[:MAX_QUERY_CHARS]
+        if text and re.search(r"\w", text):
+            relevance = fuse(self.chunk_scores(text), self.params.weights)[start:end].tolist()
+        else:
+            relevance = [0.0] * (end - start)
+        return passage_for(self.chunks[start:end], facet, relevance)
 
     def hit_for(self, doc_id: str, query: str = "") -> Hit | None:
         """The service `doc_id` (a "Meinen Sie …?" choice) with the passage best for `query`."""
-        if doc_id not in self.doc_ids:
+        doc = self._position.get(doc_id)
+        if doc is None:
             return None
-        doc = self.doc_ids.index(doc_id)
         text = " ".join(query.split())[:MAX_QUERY_CHARS]
         if text:
             chunk_fused = fuse(self.chunk_scores(text), self.params.weights)
@@ -225,6 +263,8 @@ def _load_documents(path: Path) -> list[Document]:
                 Section(s["name"], s["text"], SectionKind(s["kind"])) for s in d["sections"]
             ),
             category=d["category"],
+            appointment_url=d.get("appointment_url", ""),
+            duration_min=d.get("duration_min"),
         )
         for d in json.loads(path.read_text())
     ]

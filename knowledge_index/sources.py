@@ -276,6 +276,10 @@ def _service(record: Any, offices: dict[str, str]) -> Document:
             Section("Zuständige Stelle", "\n".join(dict.fromkeys(office_texts)), SectionKind.OFFICE)
         )
     summary = sections[0].text.split("\n")[0] if sections else ""
+    appointment = _get(record, "appointment", dict, required=False) or {}
+    link = appointment.get("link")
+    booking = link if isinstance(link, str) else ""
+    duration = record.get("duration")
     return Document(
         id=service_id,
         title=title,
@@ -283,4 +287,6 @@ def _service(record: Any, offices: dict[str, str]) -> Document:
         summary=summary,
         keywords=tuple(k.strip() for k in keywords if k.strip()),
         sections=tuple(sections),
+        appointment_url=booking.replace("{serviceId}", service_id),
+        duration_min=duration if isinstance(duration, int) and duration > 0 else None,
     )

@@ -136,12 +136,18 @@ def start_redis(
     return service
 
 
-def start_actions(tmp: Path, gateway_url: str = "http://127.0.0.1:8000") -> Service:
-    """The action server, reaching the case API at `gateway_url` with CASE_API_TOKEN."""
+def start_actions(
+    tmp: Path, gateway_url: str = "http://127.0.0.1:8000", env: dict[str, str] | None = None
+) -> Service:
+    """The action server, reaching the case API at `gateway_url` with CASE_API_TOKEN.
+
+    `env` adds settings of its own (e.g. KNOWLEDGE_SOURCE) on top of the tests' defaults.
+    """
     port = free_port()
+    # Agents work round the clock in the tests, as the gateway's SERVICE_HOURS says below.
     service = start_stack_process(
         "actions", port, tmp, actions_port=port, gateway_url=gateway_url,
-        case_api_token=CASE_API_TOKEN,
+        case_api_token=CASE_API_TOKEN, env={"SERVICE_HOURS": "always", **(env or {})},
     )  # fmt: skip
     service.wait_ready(lambda: http_ok(f"{service.url}/health"), 60, "action server")
     return service

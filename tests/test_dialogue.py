@@ -133,13 +133,19 @@ async def test_an_invalid_case_number_gets_a_clear_re_prompt(ws_url: str) -> Non
     await citizen.close()
 
 
-async def test_two_misses_in_a_row_hand_over_with_the_reason(ws_url: str, bea: AgentClient) -> None:
+async def test_two_misses_in_a_row_offer_a_person_who_gets_the_reason(
+    ws_url: str, bea: AgentClient
+) -> None:
     citizen = await CitizenClient.open(ws_url)
     await citizen.say("xkcd qwrtz plomb")
     await citizen.until(bot_says("anders formulieren"), BOT_TURN_S)
     await citizen.say("blorf snark wubbel")
-    why = await citizen.until(bot_says("zweimal nicht beantworten"), BOT_TURN_S)
-    assert "verbinde" in why["text"]
+    offer = await citizen.until(bot_says("zweimal nicht beantworten"), BOT_TURN_S)
+    assert [b["payload"] for b in offer["buttons"]] == ["/affirm", "/deny"]
+    assert not any(queued(f) for f in citizen.frames)  # only when she wants it
+    await citizen.say("Ja, bitte")
+    why = await citizen.until(bot_says("verbinde"), BOT_TURN_S)
+    assert "Chatverlauf wird übergeben" in why["text"]
     state = await citizen.until(queued, BOT_TURN_S)
     assert state["reason"] == "not_understood"
     await leave(citizen)

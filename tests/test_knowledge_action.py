@@ -13,11 +13,11 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import knowledge
+from actions import catalogue, knowledge
 
 
 def without_index(monkeypatch: pytest.MonkeyPatch, text: str, intent: str) -> tuple[list, list]:
-    monkeypatch.setattr(knowledge, "INDEX", None)
+    monkeypatch.setattr(catalogue, "INDEX", None)
     message = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": []}
     tracker = Tracker("c1", {}, message, [{"event": "user", **message}], False, None, {}, None)
     dispatcher = CollectingDispatcher()
@@ -38,5 +38,5 @@ def test_an_out_of_scope_request_is_declined_and_no_miss(monkeypatch: pytest.Mon
 
 def test_a_service_question_is_a_miss(monkeypatch: pytest.MonkeyPatch) -> None:
     messages, events = without_index(monkeypatch, "Was kostet ein Reisepass?", "ask_question")
-    assert messages[0]["text"] == knowledge.NO_ANSWER_DE
+    assert messages[0]["text"] == knowledge.no_answer_text(english=False)
     assert knowledge_miss(events) is True

@@ -35,3 +35,99 @@ async def test_an_off_topic_question_gets_an_honest_no_answer(ws_url: str) -> No
     reply = await citizen.bot_reply(timeout=60)
     assert "links" not in reply or not reply["links"]
     await citizen.close()
+
+
+PERSO = "https://www.musterstadt.example/dienstleistungen/personalausweis-beantragen"
+PASS = "https://www.musterstadt.example/dienstleistungen/reisepass-beantragen"
+
+
+async def test_a_new_concern_gets_an_overview_with_the_facets_to_ask_next(ws_url: str) -> None:
+    citizen = await CitizenClient.open(ws_url)
+    await citizen.say("Ich brauche einen neuen Personalausweis")
+    answer = await citizen.bot_reply(timeout=60)
+    assert answer["links"][0]["url"] == PERSO
+    assert "persönlich im Bürgerbüro" in answer["text"]
+    facets = await citizen.until(lambda f: bool(f.get("buttons")), 60)
+    assert facets["text"] == "Was möchten Sie dazu wissen?"
+    titles = [b["title"] for b in facets["buttons"]]
+    assert titles[:3] == ["Kosten", "Unterlagen", "Wo / Termin"]
+    # A quick reply asks for the facet of this very service.
+    payload = facets["buttons"][0]["payload"]
+    await citizen.send({"type": "message", "client_id": "q1", "payload": payload})
+    fees = await citizen.until(lambda f: "46,00 €" in f.get("text", ""), 60)
+    assert fees["links"][0]["url"] == PERSO
+    await citizen.close()
+
+
+async def test_follow_ups_are_answered_for_the_topic_until_another_concern_is_named(
+    ws_url: str,
+) -> None:
+    citizen = await CitizenClient.open(ws_url)
+    await citizen.say("Ich brauche einen neuen Personalausweis")
+    await citizen.until(lambda f: bool(f.get("links")), 60)
+    expected = [
+        ("Was kostet das?", PERSO, "46,00 €"),
+        ("Welche Unterlagen brauche ich?", PERSO, "Lichtbild"),
+        ("Wo kann ich das machen?", PERSO, "Rathausplatz 1"),
+        ("Und beim Reisepass?", PASS, ""),
+        ("Was kostet das?", PASS, "€"),
+    ]
+    for text, url, words in expected:
+        await citizen.say(text)
+        answer = await citizen.until(lambda f: bool(f.get("links")), 60)
+        assert answer["links"][0]["url"] == url, (text, answer)
+        assert words in answer["text"], (text, answer["text"])
+        await citizen.until(lambda f: f.get("text") == "Hat Ihnen das geholfen?", 60)
+    await citizen.close()
+
+
+async def test_a_follow_up_without_a_topic_gets_a_question_back_never_a_guess(ws_url: str) -> None:
+    citizen = await CitizenClient.open(ws_url)
+    await citizen.say("Was kostet das?")
+    reply = await citizen.bot_reply(timeout=60)
+    assert "Zu welcher Dienstleistung" in reply["text"]
+    assert not reply.get("links")
+    await citizen.close()
+
+
+async def test_a_greeting_inside_a_concern_does_not_win_over_it(ws_url: str) -> None:
+    citizen = await CitizenClient.open(ws_url)
+    await citizen.say("Servus, ich bin gerade umgezogen und muss mich jetzt anmelden")
+    answer = await citizen.bot_reply(timeout=60)
+    assert answer.get("links"), answer
+    assert answer["links"][0]["url"].endswith("/wohnsitz-anmelden")
+    await citizen.close()
+
+
+async def test_a_question_after_the_feedback_question_is_answered_not_thanked_for(
+    ws_url: str,
+) -> None:
+    citizen = await CitizenClient.open(ws_url)
+    await citizen.say("Was kostet ein Personalausweis?")
+    await citizen.until(lambda f: f.get("text") == "Hat Ihnen das geholfen?", 60)
+    await citizen.say("Kann ich den Antrag auch online stellen?")
+    answer = await citizen.bot_reply(timeout=60)
+    assert answer["links"][0]["url"] == PERSO, answer
+    assert "Rückmeldung" not in answer["text"]
+    await citizen.close()
+
+
+async def test_an_english_follow_up_keeps_the_topic(ws_url: str) -> None:
+    citizen = await CitizenClient.open(ws_url)
+    await citizen.say("How do I register my new address?")
+    first = await citizen.until(lambda f: bool(f.get("links")), 60)
+    assert first["links"][0]["url"].endswith("/wohnsitz-anmelden")
+    await citizen.say("What does it cost?")
+    fees = await citizen.until(lambda f: bool(f.get("links")), 60)
+    assert fees["links"][0]["url"].endswith("/wohnsitz-anmelden")
+    assert "Fees" in fees["text"]
+    await citizen.close()
+
+
+async def test_the_greeting_names_the_configured_city(ws_url: str) -> None:
+    citizen = await CitizenClient.open(ws_url)
+    await citizen.say("Hallo")
+    greeting = await citizen.bot_reply(timeout=60)
+    assert "Assistent der Stadt Musterstadt" in greeting["text"], greeting["text"]
+    assert "{city}" not in greeting["text"]
+    await citizen.close()

@@ -1,0 +1,101 @@
+"""Topic memory: is a message a follow-up on the conversation's service, or a new concern?
+
+The conversation's current service (slot `knowledge_topic`) is set by every answer about
+a service and kept through forms, small talk, out-of-scope turns, handovers and hand-backs.
+A message is read against it:
+
+- a facet question that names nothing else ("Was kostet das?", "and do I need an
+  appointment?") is a follow-up on the topic; before any topic it gets a question back;
+- a message whose concern the catalogue places clearly on another service ("Und beim
+  Reisepass?") switches the topic; an elliptical one borrows the previous facet;
+- otherwise the topic stays, and a facet question never answers for another service.
+
+`read_turn` is a pure function of the search result, so the rules are tested without Rasa.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from knowledge_index.facets import Facet
+from knowledge_index.search import Band, SearchResult
+
+# The topic stays when its fused score is at least this share of the best service's: a
+# message that fits the topic about as well as anything else is about the topic.
+STAY_RATIO = 0.8
+# With only "Meinen Sie …?" confidence, the topic stays when it is among these candidates.
+CHOICES = 3
+
+TOPIC_SLOT = "knowledge_topic"
+TOPIC_TITLE_SLOT = "knowledge_topic_title"
+FACET_SLOT = "knowledge_facet"
+OFFICE_SLOT = "knowledge_office"
+# The services last offered with "Meinen Sie …?", until one of them is answered.
+CANDIDATES_SLOT = "knowledge_candidates"
+
+
+class Move(StrEnum):
+    FOLLOW_UP = "follow_up"  # answer `facet` (or the best passage) of the topic
+    NEW_TOPIC = "new_topic"  # answer the search's top service
+    CHOICES = "choices"  # offer the top services
+    ASK_WHICH = "ask_which"  # a follow-up with no topic yet: ask which service
+    NONE = "none"  # nothing fits
+
+
+@dataclass(frozen=True)
+class Reading:
+    move: Move
+    doc_id: str | None = None
+    facet: Facet | None = None
+
+
+def _stays(result: SearchResult, topic: str) -> bool:
+    if not result.hits:
+        return True
+    top = result.hits[0]
+    if top.doc_id == topic:
+        return True
+    return top.score <= 0 or result.score_of(topic) >= STAY_RATIO * top.score
+
+
+def read_turn(
+    topic: str | None,
+    facet: Facet | None,
+    names_concern: bool,
+    result: SearchResult | None,
+    borrowed_facet: Facet | None = None,
+) -> Reading:
+    """How to answer a message, given the topic, its facet and the search of its concern.
+
+    `names_concern` is whether anything is left of the message once its facet words and
+    filler are gone; `result` searches that remainder (None when nothing is left).
+    `borrowed_facet` is the previous turn's facet, for an elliptical "Und beim …?".
+    """
+    if facet is not None and (not names_concern or result is None):
+        return Reading(Move.FOLLOW_UP, topic, facet) if topic else Reading(Move.ASK_WHICH)
+    if result is None or not result.hits:
+        return Reading(Move.FOLLOW_UP, topic, facet) if topic and facet else Reading(Move.NONE)
+    top = result.hits[0].doc_id
+    if topic:
+        stays = _stays(result, topic)
+        if facet is not None:
+            if stays or result.band is Band.NONE:
+                return Reading(Move.FOLLOW_UP, topic, facet)
+            if result.band is Band.ANSWER:
+                return Reading(Move.NEW_TOPIC, top, facet)
+            return Reading(Move.CHOICES, facet=facet)
+        if result.band is Band.ANSWER:
+            if stays:
+                return Reading(Move.FOLLOW_UP, topic, None)
+            return Reading(Move.NEW_TOPIC, top, borrowed_facet)
+        if result.band is Band.SUGGEST:
+            if topic in [hit.doc_id for hit in result.hits[:CHOICES]]:
+                return Reading(Move.FOLLOW_UP, topic, None)
+            return Reading(Move.CHOICES, facet=borrowed_facet)
+        return Reading(Move.NONE)
+    if result.band is Band.ANSWER:
+        return Reading(Move.NEW_TOPIC, top, facet)
+    if result.band is Band.SUGGEST:
+        return Reading(Move.CHOICES, facet=facet)
+    return Reading(Move.NONE)

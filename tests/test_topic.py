@@ -1,0 +1,64 @@
+"""Topic memory: a message read against the conversation's current service (actions/topic.py)."""
+
+from __future__ import annotations
+
+from actions.topic import Move, Reading, read_turn
+from knowledge_index.documents import Chunk, SectionKind
+from knowledge_index.facets import Facet
+from knowledge_index.search import Band, Hit, SearchResult
+
+
+def result(band: Band, *ranked: tuple[str, float]) -> SearchResult:
+    chunk = Chunk(id="x#0", doc_id="x", title="x", section="", kind=SectionKind.TEXT, text="")
+    hits = [Hit(doc_id, doc_id, "", score, chunk) for doc_id, score in ranked]
+    return SearchResult(query="q", band=band, confidence=0.5, hits=hits, ranking=ranked)
+
+
+def test_a_facet_with_nothing_else_is_a_follow_up_on_the_topic() -> None:
+    assert read_turn("ausweis", Facet.COST, False, None) == Reading(
+        Move.FOLLOW_UP, "ausweis", Facet.COST
+    )
+
+
+def test_a_follow_up_before_any_topic_asks_which_service_and_never_guesses() -> None:
+    assert read_turn(None, Facet.COST, False, None).move is Move.ASK_WHICH
+
+
+def test_a_facet_question_that_names_another_service_switches_the_topic() -> None:
+    found = result(Band.ANSWER, ("reisepass", 0.9), ("ausweis", 0.3))
+    assert read_turn("ausweis", Facet.COST, True, found) == Reading(
+        Move.NEW_TOPIC, "reisepass", Facet.COST
+    )
+
+
+def test_a_facet_question_that_fits_the_topic_about_as_well_stays_on_it() -> None:
+    found = result(Band.ANSWER, ("gewerbe-ab", 0.9), ("gewerbe-an", 0.85))
+    reading = read_turn("gewerbe-an", Facet.ONLINE, True, found)
+    assert reading == Reading(Move.FOLLOW_UP, "gewerbe-an", Facet.ONLINE)
+
+
+def test_a_facet_question_never_answers_for_a_doubtful_other_service() -> None:
+    found = result(Band.SUGGEST, ("fqn", 0.6), ("fuehrerschein", 0.2))
+    assert read_turn("fuehrerschein", Facet.DOCUMENTS, True, found).move is Move.CHOICES
+    weak = result(Band.NONE, ("fqn", 0.2), ("fuehrerschein", 0.05))
+    assert read_turn("fuehrerschein", Facet.DOCUMENTS, True, weak) == Reading(
+        Move.FOLLOW_UP, "fuehrerschein", Facet.DOCUMENTS
+    )
+
+
+def test_an_elliptical_switch_borrows_the_previous_facet() -> None:
+    found = result(Band.ANSWER, ("reisepass", 0.9), ("ausweis", 0.4))
+    assert read_turn("ausweis", None, True, found, Facet.COST) == Reading(
+        Move.NEW_TOPIC, "reisepass", Facet.COST
+    )
+
+
+def test_a_message_that_fits_nothing_leaves_the_topic_alone() -> None:
+    weak = result(Band.NONE, ("pub", 0.1))
+    assert read_turn("ausweis", None, True, weak).move is Move.NONE
+
+
+def test_a_new_concern_without_a_topic_is_answered_or_offered() -> None:
+    assert read_turn(None, None, True, result(Band.ANSWER, ("a", 0.9))).move is Move.NEW_TOPIC
+    assert read_turn(None, None, True, result(Band.SUGGEST, ("a", 0.5))).move is Move.CHOICES
+    assert read_turn(None, None, True, result(Band.NONE, ("a", 0.1))).move is Move.NONE
