@@ -46,7 +46,7 @@ PROCESSES := $(if $(REDIS_URL),,redis) rasa actions gateway
 export PYTHONPATH := $(CURDIR)
 export VENV BOT_VENV
 
-.PHONY: help run test bench model knowledge venv lint clean nlu-eval
+.PHONY: help run test bench model knowledge venv lint clean nlu-eval conversation-eval
 
 help:
 	@echo "make run    start the assistant (Redis, Rasa, actions, gateway) and print the demo URL"
@@ -55,6 +55,7 @@ help:
 	@echo "make model  train the Rasa model if its sources changed"
 	@echo "make nlu-eval  compare NLU pipelines on a held-out split (report in .cache/nlu-eval)"
 	@echo "make knowledge  build the knowledge indexes (and fine-tuned encoders) if their sources changed"
+	@echo "make conversation-eval  play CONVERSATIONS through the whole assistant and score every turn"
 	@echo "make lint   ruff and mypy"
 
 venv: $(APP_STAMP) $(BOT_STAMP)
@@ -127,6 +128,19 @@ test: venv model knowledge $(AXE)
 
 bench: venv model
 	$(VENV)/bin/python -m benchmarks $(BENCH)
+
+# --- conversation eval ----------------------------------------------------------------
+# The whole assistant (as the benchmarks start it) answering from KNOWLEDGE_SOURCE plays
+# every conversation of CONVERSATIONS through the citizen socket; see docs/knowledge.md.
+# CONVERSATION_REPORT=file.jsonl keeps every scored turn with its full reply.
+CONVERSATIONS ?= ../shared/eval/muenchen-dev-conversations.jsonl
+KNOWLEDGE_SOURCE ?= $(if $(wildcard $(MUNICH_DLDB)),$(MUNICH_DLDB),data/knowledge)
+
+conversation-eval: venv model knowledge
+	$(if $(filter-out $(MUNICH_DLDB) data/knowledge,$(KNOWLEDGE_SOURCE)),\
+		$(VENV)/bin/python -m knowledge_index build --source $(KNOWLEDGE_SOURCE) > /dev/null)
+	$(VENV)/bin/python -m benchmarks.conversation_eval --conversations $(CONVERSATIONS) \
+		--source $(KNOWLEDGE_SOURCE) $(if $(CONVERSATION_REPORT),--out $(CONVERSATION_REPORT))
 
 lint: $(APP_STAMP)
 	$(VENV)/bin/ruff check handover actions knowledge_index bot tests benchmarks

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.services import Service, start_actions, start_gateway, start_rasa, start_redis
+from tests.services import (
+    Service,
+    free_port,
+    start_actions,
+    start_gateway,
+    start_rasa,
+    start_redis,
+)
 
 
 @dataclass(frozen=True)
@@ -18,9 +25,16 @@ class Assistant:
 
 
 @contextmanager
-def running_assistant(prefix: str, with_gateway: bool = True) -> Iterator[Assistant]:
-    """Start the processes in a fresh folder; stop them (last started first) on the way out."""
+def running_assistant(
+    prefix: str, with_gateway: bool = True, env: Mapping[str, str] | None = None
+) -> Iterator[Assistant]:
+    """Start the processes in a fresh folder; stop them (last started first) on the way out.
+
+    `env` is extra settings for the action server and the gateway, e.g.
+    `{"KNOWLEDGE_SOURCE": ...}` to answer from another catalogue (Rasa needs none of them).
+    """
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    extra = dict(env or {})
     with ExitStack() as started:
 
         def keep(service: Service) -> Service:
@@ -28,11 +42,15 @@ def running_assistant(prefix: str, with_gateway: bool = True) -> Iterator[Assist
             return service
 
         redis = keep(start_redis(tmp)) if with_gateway else None
-        rasa = keep(start_rasa(tmp, keep(start_actions(tmp))))
+        # Chosen first: the action server reaches the case API on the gateway.
+        gateway_port = free_port()
+        actions = keep(start_actions(tmp, f"http://127.0.0.1:{gateway_port}", env=extra))
+        rasa = keep(start_rasa(tmp, actions))
         gateway = None
         if redis is not None:
             gateway = keep(start_gateway(
                 tmp, "gateway", f"redis://127.0.0.1:{redis.port}/0", rasa.port,
-                env={"LOG_LEVEL": "warning", "RATE_LIMIT_BURST": "100"},
+                env={"LOG_LEVEL": "warning", "RATE_LIMIT_BURST": "100", **extra},
+                port=gateway_port,
             ))  # fmt: skip
         yield Assistant(rasa=rasa, gateway=gateway)
