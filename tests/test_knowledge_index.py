@@ -167,4 +167,20 @@ def test_cross_validation_ranks_each_question_by_weights_fit_without_it() -> Non
         examples.append(Example(scores=scores, expected={right}))
     examples.append(Example(scores={m: rng.random(30).astype(np.float32) for m in METHODS},
                             expected=set()))  # fmt: skip
-    assert cross_validate(examples, seeds=2) == {"cv_hit@1": 1.0, "cv_hit@5": 1.0}
+    figures = cross_validate(examples, seeds=2)
+    assert figures["cv_hit@1"] == 1.0 and figures["cv_hit@5"] == 1.0
+    assert figures["cv_answer_precision"] == 1.0
+
+
+def test_cross_validation_folds_never_share_a_service() -> None:
+    from knowledge_index.params import Example, _service_folds
+
+    scores = {"bm25": np.zeros(3, dtype=np.float32)}
+    examples = [Example(scores, {i % 3}) for i in range(12)] + [Example(scores, set())]
+    for seed in range(3):
+        folds = _service_folds(examples, 3, seed)
+        assert sorted(i for fold in folds for i in fold) == list(range(13))
+        services = [
+            {min(examples[i].expected) for i in fold if examples[i].expected} for fold in folds
+        ]
+        assert all(not (a & b) for n, a in enumerate(services) for b in services[n + 1 :])
