@@ -21,6 +21,7 @@ from knowledge_index.dense import Encoder, VectorIndex
 from knowledge_index.documents import Chunk, Document, Section, SectionKind
 from knowledge_index.expansion import expand, looks_english
 from knowledge_index.facets import Facet, FacetPassage, passage_for
+from knowledge_index.thesaurus import DEBIAN_FILE, expand_unknown
 from knowledge_index.offices import OfficeDirectory, load_saved_offices
 from knowledge_index.params import METHODS, Params, fuse
 
@@ -82,8 +83,10 @@ def wanted_section(query: str) -> SectionKind | None:
 class KnowledgeIndex:
     """A built index: documents, chunks, lexical and dense indexes, fitted params."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, thesaurus: Path | None = DEBIAN_FILE) -> None:
         self.path = path
+        # Synonyms for query words the catalogue does not use (knowledge_index/thesaurus.py).
+        self.thesaurus = thesaurus
         manifest = json.loads((path / "manifest.json").read_text())
         self.manifest = manifest
         self.documents = _load_documents(path / "documents.json")
@@ -112,6 +115,11 @@ class KnowledgeIndex:
         """Load the index at `path` (a build directory or the `current` symlink)."""
         return cls(path.resolve())
 
+    def _knows(self, word: str) -> bool:
+        """Whether the body index has the word itself (stop words count as known)."""
+        analysed = self.bm25.analyse(word)
+        return not analysed or analysed[0] in self.bm25.term_ids
+
     def _index_doc_ranges(self) -> None:
         """Chunks of a document are contiguous: per-document maxima are one reduceat."""
         starts = np.flatnonzero(np.r_[True, self.chunk_doc[1:] != self.chunk_doc[:-1]])
@@ -137,6 +145,11 @@ class KnowledgeIndex:
     def chunk_scores(self, query: str) -> dict[str, NDArray[np.float32]]:
         """Per-chunk scores of every method (dense: cosine of the top candidates, else 0)."""
         expanded = expand(query)
+        # Synonyms only for the word-matching methods; the encoder reads the words as written.
+        lexical_query = expanded
+        if self.thesaurus is not None:
+            synonyms = expand_unknown(expanded, self._knows, self.thesaurus)
+            lexical_query = f"{expanded} {' '.join(synonyms)}" if synonyms else expanded
         dense = np.zeros(len(self.chunks), dtype=np.float32)
         vector = self.encoder.encode_query(expanded)
         scores, ids = self.vectors.search(vector, DENSE_CANDIDATES)
@@ -151,12 +164,12 @@ class KnowledgeIndex:
         weights = self.params.weights
         zero = np.zeros(len(self.chunks), dtype=np.float32)
         # Methods the fitted fusion gives no weight cost nothing at query time.
-        scores_of["bm25"] = self.bm25.scores(expanded) if weights.get("bm25") else zero
+        scores_of["bm25"] = self.bm25.scores(lexical_query) if weights.get("bm25") else zero
         scores_of["char"] = self.char.scores(expanded) if weights.get("char") else zero
         title = np.zeros(len(self.chunks), dtype=np.float32)
         if weights.get("title"):
             # One entry per document: its score goes to the document's overview chunk.
-            title[self.doc_starts] = self.title.scores(expanded)
+            title[self.doc_starts] = self.title.scores(lexical_query)
         scores_of["title"] = title
         return scores_of
 
