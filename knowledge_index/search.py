@@ -21,9 +21,9 @@ from knowledge_index.dense import Encoder, VectorIndex
 from knowledge_index.documents import Chunk, Document, Section, SectionKind
 from knowledge_index.expansion import expand, looks_english
 from knowledge_index.facets import Facet, FacetPassage, passage_for
-from knowledge_index.thesaurus import DEBIAN_FILE, expand_unknown
 from knowledge_index.offices import OfficeDirectory, load_saved_offices
 from knowledge_index.params import METHODS, Params, fuse
+from knowledge_index.thesaurus import DEBIAN_FILE, expand_unknown
 
 MAX_QUERY_CHARS = 1000
 DENSE_CANDIDATES = 200

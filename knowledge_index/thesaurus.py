@@ -1,11 +1,11 @@
 """Synonyms from OpenThesaurus for words the catalogue does not use ("Radl" → Fahrrad).
 
 Citizens say "Geldbeutel", "Radl" or "Perso" where the catalogue says Geldbörse, Fahrrad and
-Personalausweis. A query word the index does not know is looked up in OpenThesaurus
-(Debian's `openthesaurus-de-text`, LGPL) and the single-word synonyms of its synsets that
-the index *does* know are added to the query's word matching. Only unknown words are expanded, and only
-into the catalogue's own vocabulary, so a word the catalogue uses keeps its meaning and an
-ambiguous synset cannot pull in words no service contains. Without the file, nothing is
+Personalausweis. A query noun the index does not know is looked up in OpenThesaurus
+(Debian's `openthesaurus-de-text`, LGPL), and the single-word synonyms of its synsets that
+the index *does* know are added to the query's word matching. Only unknown nouns are
+expanded, and only into the catalogue's own vocabulary, so a word the catalogue uses keeps
+its meaning and an ambiguous synset cannot pull in words no service contains. Without the file, nothing is
 expanded (logged once).
 """
 

@@ -49,6 +49,7 @@
       intro: 'Stellen Sie Ihre Frage. Der digitale Assistent antwortet sofort; auf Wunsch übernimmt eine Mitarbeiterin oder ein Mitarbeiter des Bürgerservice.',
       label: 'Ihre Nachricht', placeholder: 'Ihre Nachricht …', send: 'Senden',
       you: 'Sie', bot: 'Assistent', agent: 'Bürgerservice', replies: 'Antwortvorschläge',
+      history: 'Chatverlauf',
       newTab: '(öffnet in neuem Tab)', pending: 'wird gesendet …',
       connecting: 'Verbindung wird hergestellt …',
       offline: 'Keine Verbindung – Nachrichten werden gesendet, sobald die Verbindung wieder steht.',
@@ -79,6 +80,7 @@
       intro: 'Ask your question. The digital assistant answers right away; if you wish, a member of the citizen service team takes over.',
       label: 'Your message', placeholder: 'Your message …', send: 'Send',
       you: 'You', bot: 'Assistant', agent: 'Citizen service', replies: 'Suggested replies',
+      history: 'Conversation',
       newTab: '(opens in a new tab)', pending: 'sending …',
       connecting: 'Connecting …',
       offline: 'No connection – messages will be sent as soon as the connection is back.',
@@ -192,6 +194,7 @@ h2{flex:1;margin:0;font-size:17px;font-weight:700;line-height:1.3}
 .x{flex:none;display:grid;place-items:center;width:44px;height:44px;border:0;border-radius:50%;background:transparent;color:#fff}
 .x:hover{background:rgba(255,255,255,.18)}
 .scroll{position:relative;flex:1;overflow-y:auto;overscroll-behavior:contain;padding:16px 14px;background:#f4f6f9}
+.scroll:focus-visible{outline:3px solid #1b1f24;outline-offset:-3px;box-shadow:inset 0 0 0 6px #fff}
 .intro{margin:0 6px 14px;font-size:14px;color:#4a5462;text-align:center}
 .log{display:flex;flex-direction:column;gap:12px}
 .m{display:flex;flex-direction:column;align-items:flex-start;max-width:86%}
@@ -243,12 +246,16 @@ legend{padding:0;font-weight:650;color:#1b1f24}
 @media (forced-colors:active){.launcher,.send,.b,.qr button,.restart,.ia{border:1px solid CanvasText}}
 @media print{.launcher,.panel,.inv{display:none!important}}`;
 
+  // The scrolling body (intro, log, typing) is a named region and a tab stop of its own, so a
+  // keyboard can scroll a conversation that holds no link or button (WCAG 2.1.1); its focus ring
+  // is drawn inside, as the panel clips anything outside. Role "log" and its live announcements
+  // stay on .log; .scroll stays the containing block of the .sr texts.
   const SHELL = `<style>${CSS}</style><div class="w">
 <div class="inv" part="invitation" role="group" aria-labelledby="iq" hidden><p class="iq" id="iq"></p><button class="ia" part="invitation-accept" type="button"></button><button class="ix" part="invitation-dismiss" type="button">${ICON.x}</button></div><div class="sr" role="status"></div>
 <button class="launcher" part="launcher" type="button" aria-expanded="false" aria-controls="panel">${ICON.chat}<span class="ll"></span><span class="badge" hidden aria-hidden="true"></span></button>
 <section class="panel" id="panel" part="panel" role="dialog" hidden>
 <div class="head" part="header"><h2 part="title"></h2><button class="x" part="close" type="button">${ICON.x}</button></div>
-<div class="scroll" part="body"><p class="intro"></p>
+<div class="scroll" part="body" role="region" tabindex="0"><p class="intro"></p>
 <div class="log" part="log" role="log" aria-live="polite" aria-relevant="additions"></div>
 <div class="typing" part="typing" role="status" hidden><span class="dots" aria-hidden="true"><i></i><i></i><i></i></span><span class="tl"></span></div></div>
 <div class="status" part="status" role="status" aria-live="polite"></div>
@@ -424,6 +431,7 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       this._panel.querySelector('h2').textContent = this.heading;
       this._panel.querySelector('.x').setAttribute('aria-label', t.close);
       this._panel.querySelector('.intro').textContent = t.intro;
+      this._scroll.setAttribute('aria-label', t.history);
       this._form.querySelector('label').textContent = t.label;
       this._input.placeholder = t.placeholder;
       this._form.querySelector('.send').setAttribute('aria-label', t.send);
