@@ -5,8 +5,8 @@ Personalausweis. A query noun the index does not know is looked up in OpenThesau
 (Debian's `openthesaurus-de-text`, LGPL), and the single-word synonyms of its synsets that
 the index *does* know are added to the query's word matching. Only unknown nouns are
 expanded, and only into the catalogue's own vocabulary, so a word the catalogue uses keeps
-its meaning and an ambiguous synset cannot pull in words no service contains. Without the file, nothing is
-expanded (logged once).
+its meaning and an ambiguous synset cannot pull in words no service contains. Without the
+file, nothing is expanded (logged once).
 """
 
 from __future__ import annotations
