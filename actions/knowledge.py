@@ -18,7 +18,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import catalogue
-from actions.conversation import ask_feedback, is_english, last_citizen_text
+from actions.conversation import ask_feedback, citizen_texts, is_english, last_citizen_text
 from actions.handover import offer_handover, queue_for_article
 from actions.knowledge_answers import (
     Reply,
@@ -45,6 +45,7 @@ from handover.settings import get_settings
 from knowledge_index.facets import Facet, concern_of, facet_of, is_elliptical
 from knowledge_index.office_answers import describe, describe_list
 from knowledge_index.offices import Office
+from knowledge_index.search import Band
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ BALCONY_ARTICLE = "balkonkraftwerk-anmelden"
 BALCONY_WORDS = ("balkon", "stecker", "mini-pv", "mini pv")
 # Offices whose match is this close to the best one are all named ("das Bürgerbüro").
 OFFICE_TIE = 0.05
+# "Ist es jetzt offen?" refers to the office talked about; a longer question names its own.
+OFFICE_FOLLOW_UP_WORDS = 6
 # A first message this long is a story; its answer is the overview, whatever it mentions.
 FACET_FIRST_WORDS = 12
 
@@ -178,6 +181,11 @@ class CatalogueTurn:
         if not self.topic and facet is not None and len(self.text.split()) > FACET_FIRST_WORDS:
             # A citizen's story that mentions a fee or a form gets the overview first.
             facet = None
+        candidates = [str(c) for c in self.tracker.get_slot(CANDIDATES_SLOT) or []]
+        if not self.topic and facet is not None and candidates:
+            chosen = self.chosen_from_context(candidates)
+            if chosen is not None:
+                return self.answer(Reading(Move.NEW_TOPIC, chosen, facet), self.text)
         concern = concern_of(self.text)
         borrowed = _slot_facet(self.tracker) if self.topic and is_elliptical(self.text) else None
         # Against a topic, only the words beyond the facet can name another service.
@@ -197,8 +205,8 @@ class CatalogueTurn:
             # After "Meinen Sie …?", "Was kostet das?" asks about one of those: which one?
             offered = [
                 (document.title, document.id)
-                for doc_id in self.tracker.get_slot(CANDIDATES_SLOT) or []
-                if (document := index.document(str(doc_id))) is not None
+                for doc_id in candidates
+                if (document := index.document(doc_id)) is not None
             ]
             reply = (
                 choices(offered, self.english, facet) if offered else which_service(self.english)
@@ -206,13 +214,27 @@ class CatalogueTurn:
             _say(self.dispatcher, reply)
             return [SlotSet("knowledge_miss", False)]
         if reading.move is Move.CHOICES and result is not None:
-            candidates = [(hit.title, hit.doc_id) for hit in result.hits[:3]]
-            _say(self.dispatcher, choices(candidates, self.english, reading.facet))
+            shown = [(hit.title, hit.doc_id) for hit in result.hits[:3]]
+            _say(self.dispatcher, choices(shown, self.english, reading.facet))
             return [
                 SlotSet("knowledge_miss", False),
-                SlotSet(CANDIDATES_SLOT, [doc_id for _, doc_id in candidates]),
+                SlotSet(CANDIDATES_SLOT, [doc_id for _, doc_id in shown]),
             ]
         return self.no_answer()
+
+    def chosen_from_context(self, candidates: list[str]) -> str | None:
+        """Which of the services offered with "Meinen Sie …?" a follow-up is about, if clear.
+
+        The concern and the follow-up together say more than either alone: the service the
+        catalogue is confident of for both, when it is one of those offered.
+        """
+        index = catalogue.INDEX
+        assert index is not None
+        context = " ".join([*citizen_texts(self.tracker)[-2:-1], self.text])
+        result = index.search(context)
+        if result.band is Band.ANSWER and result.hits and result.hits[0].doc_id in candidates:
+            return str(result.hits[0].doc_id)
+        return None
 
     def office_turn(self, facet: Facet | None) -> list[dict[str, Any]] | None:
         """Answer a question about an office ("Hat das Bürgerbüro am Samstag offen?"), if it is one.
@@ -228,7 +250,7 @@ class CatalogueTurn:
         if ask is None or (facet is not None and (facet is not Facet.PLACE or self.topic)):
             return None
         named = _named_offices(offices.find(self.text))
-        if not named:
+        if not named and len(self.text.split()) <= OFFICE_FOLLOW_UP_WORDS:
             # "Ist es jetzt offen?": the office talked about, else the topic's first office.
             last = offices.get(str(self.tracker.get_slot(OFFICE_SLOT) or ""))
             topic_offices = offices.offices_for(self.topic) if self.topic else []
@@ -242,8 +264,20 @@ class CatalogueTurn:
         else:
             text = "\n\n".join(describe(office, ask, now, english=english) for office in named)
         links = [{"title": o.display_name, "url": o.url} for o in named[:3] if o.url]
+        events: list[dict[str, Any]] = [
+            SlotSet("knowledge_miss", False),
+            SlotSet(OFFICE_SLOT, named[0].id),
+        ]
+        # "Ich habe meinen Schlüssel verloren. Wo ist das Fundbüro?": the service it names too.
+        result = catalogue.INDEX.search(self.text)
+        offered = {service for office in named for service in office.services}
+        if result.band is Band.ANSWER and result.hits and result.hits[0].doc_id in offered:
+            hit = result.hits[0]
+            if hit.url:
+                links.insert(0, {"title": hit.title, "url": hit.url})
+            events += [SlotSet(TOPIC_SLOT, hit.doc_id), SlotSet(TOPIC_TITLE_SLOT, hit.title)]
         _say(self.dispatcher, Reply(text=text, links=links))
-        return [SlotSet("knowledge_miss", False), SlotSet(OFFICE_SLOT, named[0].id)]
+        return events
 
     def answer(self, reading: Reading, query: str) -> list[dict[str, Any]]:
         """Answer `reading.doc_id`: its facet, the passage for a topic question, or overview."""

@@ -48,7 +48,9 @@ def holds_concern(text: str, topic: str | None) -> bool:
     """Whether a small-talk message also asks something the catalogue should answer."""
     if not text or text.startswith("/") or catalogue.INDEX is None:
         return False
-    if topic and facet_of(text) is not None:
+    facet = facet_of(text)
+    if facet is not None and (topic or text.rstrip().endswith("?")):
+        # A facet question is never small talk, with a topic or without (then: which one?).
         return True
     words = concern_of(_COURTESY.sub(" ", text)).split()
     if len(words) < MIN_CONCERN_WORDS:

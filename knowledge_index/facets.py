@@ -35,7 +35,7 @@ class Facet(StrEnum):
 # the earlier facet wins ("Wie viel kostet …" is a cost, not a duration, question).
 _CUES: dict[Facet, str] = {
     # German cue words also end compounds ("Versicherungsnachweis", "Verwaltungsgebühr").
-    Facet.COST: r"kost\w*|gebühr\w*|preis\w*|teuer\w*|bezahl\w*|\bzahl(?:t|en|e)?\b|verlang\w*|"
+    Facet.COST: r"kost\w*|gebühr\w*|preis\w*|\bteuer\w*|bezahl\w*|\bzahl(?:t|en|e)?\b|verlang\w*|"
     r"\beuro\b|€|\bcost\w*|\bfees?\b|\bprice\w*|\bhow much\b|\bpay\b|\bpaying\b|"
     r"\bcharge\w*|\bset me back\b",
     Facet.DURATION: r"\bwie lange\b|dauer\b|\bdauert|\bwie schnell\b|\bwie viel zeit\b|"

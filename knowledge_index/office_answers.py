@@ -144,7 +144,8 @@ def office_question(query: str, now: datetime | None = None) -> OfficeAsk | None
     ):
         if key in said:
             return ask(kind)
-    return ask(OfficeAskKind.OPEN_ON) if day is not None else None
+    # A day alone ("Wie wird das Wetter morgen?") asks nothing about an office.
+    return None
 
 
 # --- answer text -------------------------------------------------------------------

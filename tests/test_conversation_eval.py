@@ -11,6 +11,7 @@ from typing import Any, cast
 import pytest
 
 from benchmarks.conversation_eval import (
+    MUNICH_DLDB,
     Turn,
     exchange,
     figures,
@@ -19,7 +20,9 @@ from benchmarks.conversation_eval import (
     play_all,
     score_turn,
     service_ids_of,
+    transcript,
     turn_kind,
+    warm_up,
 )
 from handover.citizen_texts import citizen_text
 from tests.frame_socket import Frame
@@ -296,18 +299,48 @@ async def test_an_error_frame_ends_the_turn_at_once() -> None:
 
 
 @pytest.mark.rasa
-async def test_the_musterstadt_conversations_play_through_the_stack_with_a_record_per_turn(
+async def test_the_musterstadt_conversations_are_answered_right_turn_by_turn(
     ws_url: str, rasa_server: Service
 ) -> None:
+    # The conversations of the issue's table on the sample city: every turn must be right.
     conversations = load_conversations(CONVERSATIONS)
     known = known_service_ids(ROOT / "data" / "knowledge")
     played = await play_all(ws_url, conversations, known, timeout_s=60, rasa_url=rasa_server.url)
-    kinds = [[record.kind for record in conversation] for conversation in played]
-    assert kinds == [["first", "facet"], ["first", "switch"], ["first", "out_of_scope"]]
     records = [record for conversation in played for record in conversation]
     assert [(r.conversation, r.index) for r in records] == [
         (c.id, i) for c in conversations for i in range(len(c.turns))
     ]
+    assert [r.kind for r in played[0]] == ["first", "facet", "facet", "facet"]
     # The harness saw the end of every turn, from a frame or from Rasa's tracker.
     assert not any(r.timed_out for r in records), records
-    assert figures(records)["n_turns"] == 6
+    report = "\n".join(transcript(conversation) for conversation in played)
+    assert all(r.correct for r in records), report
+
+
+MUNICH_DEV = ROOT.parent / "shared" / "eval" / "muenchen-dev-conversations.jsonl"
+
+
+@pytest.mark.rasa
+@pytest.mark.skipif(not (MUNICH_DLDB.exists() and MUNICH_DEV.exists()), reason="no Munich data")
+def test_the_munich_development_conversations_stay_above_their_measured_floor() -> None:
+    # Floors a little below what docs/knowledge.md reports, so a regression shows and noise
+    # (a question or two) does not. The targets of issue 11 are far above them.
+    from benchmarks.assistant import running_assistant
+
+    conversations = load_conversations(MUNICH_DEV)
+    known = known_service_ids(MUNICH_DLDB)
+    with running_assistant(
+        "munich-conversations-", env={"KNOWLEDGE_SOURCE": str(MUNICH_DLDB)}
+    ) as stack:
+        assert stack.gateway is not None
+        ws_url = f"ws://127.0.0.1:{stack.gateway.port}/ws/chat"
+        asyncio.run(warm_up(ws_url, stack.rasa.url))
+        played = asyncio.run(play_all(ws_url, conversations, known, rasa_url=stack.rasa.url))
+    records = [record for conversation in played for record in conversation]
+    result = figures(records)
+    report = "\n".join(transcript(conversation) for conversation in played) + f"\n{result}"
+    assert not any(r.timed_out for r in records), report
+    assert result["first"]["correct_or_offered_rate"] >= 0.28, report
+    assert result["wrong_service_rate"] <= 0.05, report
+    assert result["out_of_scope_answered_rate"] == 0.0, report
+    assert result["handovers"] == 0, report
