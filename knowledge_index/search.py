@@ -29,6 +29,8 @@ MAX_QUERY_CHARS = 1000
 DENSE_CANDIDATES = 200
 # Services ranked per search beyond the top hits, so a conversation's topic can be placed.
 RANKED = 20
+# Queries whose scores are kept (a turn searches the same words up to three times).
+RECENT_QUERIES = 8
 
 _FEES = re.compile(
     r"\b(kost\w*|gebühr\w*|preis\w*|teuer|bezahl\w*|cost\w*|fee\w*|price|euro)\b", re.I
@@ -87,6 +89,7 @@ class KnowledgeIndex:
         self.path = path
         # Synonyms for query words the catalogue does not use (knowledge_index/thesaurus.py).
         self.thesaurus = thesaurus
+        self._recent_scores: dict[str, dict[str, NDArray[np.float32]]] = {}
         manifest = json.loads((path / "manifest.json").read_text())
         self.manifest = manifest
         self.documents = _load_documents(path / "documents.json")
@@ -143,7 +146,20 @@ class KnowledgeIndex:
         return self._per_doc(chunk_scores)
 
     def chunk_scores(self, query: str) -> dict[str, NDArray[np.float32]]:
-        """Per-chunk scores of every method (dense: cosine of the top candidates, else 0)."""
+        """Per-chunk scores of every method (dense: cosine of the top candidates, else 0).
+
+        The last few queries are remembered: one turn asks for the service and then for its
+        facet's passage with the same words. Callers must not change the arrays.
+        """
+        cached = self._recent_scores.get(query)
+        if cached is None:
+            cached = self._chunk_scores(query)
+            self._recent_scores[query] = cached
+            if len(self._recent_scores) > RECENT_QUERIES:
+                self._recent_scores.pop(next(iter(self._recent_scores)))
+        return cached
+
+    def _chunk_scores(self, query: str) -> dict[str, NDArray[np.float32]]:
         expanded = expand(query)
         # Synonyms only for the word-matching methods; the encoder reads the words as written.
         lexical_query = expanded
