@@ -193,9 +193,11 @@ class CatalogueTurn:
         result = index.search(query) if concern else None
         self.english = self.english or bool(result and result.english)
         reading = read_turn(self.topic, facet, bool(concern), result, borrowed)
+        nothing_named = result is None or result.band is Band.NONE
         if self.intent == "out_of_scope" and not (
             reading.move in (Move.NEW_TOPIC, Move.ASK_WHICH)
-            or (reading.move is Move.FOLLOW_UP and facet)
+            # "Und was kostet das?" follows the topic; "Was kostet ein Kasten Bier?" does not.
+            or (reading.move is Move.FOLLOW_UP and facet and not (concern and nothing_named))
         ):
             # The classifier took this for no matter of the city's, and the catalogue agrees.
             return self.out_of_scope()
