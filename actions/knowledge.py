@@ -26,7 +26,7 @@ from actions.knowledge_answers import (
     facet_reply,
     facets_of,
     overview,
-    shorten,
+    passage_reply,
     which_service,
 )
 from actions.pv_advice import PV_SLOTS
@@ -100,16 +100,8 @@ def previous_turn_missed(tracker: Tracker) -> bool:
     return False
 
 
-def _facet_entity(tracker: Tracker) -> Facet | None:
-    value = next(tracker.get_latest_entity_values("knowledge_facet"), None)
-    try:
-        return Facet(str(value)) if value else None
-    except ValueError:
-        return None
-
-
-def _slot_facet(tracker: Tracker) -> Facet | None:
-    value = tracker.get_slot(FACET_SLOT)
+def _facet(value: object) -> Facet | None:
+    """A facet from a button's entity or a slot; anything else (forged, stale) is none."""
     try:
         return Facet(str(value)) if value else None
     except ValueError:
@@ -167,7 +159,11 @@ class CatalogueTurn:
             return events + self.advisor_intro()
         chosen = next(self.tracker.get_latest_entity_values("knowledge_doc"), None)
         if chosen is not None and index.document(str(chosen)) is not None:
-            reading = Reading(Move.NEW_TOPIC, str(chosen), _facet_entity(self.tracker))
+            reading = Reading(
+                Move.NEW_TOPIC,
+                str(chosen),
+                _facet(next(self.tracker.get_latest_entity_values("knowledge_facet"), None)),
+            )
             return events + self.answer(reading, query=last_citizen_text(self.tracker))
         return events + self.read_and_answer()
 
@@ -187,7 +183,11 @@ class CatalogueTurn:
             if chosen is not None:
                 return self.answer(Reading(Move.NEW_TOPIC, chosen, facet), self.text)
         concern = concern_of(self.text)
-        borrowed = _slot_facet(self.tracker) if self.topic and is_elliptical(self.text) else None
+        borrowed = (
+            _facet(self.tracker.get_slot(FACET_SLOT))
+            if self.topic and is_elliptical(self.text)
+            else None
+        )
         # Against a topic, only the words beyond the facet can name another service.
         query = concern if facet is not None and self.topic else self.text
         result = index.search(query) if concern else None
@@ -297,14 +297,8 @@ class CatalogueTurn:
             ask_feedback(self.dispatcher, self.english)
         elif reading.move is Move.FOLLOW_UP:
             hit = index.hit_for(document.id, query)
-            passage = shorten(hit.passage.text) if hit is not None else document.summary
-            reply = Reply(
-                text=passage
-                if passage.startswith(document.title)
-                else f"{document.title}: {passage}",
-                links=[{"title": document.title, "url": document.url}] if document.url else [],
-            )
-            _say(self.dispatcher, reply)
+            assert hit is not None  # the index holds `document`
+            _say(self.dispatcher, passage_reply(document.title, document.url, hit.passage.text))
             ask_feedback(self.dispatcher, self.english)
         else:
             _say(
@@ -367,10 +361,7 @@ class CatalogueTurn:
         events: list[dict[str, Any]] = [SlotSet("knowledge_miss", False)]
         events += [SlotSet(slot, None) for slot in PV_SLOTS]
         if hit is not None:
-            passage = shorten(hit.passage.text)
-            text = passage if passage.startswith(hit.title) else f"{hit.title}: {passage}"
-            links = [{"title": hit.title, "url": hit.url}] if hit.url else []
-            _say(self.dispatcher, Reply(text=text, links=links))
+            _say(self.dispatcher, passage_reply(hit.title, hit.url, hit.passage.text))
             events += [SlotSet(TOPIC_SLOT, hit.doc_id), SlotSet(TOPIC_TITLE_SLOT, hit.title)]
         self.dispatcher.utter_message(
             text="I can check this for your project in particular: a few short questions."

@@ -106,8 +106,23 @@ def shorten(text: str, limit: int = MAX_ANSWER_CHARS) -> str:
     return kept[:intro].strip() if intro > 0 else kept
 
 
+def link_to(title: str, url: str) -> list[dict[str, str]]:
+    """The links of an answer about one service: its page, when it has one."""
+    return [{"title": title, "url": url}] if url else []
+
+
 def service_link(document: Document) -> list[dict[str, str]]:
-    return [{"title": document.title, "url": document.url}] if document.url else []
+    return link_to(document.title, document.url)
+
+
+def titled(title: str, text: str) -> str:
+    """A passage under its service's title, unless it already starts with it."""
+    return text if text.startswith(title) else f"{title}: {text}"
+
+
+def passage_reply(title: str, url: str, passage: str) -> Reply:
+    """A passage of a service, under its title and with its link."""
+    return Reply(text=titled(title, shorten(passage)), links=link_to(title, url))
 
 
 def _english_intro(title: str) -> str:
@@ -123,7 +138,7 @@ def overview(document: Document, facets: list[Facet], english: bool = False) -> 
     if english:
         text = _english_intro(document.title) + gist
     else:
-        text = gist if gist.startswith(document.title) else f"{document.title}: {gist}"
+        text = titled(document.title, gist)
     buttons = [
         {"title": en if english else de, "payload": doc_payload(document.id, facet)}
         for facet, de, en in FACET_BUTTONS

@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     city_contact: str = Field(
         "die Behördennummer 115",
         description="Where citizens get personal help when the bot has no answer (German, "
-        "fits \"… erreichen Sie über {city_contact}\").",
+        "fits \"… hilft Ihnen der Bürgerservice über {city_contact}\").",
     )
     service_hours: str = Field(
         "Mo-Fr 08:00-18:00",
