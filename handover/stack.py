@@ -20,6 +20,7 @@ from pathlib import Path
 
 from honcho.manager import Manager
 
+from handover.private_files import PRIVATE_UMASK, restrict_tree, write_private_file
 from handover.settings import PROJECT_ROOT, Settings, get_settings
 
 PROCESS_NAMES = ("redis", "rasa", "actions", "gateway")
@@ -38,30 +39,31 @@ def rasa_endpoints(settings: Settings) -> Path:
     running group may use other ports, so it gets its own copy under DATA_DIR.
     """
     path = settings.data_dir / "rasa-endpoints.yml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
+    write_private_file(
+        path,
         "# Written by handover.stack from the settings; edit bot/endpoints.yml instead.\n"
-        f'action_endpoint:\n  url: "http://127.0.0.1:{settings.actions_port}/webhook"\n'
+        f'action_endpoint:\n  url: "http://127.0.0.1:{settings.actions_port}/webhook"\n',
     )
     return path
 
 
-def case_api_token(settings: Settings) -> str:
-    """CASE_API_TOKEN, or this installation's own, made once and kept in DATA_DIR.
+def _kept_secret(settings: Settings, file_name: str) -> str:
+    """This installation's own secret `file_name`, made once and kept 0600 in DATA_DIR.
 
-    Random per installation, like the demo agent's password: no deployment
-    ships a token that is known to everyone who read the source.
+    Random per installation: no deployment ships a secret that is known to
+    everyone who read the source.
     """
-    if settings.case_api_token:
-        return settings.case_api_token
-    secret_file = settings.data_dir / "case-api-token"
+    secret_file = settings.data_dir / file_name
     if secret_file.exists():
         return secret_file.read_text().strip()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    secret_file.write_text(token + "\n")
-    secret_file.chmod(0o600)
-    return token
+    secret = secrets.token_urlsafe(32)
+    write_private_file(secret_file, secret + "\n")
+    return secret
+
+
+def case_api_token(settings: Settings) -> str:
+    """CASE_API_TOKEN, or this installation's own (DATA_DIR/case-api-token)."""
+    return settings.case_api_token or _kept_secret(settings, "case-api-token")
 
 
 def process_commands(settings: Settings) -> dict[str, ProcessCommand]:
@@ -114,7 +116,11 @@ def process_commands(settings: Settings) -> dict[str, ProcessCommand]:
 
 
 def main(argv: list[str]) -> int:
+    # Everything the group writes (Redis's append-only file, secrets, generated
+    # files) is its own user's alone; children inherit the mask.
+    os.umask(PRIVATE_UMASK)
     settings = get_settings()
+    restrict_tree(settings.data_dir)  # an installation from before this rule
     wanted = argv or list(PROCESS_NAMES)
     if settings.redis_url and "redis" in wanted:
         wanted.remove("redis")

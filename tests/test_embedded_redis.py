@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,8 +15,8 @@ import redis
 from tests.services import ROOT, Service, start, wait_until
 
 
-def embedded(data_dir: Path, name: str) -> Service:
-    return start([sys.executable, "-m", "handover.embedded_redis"], 0, name, data_dir,
+def embedded(data_dir: Path, name: str, log_dir: Path | None = None) -> Service:
+    return start([sys.executable, "-m", "handover.embedded_redis"], 0, name, log_dir or data_dir,
                  env={"DATA_DIR": str(data_dir)})  # fmt: skip
 
 
@@ -71,3 +73,37 @@ def test_data_survives_a_restart(server: Service, data_dir: Path) -> None:
         client.close()
     finally:
         restarted.stop()
+
+
+def _too_open(data_dir: Path) -> list[str]:
+    """Paths under `data_dir` that someone other than its owner could read or enter."""
+    paths = [data_dir, *data_dir.rglob("*")]
+    return [f"{p} {stat.filemode(p.lstat().st_mode)}" for p in paths if p.lstat().st_mode & 0o077]
+
+
+def test_its_files_are_its_users_alone(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The append-only file holds secrets, hashes and transcripts: 0600 files in 0700 dirs,
+    even when the caller's umask would let others read them."""
+    data_dir = tmp_path_factory.mktemp("modes")
+    data_dir.chmod(0o755)
+    previous = os.umask(0o022)
+    try:
+        service = embedded(data_dir, "embedded-modes", log_dir=tmp_path_factory.mktemp("logs"))
+    finally:
+        os.umask(previous)
+    try:
+        socket_path = data_dir / "redis" / "redis.sock"
+        wait_until(lambda: redis.Redis(unix_socket_path=str(socket_path)).ping(), 10,
+                   "embedded redis", service.process)  # fmt: skip
+        client = redis.Redis(unix_socket_path=str(socket_path))
+        client.set("bs:secret", "signing key")
+        client.save()  # a snapshot file too
+        client.bgrewriteaof()
+        wait_until(lambda: client.info("persistence")["aof_rewrite_in_progress"] == 0, 10,
+                   "AOF rewrite")  # fmt: skip
+        client.close()
+        files = [p.name for p in (data_dir / "redis").iterdir()]
+        assert "appendonly.aof" in files and "dump.rdb" in files
+        assert _too_open(data_dir) == []
+    finally:
+        service.stop()
