@@ -41,15 +41,17 @@ def running_assistant(
             started.callback(service.stop)
             return service
 
-        redis = keep(start_redis(tmp)) if with_gateway else None
+        # Rasa keeps its trackers in Redis, with or without the gateway.
+        redis = keep(start_redis(tmp))
+        redis_url = f"redis://127.0.0.1:{redis.port}/0"
         # Chosen first: the action server reaches the case API on the gateway.
         gateway_port = free_port()
         actions = keep(start_actions(tmp, f"http://127.0.0.1:{gateway_port}", env=extra))
-        rasa = keep(start_rasa(tmp, actions))
+        rasa = keep(start_rasa(tmp, actions, redis_url))
         gateway = None
-        if redis is not None:
+        if with_gateway:
             gateway = keep(start_gateway(
-                tmp, "gateway", f"redis://127.0.0.1:{redis.port}/0", rasa.port,
+                tmp, "gateway", redis_url, rasa.port,
                 env={"LOG_LEVEL": "warning", "RATE_LIMIT_BURST": "100", **extra},
                 port=gateway_port,
             ))  # fmt: skip

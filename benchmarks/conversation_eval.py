@@ -50,6 +50,7 @@ from benchmarks.gateway_latency import percentile
 from handover.citizen_texts import citizen_text
 from tests.citizen_client import CitizenClient
 from tests.frame_socket import Frame
+from tests.services import rasa_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 MUNICH_DLDB = ROOT / ".." / "shared" / "data" / "muenchen-dldb" / "services_de.json"
@@ -367,7 +368,9 @@ def rasa_bot_done(http: httpx.AsyncClient, rasa_url: str, conversation_id: str) 
 
     async def done(seq: int) -> bool:
         try:
-            response = await http.get(url, params={"include_events": "NONE"})
+            response = await http.get(
+                url, params={"include_events": "NONE"}, headers=rasa_headers()
+            )
             latest = response.json().get("latest_message") or {}
         except (httpx.HTTPError, ValueError, AttributeError):
             return False

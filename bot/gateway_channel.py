@@ -15,14 +15,22 @@ Response::
 
     {"messages": [{"text": ..., "buttons": [...], "custom": {...}}, ...],
      "parse": {"intent": {"name", "confidence"}, "entities": [...], "intent_ranking": [...]}}
+
+Only the gateway may call it: channel blueprints are outside Rasa's own API
+authentication, so the webhook checks the same credential itself, an
+`Authorization: Bearer <JWT>` signed (HS256, with an expiry) with the secret
+Rasa's API uses (RASA_JWT_SECRET, or `jwt_secret:` in credentials.yml). Without
+a secret configured it refuses every call: a missing setting never opens it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import jwt  # PyJWT, installed with Rasa (sanic-jwt checks Rasa's API tokens with it)
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -50,12 +58,40 @@ def _summary(parse_data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _unauthorized() -> HTTPResponse:
+    return response.json(
+        {"error": "unauthorized", "message": "This channel answers the gateway only."},
+        status=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
 class GatewayInput(InputChannel):
     """The channel the gateway (``handover/``) talks to."""
+
+    def __init__(self, jwt_secret: str | None = None) -> None:
+        self._jwt_secret = jwt_secret
+        if not jwt_secret:
+            logger.error("No RASA_JWT_SECRET: the gateway channel refuses every call.")
 
     @classmethod
     def name(cls) -> str:
         return "gateway"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        secret = (credentials or {}).get("jwt_secret") or os.environ.get("RASA_JWT_SECRET")
+        return cls(secret or None)
+
+    def _is_gateway(self, request: Request) -> bool:
+        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+        if not self._jwt_secret or scheme.lower() != "bearer" or not token:
+            return False
+        try:
+            jwt.decode(token, self._jwt_secret, algorithms=["HS256"], options={"require": ["exp"]})
+        except jwt.PyJWTError:
+            return False
+        return True
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("gateway_webhook", __name__)
@@ -66,6 +102,8 @@ class GatewayInput(InputChannel):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
+            if not self._is_gateway(request):
+                return _unauthorized()
             try:
                 body = request.json
             except Exception:  # sanic raises InvalidUsage for broken JSON

@@ -31,6 +31,7 @@ from handover.gateway import Gateway
 from handover.knowledge_api import add_knowledge_api
 from handover.presence import Presence
 from handover.queues import Queues
+from handover.rasa_auth import RasaCredentials
 from handover.rasa_bot import RasaBot
 from handover.redis_connection import connect
 from handover.service_hours import ServiceHours
@@ -70,7 +71,10 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect(settings)
         http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
-        bot = RasaBot(http, settings.rasa_url, settings.rasa_timeout_s)
+        rasa_credentials = (
+            RasaCredentials(settings.rasa_jwt_secret) if settings.rasa_jwt_secret else None
+        )
+        bot = RasaBot(http, settings.rasa_url, settings.rasa_timeout_s, rasa_credentials)
         bus = EventBus(redis, ConversationHub(), settings.retention_s)
         await bus.start()
         timeline = Timeline(ConversationLog(redis, settings.retention_s, bus.host_id), bus)

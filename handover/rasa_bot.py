@@ -20,6 +20,7 @@ import structlog
 
 from handover.errors import BotUnavailable
 from handover.protocol import Button, Link
+from handover.rasa_auth import RasaCredentials
 
 WEBHOOK_PATH = "/webhooks/gateway/webhook"
 log = structlog.get_logger(__name__)
@@ -95,12 +96,23 @@ def _bot_message(raw: dict[str, Any]) -> BotMessage | None:
 
 
 class RasaBot:
-    def __init__(self, session: aiohttp.ClientSession, rasa_url: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        rasa_url: str,
+        timeout_s: float,
+        credentials: RasaCredentials | None = None,
+    ) -> None:
         self._session = session
+        self._credentials = credentials
         self._base = rasa_url.rstrip("/")
         self._url = self._base + WEBHOOK_PATH
         self._health_url = rasa_url.rstrip("/") + WEBHOOK_PATH.rsplit("/", 1)[0] + "/"
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 2.0))
+
+    def _headers(self) -> dict[str, str]:
+        """Rasa's API and the gateway channel refuse calls without the gateway's JWT."""
+        return self._credentials.headers() if self._credentials else {}
 
     async def turn(
         self, conversation_id: str, text: str, *, message_id: str, metadata: dict[str, Any]
@@ -112,7 +124,9 @@ class RasaBot:
             "metadata": metadata,
         }
         try:
-            async with self._session.post(self._url, json=body, timeout=self._timeout) as response:
+            async with self._session.post(
+                self._url, json=body, headers=self._headers(), timeout=self._timeout
+            ) as response:
                 response.raise_for_status()
                 data = await response.json()
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
@@ -125,7 +139,10 @@ class RasaBot:
         body = {"sender": f"warm-up-{uuid.uuid4().hex}", "message": WARM_UP_QUESTION}
         try:
             async with self._session.post(
-                self._url, json=body, timeout=aiohttp.ClientTimeout(total=WARM_UP_TIMEOUT_S)
+                self._url,
+                json=body,
+                headers=self._headers(),
+                timeout=aiohttp.ClientTimeout(total=WARM_UP_TIMEOUT_S),
             ) as response:
                 await response.read()
         except (aiohttp.ClientError, TimeoutError):
@@ -134,7 +151,9 @@ class RasaBot:
     async def _tracker_event(self, conversation_id: str, event: str) -> None:
         url = f"{self._base}/conversations/{conversation_id}/tracker/events"
         try:
-            async with self._session.post(url, json={"event": event}, timeout=self._timeout) as r:
+            async with self._session.post(
+                url, json={"event": event}, headers=self._headers(), timeout=self._timeout
+            ) as r:
                 r.raise_for_status()
         except (aiohttp.ClientError, TimeoutError) as exc:
             # Routing follows the gateway's state, not Rasa's; a missed pause
@@ -153,7 +172,10 @@ class RasaBot:
         url = f"{self._base}/conversations/{conversation_id}/tracker"
         try:
             async with self._session.get(
-                url, params={"include_events": "NONE"}, timeout=self._timeout
+                url,
+                params={"include_events": "NONE"},
+                headers=self._headers(),
+                timeout=self._timeout,
             ) as response:
                 response.raise_for_status()
                 tracker = await response.json()

@@ -42,6 +42,18 @@ class Settings(BaseSettings):
         description="Trained Rasa model that `make run` serves.",
     )
     bot_venv: Path = Field(PROJECT_ROOT / ".venv-bot", description="The bot environment.")
+    rasa_jwt_secret: str | None = Field(
+        None,
+        description="Key the gateway signs its calls to Rasa with (a short-lived HS256 JWT in "
+        "the Authorization header); Rasa's HTTP API and the gateway channel refuse calls "
+        "without it. Unset: `make run` keeps a random one in DATA_DIR/rasa-jwt-secret.",
+    )
+    action_server_token: str | None = Field(
+        None,
+        description="Bearer secret Rasa presents to the action server, which refuses every "
+        "other call (401). Unset: `make run` keeps a random one in "
+        "DATA_DIR/action-server-token.",
+    )
 
     # --- knowledge index (knowledge_index/, docs/knowledge.md) -----------------
     knowledge_source: Path = Field(
@@ -112,7 +124,7 @@ class Settings(BaseSettings):
     city_contact: str = Field(
         "die Behördennummer 115",
         description="Where citizens get personal help when the bot has no answer (German, "
-        "fits \"… hilft Ihnen der Bürgerservice über {city_contact}\").",
+        'fits "… hilft Ihnen der Bürgerservice über {city_contact}").',
     )
     service_hours: str = Field(
         "Mo-Fr 08:00-18:00",
@@ -138,6 +150,11 @@ class Settings(BaseSettings):
     # --- data protection ------------------------------------------------------
     retention_days: int = Field(
         30, description="Days a conversation is kept after its last event, then Redis expires it."
+    )
+    tracker_retention_days: int | None = Field(
+        None,
+        description="Days Rasa's tracker of a conversation is kept in Redis after its last "
+        "turn, then Redis expires it. Unset: RETENTION_DAYS.",
     )
 
     # --- damage reports and their status (handover/cases.py, docs/protocol.md) --
@@ -193,6 +210,15 @@ class Settings(BaseSettings):
     @property
     def retention_s(self) -> int:
         return self.retention_days * 86_400
+
+    @property
+    def tracker_retention_s(self) -> int:
+        days = (
+            self.retention_days
+            if self.tracker_retention_days is None
+            else self.tracker_retention_days
+        )
+        return days * 86_400
 
     @property
     def case_retention_s(self) -> int:

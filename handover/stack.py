@@ -21,6 +21,7 @@ from pathlib import Path
 from honcho.manager import Manager
 
 from handover.private_files import PRIVATE_UMASK, restrict_tree, write_private_file
+from handover.rasa_trackers import TRACKER_KEY_PREFIX
 from handover.settings import PROJECT_ROOT, Settings, get_settings
 
 PROCESS_NAMES = ("redis", "rasa", "actions", "gateway")
@@ -33,16 +34,27 @@ class ProcessCommand:
 
 
 def rasa_endpoints(settings: Settings) -> Path:
-    """An endpoints file pointing Rasa at the configured action server port.
+    """An endpoints file for the running group's Rasa, written 0600 under DATA_DIR.
 
     bot/endpoints.yml keeps Rasa's defaults for `rasa shell` and friends; the
-    running group may use other ports, so it gets its own copy under DATA_DIR.
+    group may use other ports, and Rasa must present the action server's token
+    and keep its trackers in the gateway's Redis with an expiry. Secrets and the
+    Redis URL (which may hold a password) are not written here: Rasa fills
+    `${…}` from its environment (process_commands).
     """
     path = settings.data_dir / "rasa-endpoints.yml"
     write_private_file(
         path,
         "# Written by handover.stack from the settings; edit bot/endpoints.yml instead.\n"
-        f'action_endpoint:\n  url: "http://127.0.0.1:{settings.actions_port}/webhook"\n',
+        "action_endpoint:\n"
+        f'  url: "http://127.0.0.1:{settings.actions_port}/webhook"\n'
+        "  headers:\n"
+        "    Authorization: Bearer ${ACTION_SERVER_TOKEN}\n"
+        "tracker_store:\n"
+        "  type: bot.tracker_store.RedisUrlTrackerStore\n"
+        "  url: ${RASA_TRACKER_STORE_URL}\n"
+        f'  key_prefix: "{TRACKER_KEY_PREFIX}"\n'
+        f"  record_exp: {settings.tracker_retention_s}\n",
     )
     return path
 
@@ -66,16 +78,45 @@ def case_api_token(settings: Settings) -> str:
     return settings.case_api_token or _kept_secret(settings, "case-api-token")
 
 
+def rasa_jwt_secret(settings: Settings) -> str:
+    """RASA_JWT_SECRET, or this installation's own (DATA_DIR/rasa-jwt-secret)."""
+    return settings.rasa_jwt_secret or _kept_secret(settings, "rasa-jwt-secret")
+
+
+def action_server_token(settings: Settings) -> str:
+    """ACTION_SERVER_TOKEN, or this installation's own (DATA_DIR/action-server-token)."""
+    return settings.action_server_token or _kept_secret(settings, "action-server-token")
+
+
+def with_installation_secrets(settings: Settings) -> Settings:
+    """`settings` with every secret the group shares filled in (kept ones where unset)."""
+    return settings.model_copy(
+        update={
+            "case_api_token": case_api_token(settings),
+            "rasa_jwt_secret": rasa_jwt_secret(settings),
+            "action_server_token": action_server_token(settings),
+        }
+    )
+
+
+def _secrets_env(**values: str | None) -> dict[str, str]:
+    """Environment variables for the secrets that are set (upper-case names)."""
+    return {name.upper(): value for name, value in values.items() if value}
+
+
 def process_commands(settings: Settings) -> dict[str, ProcessCommand]:
+    """The group's processes. Secrets travel in their environment, never in their argv."""
     python = sys.executable
     # The action server creates cases through the gateway's case API.
-    case_api = {"CASE_API_TOKEN": settings.case_api_token} if settings.case_api_token else {}
+    case_api = _secrets_env(case_api_token=settings.case_api_token)
     return {
         "redis": ProcessCommand([python, "-m", "handover.embedded_redis"]),
         "rasa": ProcessCommand(
             [
-                str(settings.bot_venv / "bin" / "rasa"),
-                "run",
+                # `rasa run` with its JWT secret from the environment and cleaned logs.
+                str(settings.bot_venv / "bin" / "python"),
+                "-m",
+                "bot.rasa_server",
                 "--enable-api",
                 "--interface",
                 settings.rasa_host,
@@ -88,19 +129,24 @@ def process_commands(settings: Settings) -> dict[str, ProcessCommand]:
                 "--credentials",
                 str(PROJECT_ROOT / "bot" / "credentials.yml"),
             ],
-            # Rasa 3.6's pinned libraries warn about their own deprecations at
-            # every start; they say nothing an operator can act on.
             env={
+                # Rasa 3.6's pinned libraries warn about their own deprecations at
+                # every start; they say nothing an operator can act on.
                 "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore::UserWarning",
                 "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+                "RASA_TRACKER_STORE_URL": settings.effective_redis_url,
+                **_secrets_env(
+                    rasa_jwt_secret=settings.rasa_jwt_secret,
+                    action_server_token=settings.action_server_token,
+                ),
             },
         ),
-        # rasa_sdk binds to SANIC_HOST; keep the action server on loopback.
+        # rasa_sdk's server behind the bearer check; bound to SANIC_HOST, loopback.
         "actions": ProcessCommand(
             [
                 python,
                 "-m",
-                "rasa_sdk",
+                "actions.server",
                 "--actions",
                 "actions",
                 "--port",
@@ -109,9 +155,17 @@ def process_commands(settings: Settings) -> dict[str, ProcessCommand]:
                 "--endpoints",
                 str(PROJECT_ROOT / "bot" / "endpoints.yml"),
             ],
-            env={"SANIC_HOST": "127.0.0.1", "GATEWAY_URL": settings.gateway_url, **case_api},
+            env={
+                "SANIC_HOST": "127.0.0.1",
+                "GATEWAY_URL": settings.gateway_url,
+                **case_api,
+                **_secrets_env(action_server_token=settings.action_server_token),
+            },
         ),
-        "gateway": ProcessCommand([python, "-m", "handover"], env={**case_api}),
+        "gateway": ProcessCommand(
+            [python, "-m", "handover"],
+            env={**case_api, **_secrets_env(rasa_jwt_secret=settings.rasa_jwt_secret)},
+        ),
     }
 
 
@@ -138,9 +192,7 @@ def main(argv: list[str]) -> int:
         "Stop with Ctrl-C.",
         flush=True,
     )
-    commands = process_commands(
-        settings.model_copy(update={"case_api_token": case_api_token(settings)})
-    )
+    commands = process_commands(with_installation_secrets(settings))
     # The demo group gets a demo agent; the gateway prints its login when ready.
     commands["gateway"].env.setdefault("DEMO_AGENT", settings.demo_agent or "alina")
     manager = Manager()

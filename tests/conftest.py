@@ -53,8 +53,9 @@ def action_server(service_dir: Path, gateway_port: int) -> Iterator[Service]:
 
 
 @pytest.fixture(scope="session")
-def rasa_server(service_dir: Path, action_server: Service) -> Iterator[Service]:
-    service = start_rasa(service_dir, action_server)
+def rasa_server(service_dir: Path, action_server: Service, redis_url: str) -> Iterator[Service]:
+    # Rasa keeps its trackers in the tests' Redis, as `make run`'s keeps them in the gateway's.
+    service = start_rasa(service_dir, action_server, redis_url)
     yield service
     service.stop()
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from handover.rasa_auth import RasaCredentials
 from handover.settings import Settings
 from handover.stack import process_commands
 
@@ -30,6 +31,21 @@ if not BOT_VENV.is_absolute():
 RASA_MODEL = Path(os.environ.get("TEST_RASA_MODEL", ROOT / "models" / "rasa" / "current.tar.gz"))
 # What `make run` keeps in DATA_DIR/case-api-token: the action server's key to the case API.
 CASE_API_TOKEN = secrets.token_urlsafe(24)
+# What `make run` keeps in DATA_DIR/rasa-jwt-secret and DATA_DIR/action-server-token: the
+# gateway's key to Rasa (its API and the gateway channel) and Rasa's to the action server.
+RASA_JWT_SECRET = secrets.token_urlsafe(32)
+ACTION_SERVER_TOKEN = secrets.token_urlsafe(32)
+_RASA_CREDENTIALS = RasaCredentials(RASA_JWT_SECRET)
+
+
+def rasa_headers() -> dict[str, str]:
+    """What the gateway sends Rasa: tests that call Rasa directly present it too."""
+    return dict(_RASA_CREDENTIALS.headers())
+
+
+def action_server_headers() -> dict[str, str]:
+    """What Rasa sends the action server (the action endpoint's `headers:`)."""
+    return {"Authorization": f"Bearer {ACTION_SERVER_TOKEN}"}
 
 
 def free_port() -> int:
@@ -147,19 +163,32 @@ def start_actions(
     # Agents work round the clock in the tests, as the gateway's SERVICE_HOURS says below.
     service = start_stack_process(
         "actions", port, tmp, actions_port=port, gateway_url=gateway_url,
-        case_api_token=CASE_API_TOKEN, env={"SERVICE_HOURS": "always", **(env or {})},
+        case_api_token=CASE_API_TOKEN, action_server_token=ACTION_SERVER_TOKEN,
+        env={"SERVICE_HOURS": "always", **(env or {})},
     )  # fmt: skip
     service.wait_ready(lambda: http_ok(f"{service.url}/health"), 60, "action server")
     return service
 
 
-def start_rasa(tmp: Path, actions: Service) -> Service:
+def start_rasa(
+    tmp: Path, actions: Service, redis_url: str | None = None, env: dict[str, str] | None = None
+) -> Service:
+    """Rasa with the tests' secrets, keeping its trackers in the Redis at `redis_url`.
+
+    `env` adds settings (e.g. TRACKER_RETENTION_DAYS) or Rasa's own variables (LOG_LEVEL).
+    """
+    if redis_url is None:
+        raise ValueError("Rasa keeps its trackers in the tests' Redis: pass redis_url")
     if not RASA_MODEL.exists():
         subprocess.run(["make", "model"], cwd=ROOT, check=True)
     port = free_port()
+    extra = dict(env or {})
+    retention = extra.get("TRACKER_RETENTION_DAYS")
     service = start_stack_process(
-        "rasa", port, tmp, rasa_port=port, actions_port=actions.port, data_dir=tmp,
-        rasa_model=RASA_MODEL, bot_venv=BOT_VENV,
+        "rasa", port, tmp, env=extra, rasa_port=port, actions_port=actions.port, data_dir=tmp,
+        rasa_model=RASA_MODEL, bot_venv=BOT_VENV, redis_url=redis_url,
+        rasa_jwt_secret=RASA_JWT_SECRET, action_server_token=ACTION_SERVER_TOKEN,
+        **({"tracker_retention_days": int(retention)} if retention else {}),
     )  # fmt: skip
     service.wait_ready(lambda: http_ok(f"{service.url}/webhooks/gateway/"), 240, "Rasa")
     return service
@@ -175,7 +204,7 @@ def start_gateway(
 ) -> Service:
     port = port or free_port()
     service = start_stack_process(
-        "gateway", port, tmp, case_api_token=CASE_API_TOKEN,
+        "gateway", port, tmp, case_api_token=CASE_API_TOKEN, rasa_jwt_secret=RASA_JWT_SECRET,
         env={"GATEWAY_PORT": str(port), "REDIS_URL": redis_url, "RASA_PORT": str(rasa_port),
              # Tests run at any hour; an agent who drops is given back quickly.
              "SERVICE_HOURS": "always", "AGENT_GRACE_S": "1.5", "PRESENCE_TTL_S": "3",

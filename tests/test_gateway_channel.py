@@ -7,7 +7,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.services import Service
+from tests.services import Service, rasa_headers
 
 pytestmark = pytest.mark.rasa
 
@@ -19,7 +19,7 @@ def webhook(rasa: Service) -> str:
 def test_one_round_trip_returns_messages_and_parse_data(rasa_server: Service) -> None:
     sender = uuid.uuid4().hex
     response = httpx.post(
-        webhook(rasa_server),
+        webhook(rasa_server), headers=rasa_headers(),
         json={"sender": sender, "message": "Guten Morgen", "message_id": f"{sender}:1",
               "metadata": {"channel": "web", "language": "de"}},
         timeout=30,
@@ -38,6 +38,7 @@ def test_the_parse_data_belongs_to_the_message_id(rasa_server: Service) -> None:
     for seq, text in enumerate(["Hallo", "Danke schön"], start=1):
         body = httpx.post(
             webhook(rasa_server),
+            headers=rasa_headers(),
             json={"sender": sender, "message": text, "message_id": f"{sender}:{seq}"},
             timeout=30,
         ).json()
@@ -47,7 +48,10 @@ def test_the_parse_data_belongs_to_the_message_id(rasa_server: Service) -> None:
 def test_gibberish_falls_back_and_asks_to_rephrase(rasa_server: Service) -> None:
     sender = uuid.uuid4().hex
     body = httpx.post(
-        webhook(rasa_server), json={"sender": sender, "message": "qwxz plmk vbnt"}, timeout=30
+        webhook(rasa_server),
+        headers=rasa_headers(),
+        json={"sender": sender, "message": "qwxz plmk vbnt"},
+        timeout=30,
     ).json()
     assert body["parse"]["intent"]["name"] == "nlu_fallback"
     assert "anders formulieren" in body["messages"][0]["text"]
@@ -62,6 +66,6 @@ def test_gibberish_falls_back_and_asks_to_rephrase(rasa_server: Service) -> None
     ],
 )
 def test_malformed_requests_get_400(rasa_server: Service, body: dict[str, object]) -> None:
-    response = httpx.post(webhook(rasa_server), json=body, timeout=10)
+    response = httpx.post(webhook(rasa_server), headers=rasa_headers(), json=body, timeout=10)
     assert response.status_code == 400
     assert response.json()["error"] == "bad_request"

@@ -1,0 +1,58 @@
+"""No citizen's text and no contact or bank data in the Rasa server's logs.
+
+Rasa 3.6 writes what a citizen typed into some of its warnings: a message that
+starts with `/` and is not a well-formed intent is quoted in full ("Failed to
+parse arguments in line '/…'"), and those warnings bypass logging (they are
+Python warnings, printed to stderr). Here warnings are routed into logging, and
+every log record is cleaned where it is made (a LogRecord factory, so every
+handler Rasa or Sanic installs later is covered):
+- the quoted message text of Rasa's known text-carrying warnings is replaced;
+- e-mail addresses, phone numbers and IBANs are masked at every level
+  (handover/personal_data.py, standard library only, shared with the app).
+Rasa's own debug lines may still hold message text; LOG_LEVEL is info by default.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from handover.personal_data import mask_personal_data
+
+TEXT_MASK = "[message text]"
+# Rasa warnings that quote a message the citizen sent (rasa/shared/core/training_data/
+# story_reader/yaml_story_reader.py, rasa/core/processor.py).
+_QUOTED_TEXT = (
+    re.compile(r"(in line ')(.*)('\.)", re.DOTALL),
+    re.compile(r"(Invalid entity specification: )(.*)(\. Assuming no entities)", re.DOTALL),
+)
+
+
+def clean_rasa_log_text(text: str) -> str:
+    """`text` without quoted message text and with personal data masked."""
+    for pattern in _QUOTED_TEXT:
+        text = pattern.sub(lambda match: match.group(1) + TEXT_MASK + match.group(3), text)
+    return mask_personal_data(text)
+
+
+def install() -> None:
+    """Route warnings into logging and clean every log record of this process."""
+    logging.captureWarnings(True)
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "cleans_log_text", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string is the caller's bug; keep the record
+            return record
+        cleaned = clean_rasa_log_text(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return record
+
+    factory.cleans_log_text = True
+    logging.setLogRecordFactory(factory)

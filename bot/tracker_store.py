@@ -1,0 +1,64 @@
+"""Rasa's RedisTrackerStore, connected by URL: the gateway's Redis, unix socket included.
+
+Rasa 3.6's RedisTrackerStore takes host/port/db/password only, and its key
+prefix must be alphanumeric. The embedded Redis of `make run` listens on a
+unix socket only (no TCP port for other local users to reach), and the
+gateway names its keys `bs:*`; this subclass connects with a Redis URL
+(`redis://`, `rediss://`, `unix://`) and uses the key prefix as given
+(handover/rasa_trackers.py spells the same prefix for deletion).
+
+endpoints.yml::
+
+    tracker_store:
+      type: bot.tracker_store.RedisUrlTrackerStore
+      url: ${RASA_TRACKER_STORE_URL}
+      key_prefix: "bs:rasa:tracker:"
+      record_exp: 2592000   # seconds; every turn renews it
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from rasa.core.brokers.broker import EventBroker
+from rasa.core.tracker_store import RedisTrackerStore
+from rasa.shared.core.domain import Domain
+
+DEFAULT_KEY_PREFIX = "bs:rasa:tracker:"
+
+
+class RedisUrlTrackerStore(RedisTrackerStore):
+    """Trackers in the Redis at `url`, each key expiring `record_exp` seconds after its turn."""
+
+    def __init__(
+        self,
+        domain: Domain,
+        host: str | None = None,
+        url: str | None = None,
+        event_broker: EventBroker | None = None,
+        record_exp: float | None = None,
+        key_prefix: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # Rasa passes the endpoint's `url` as `host`.
+        address = url or host
+        if not address or "://" not in address:
+            raise ValueError(
+                "RedisUrlTrackerStore needs `url: redis://…` or `unix://…` in endpoints.yml"
+            )
+        super().__init__(
+            domain, event_broker=event_broker, record_exp=_seconds(record_exp), **kwargs
+        )
+        self.red = redis.Redis.from_url(address, decode_responses=True)
+        self.key_prefix = key_prefix or DEFAULT_KEY_PREFIX
+
+
+def _seconds(value: Any) -> int | None:
+    """endpoints.yml values may arrive as strings (environment interpolation)."""
+    if value in (None, ""):
+        return None
+    seconds = int(float(value))
+    if seconds <= 0:
+        raise ValueError("record_exp must be a positive number of seconds")
+    return seconds

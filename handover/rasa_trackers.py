@@ -1,0 +1,26 @@
+"""Rasa's conversation trackers, which Rasa keeps in the gateway's Redis.
+
+Rasa stores one tracker per conversation (every event, the citizen's text
+included) through bot/tracker_store.py under `tracker_key(conversation_id)`,
+with an expiry of TRACKER_RETENTION_DAYS that each turn renews. Erasing a
+conversation everywhere (DSGVO Art. 17) includes deleting this key; Rasa reads
+the tracker from Redis on every turn, so it then starts the conversation afresh.
+"""
+
+from __future__ import annotations
+
+import redis.asyncio
+
+# Rasa's own key layout is prefix + conversation id; this prefix keeps its keys
+# beside the gateway's `bs:*` keys, recognisable and scannable.
+TRACKER_KEY_PREFIX = "bs:rasa:tracker:"
+
+
+def tracker_key(conversation_id: str) -> str:
+    """The Redis key of Rasa's tracker for `conversation_id`."""
+    return TRACKER_KEY_PREFIX + conversation_id
+
+
+async def delete_tracker(redis: redis.asyncio.Redis, conversation_id: str) -> int:
+    """Delete Rasa's tracker of `conversation_id`; the number of keys removed (0 or 1)."""
+    return int(await redis.delete(tracker_key(conversation_id)))
