@@ -30,11 +30,12 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import jwt  # PyJWT, installed with Rasa (sanic-jwt checks Rasa's API tokens with it)
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from bot.gateway_auth import is_gateway
 
 logger = logging.getLogger(__name__)
 
@@ -83,16 +84,6 @@ class GatewayInput(InputChannel):
         secret = (credentials or {}).get("jwt_secret") or os.environ.get("RASA_JWT_SECRET")
         return cls(secret or None)
 
-    def _is_gateway(self, request: Request) -> bool:
-        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
-        if not self._jwt_secret or scheme.lower() != "bearer" or not token:
-            return False
-        try:
-            jwt.decode(token, self._jwt_secret, algorithms=["HS256"], options={"require": ["exp"]})
-        except jwt.PyJWTError:
-            return False
-        return True
-
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("gateway_webhook", __name__)
 
@@ -102,7 +93,7 @@ class GatewayInput(InputChannel):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            if not self._is_gateway(request):
+            if not is_gateway(request, self._jwt_secret):
                 return _unauthorized()
             try:
                 body = request.json
