@@ -20,19 +20,27 @@ from typing import Any
 
 from handover.personal_data import mask_personal_data
 
-TEXT_MASK = "[message text]"
-# Rasa warnings that quote a message the citizen sent (rasa/shared/core/training_data/
-# story_reader/yaml_story_reader.py, rasa/core/processor.py).
-_QUOTED_TEXT = (
-    re.compile(r"(in line ')(.*)('\.)", re.DOTALL),
-    re.compile(r"(Invalid entity specification: )(.*)(\. Assuming no entities)", re.DOTALL),
+# Rasa warnings that quote what a citizen sent, in several places of one sentence (the line,
+# the intent or entity names found in it, its unparsed rest): rasa/shared/core/
+# training_data/story_reader/yaml_story_reader.py, rasa/core/processor.py. Everything from
+# the quote on is replaced by what an operator needs to know.
+_QUOTING_WARNINGS = (
+    (
+        re.compile(r"Failed to parse arguments in line '.*", re.DOTALL),
+        "Failed to parse a message that starts with '/' as an intent with entities "
+        "(message text withheld); Rasa handles it as text or without those entities.",
+    ),
+    (
+        re.compile(r"Invalid entity specification: .*", re.DOTALL),
+        "Invalid entity specification (withheld). Assuming no entities.",
+    ),
 )
 
 
 def clean_rasa_log_text(text: str) -> str:
     """`text` without quoted message text and with personal data masked."""
-    for pattern in _QUOTED_TEXT:
-        text = pattern.sub(lambda match: match.group(1) + TEXT_MASK + match.group(3), text)
+    for pattern, replacement in _QUOTING_WARNINGS:
+        text = pattern.sub(replacement, text)
     return mask_personal_data(text)
 
 
