@@ -28,12 +28,14 @@ from rasa_sdk.constants import APPLICATION_ROOT_LOGGER_NAME
 from rasa_sdk.endpoint import create_app_for_serve, create_argument_parser
 from rasa_sdk.executor import ActionExecutor
 from sanic import Sanic, response
+from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic.worker.loader import AppLoader
 
 from handover.log_config import install_log_cleaning
 
+logger = logging.getLogger(__name__)
 # Liveness probes (the tests, an orchestrator) need no secret and run nothing.
 OPEN_PATHS = frozenset({"/health"})
 
@@ -42,6 +44,19 @@ def is_rasa(request: Request, token: str) -> bool:
     """The request carries the action server's bearer token (compared in constant time)."""
     scheme, _, presented = (request.headers.get("authorization") or "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(presented.encode(), token.encode())
+
+
+async def _failed(request: Request, exception: Exception) -> HTTPResponse:
+    """An error without the request echoed back.
+
+    rasa_sdk's own handler answers a failing action with the whole request body (the
+    tracker, every message of the conversation), which Rasa then logs with its error.
+    """
+    if isinstance(exception, SanicException):
+        status = exception.status_code
+        return response.json({"error": type(exception).__name__}, status=status)
+    logger.error("Action call failed: %s", type(exception).__name__, exc_info=exception)
+    return response.json({"error": "action_failed"}, status=500)
 
 
 def protect(app: Sanic[Any, Any], token: str) -> Sanic[Any, Any]:
@@ -57,6 +72,8 @@ def protect(app: Sanic[Any, Any], token: str) -> Sanic[Any, Any]:
         )
 
     app.register_middleware(refuse_strangers, "request")
+    # Route-specific handlers win over rasa_sdk's catch-all one (which echoes the request).
+    app.error_handler.add(Exception, _failed, route_names=[f"{app.name}.webhook"])
     return app
 
 

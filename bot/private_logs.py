@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 from typing import Any
 
 from handover.personal_data import mask_personal_data
@@ -53,6 +54,11 @@ def install() -> None:
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = make_record(*args, **kwargs)
+        if record.exc_info and record.exc_info[0] is not None:
+            # Formatters reuse exc_text: a traceback (e.g. an action server's error body
+            # chained into Rasa's exception) is cleaned once, here.
+            formatted = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            record.exc_text = clean_rasa_log_text(formatted)
         try:
             message = record.getMessage()
         except Exception:  # a bad format string is the caller's bug; keep the record

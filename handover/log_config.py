@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import traceback
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
@@ -52,6 +53,11 @@ def _cleaning_record_factory(
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = make_record(*args, **kwargs)
+        if record.exc_info and record.exc_info[0] is not None:
+            # Formatters reuse exc_text: the traceback (exception messages, chained
+            # response bodies) is cleaned once, here.
+            formatted = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            record.exc_text = clean_log_text(formatted)
         try:
             message = record.getMessage()
         except Exception:  # a bad format string is the caller's bug; log it as it is

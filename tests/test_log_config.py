@@ -34,3 +34,13 @@ def test_every_standard_library_record_is_cleaned(caplog: pytest.LogCaptureFixtu
 def test_structlog_events_are_cleaned() -> None:
     event = clean_event(None, "info", {"event": "x", "url": "/ws/chat?token=t", "to": ["a@b.de"]})
     assert event == {"event": "x", "url": "/ws/chat?[redacted]", "to": ["[email]"]}
+
+
+def test_tracebacks_are_cleaned_too(caplog: pytest.LogCaptureFixture) -> None:
+    install_log_cleaning()
+    try:
+        raise ValueError('body=\'{"text": "lena@example.org"}\' from /api/x?token=s3cr3t')
+    except ValueError:
+        logging.getLogger("any").exception("failed")
+    assert "lena@example.org" not in caplog.text and "s3cr3t" not in caplog.text
+    assert "ValueError" in caplog.text

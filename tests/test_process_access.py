@@ -165,3 +165,17 @@ async def test_the_gateway_s_turns_still_reach_rasa_and_its_actions(ws_url: str)
         assert reply["text"]
     finally:
         await citizen.close()
+
+
+def test_a_failing_action_call_is_answered_without_echoing_the_conversation(
+    action_server: Service,
+) -> None:
+    """rasa_sdk answered a failure with the whole request (every message), which Rasa logged."""
+    marker = uuid.uuid4().hex
+    call = action_call("action_answer_from_knowledge", text=f"Meine Nummer {marker}")
+    call["tracker"]["events"] = "not a list"  # type: ignore[index]
+    response = httpx.post(
+        f"{action_server.url}/webhook", headers=action_server_headers(), json=call, timeout=60
+    )
+    assert response.status_code >= 400
+    assert marker not in response.text
