@@ -10,7 +10,25 @@ from pathlib import Path
 import pytest
 import redis
 
+from handover.settings import Settings
+from handover.stack import process_commands, with_installation_secrets
 from tests.services import start, wait_until
+
+
+def test_secrets_travel_in_the_environment_never_in_arguments(tmp_path: Path) -> None:
+    """`ps` shows every process's arguments to every local user; its environment to its own."""
+    settings = with_installation_secrets(Settings(data_dir=tmp_path))
+    secrets = [settings.case_api_token, settings.rasa_jwt_secret, settings.action_server_token]
+    assert all(secrets) and len(set(secrets)) == 3
+    commands = process_commands(settings)
+    for command in commands.values():
+        assert not any(secret in argument for secret in secrets for argument in command.argv)
+    assert commands["rasa"].env["RASA_JWT_SECRET"] == settings.rasa_jwt_secret
+    assert commands["gateway"].env["RASA_JWT_SECRET"] == settings.rasa_jwt_secret
+    assert commands["rasa"].env["ACTION_SERVER_TOKEN"] == settings.action_server_token
+    assert commands["actions"].env["ACTION_SERVER_TOKEN"] == settings.action_server_token
+    # Kept: a restart gives every process the same secrets again.
+    assert with_installation_secrets(Settings(data_dir=tmp_path)) == settings
 
 
 def _too_open(root: Path) -> list[str]:
@@ -58,7 +76,8 @@ def test_everything_under_the_data_dir_is_private(tmp_path_factory: pytest.TempP
         client.close()
         assert _umask_of_process_with(str(socket_path)) == 0o077
         names = {p.name for p in data_dir.rglob("*")}
-        assert {"case-api-token", "rasa-endpoints.yml", "appendonly.aof", "dump.rdb"} <= names
+        assert {"case-api-token", "rasa-jwt-secret", "action-server-token", "rasa-endpoints.yml",
+                "appendonly.aof", "dump.rdb"} <= names  # fmt: skip
         assert _too_open(data_dir) == []
     finally:
         group.stop()
