@@ -34,6 +34,7 @@ from sanic.response import HTTPResponse
 from sanic.worker.loader import AppLoader
 
 from handover.log_config import install_log_cleaning
+from handover.settings import get_settings
 
 logger = logging.getLogger(__name__)
 # Liveness probes (the tests, an orchestrator) need no secret and run nothing.
@@ -93,11 +94,15 @@ def main() -> None:
         sys.exit("ACTION_SERVER_TOKEN is not set: the action server would run actions for anyone.")
     args = create_argument_parser().parse_args()
     install_log_cleaning()
-    utils.configure_colored_logging(args.loglevel)
+    # LOG_LEVEL, as for every process of the group, unless -vv or --quiet say otherwise.
+    level = args.loglevel
+    if level == logging.INFO:
+        level = logging.getLevelNamesMapping().get(get_settings().log_level.upper(), level)
+    utils.configure_colored_logging(level)
     utils.configure_file_logging(
         logging.getLogger(APPLICATION_ROOT_LOGGER_NAME),
         args.log_file,
-        args.loglevel,
+        level,
         args.logging_config_file,
     )
     utils.update_sanic_log_level()

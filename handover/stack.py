@@ -134,6 +134,8 @@ def process_commands(settings: Settings) -> dict[str, ProcessCommand]:
                 # every start; they say nothing an operator can act on.
                 "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore::UserWarning",
                 "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+                # Rasa reads LOG_LEVEL too, but wants a level name in upper case.
+                "LOG_LEVEL": settings.log_level.upper(),
                 "RASA_TRACKER_STORE_URL": settings.effective_redis_url,
                 **_secrets_env(
                     rasa_jwt_secret=settings.rasa_jwt_secret,
