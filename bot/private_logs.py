@@ -6,9 +6,11 @@ parse arguments in line '/…'"), and those warnings bypass logging (they are
 Python warnings, printed to stderr). Here warnings are routed into logging, and
 every log record is cleaned where it is made (a LogRecord factory, so every
 handler Rasa or Sanic installs later is covered):
-- the quoted message text of Rasa's known text-carrying warnings is replaced;
-- e-mail addresses, phone numbers and IBANs are masked at every level
-  (handover/personal_data.py, standard library only, shared with the app).
+- Rasa's known text-quoting warnings are replaced, from the quote on, by a
+  sentence without the text;
+- e-mail addresses, phone numbers and IBANs are masked at every level, in
+  messages and tracebacks (handover/personal_data.py, standard library only,
+  shared with the app).
 Rasa's own debug lines may still hold message text; LOG_LEVEL is info by default.
 """
 

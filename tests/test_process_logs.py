@@ -45,7 +45,7 @@ async def test_slash_messages_and_contact_data_never_reach_the_logs(
     texts = [
         f'/nicht_da_{marker}{{"email": "{email}"}}',  # not an intent: Rasa quotes it in a warning
         f'/greet{{"email": "{email}", kaputt {marker}}}',  # broken entities: quoted too
-        f"Meine E-Mail ist {email}, Telefon 0171 {marker[:0]}2345678, Vorgang {marker}",
+        f"Meine E-Mail ist {email}, Telefon 0171 2345678, Vorgang {marker}",
     ]
     citizen = await CitizenClient.open(ws_url)
     try:
