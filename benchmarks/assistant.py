@@ -50,7 +50,8 @@ def running_assistant(
         if redis is not None:
             gateway = keep(start_gateway(
                 tmp, "gateway", f"redis://127.0.0.1:{redis.port}/0", rasa.port,
-                env={"LOG_LEVEL": "warning", "RATE_LIMIT_BURST": "100", **extra},
+                env={"LOG_LEVEL": "warning", "CITIZEN_MESSAGE_LIMITS": "100/10 seconds",
+                     **extra},
                 port=gateway_port,
             ))  # fmt: skip
         yield Assistant(rasa=rasa, gateway=gateway)
