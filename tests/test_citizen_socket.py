@@ -218,6 +218,23 @@ async def test_the_token_in_the_hello_resumes_and_in_the_query_is_ignored(ws_url
         await client.close()
 
 
+async def test_no_citizen_token_reaches_the_gateway_log(ws_url: str, gateway: Service) -> None:
+    """uvicorn logs every handshake line with its query string at info."""
+    citizen = await CitizenClient.open(ws_url, lang="de")
+    await citizen.say("Hallo")
+    await citizen.bot_reply()
+    await citizen.close()
+    again = await CitizenClient.open(ws_url, token=citizen.token, after=2, lang="de")
+    await again.say("Danke")
+    await again.bot_reply()
+    await again.close()
+    await asyncio.sleep(0.3)  # the log is written by another process
+    log = gateway.log()
+    assert "/ws/chat?lang=de" in log  # the handshake lines are there ...
+    assert citizen.token not in log  # ... without the token
+    assert citizen.token.split(".")[-1] not in log
+
+
 async def test_a_malformed_after_in_the_query_is_no_server_error(ws_url: str) -> None:
     """`?after=²` used to fail the handshake with HTTP 500; the query is not read any more."""
     citizen = await CitizenClient.open(f"{ws_url}?after=%C2%B2&token=x")
