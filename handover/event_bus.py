@@ -84,10 +84,10 @@ class EventBus:
         self._listener = asyncio.create_task(self._listen())
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        tasks = [*self._tasks, *([self._listener] if self._listener is not None else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._pubsub is not None:
             await self._pubsub.aclose()
 
