@@ -52,7 +52,8 @@ def running_assistant(
         if with_gateway:
             gateway = keep(start_gateway(
                 tmp, "gateway", redis_url, rasa.port,
-                env={"LOG_LEVEL": "warning", "RATE_LIMIT_BURST": "100", **extra},
+                env={"LOG_LEVEL": "warning", "CITIZEN_MESSAGE_LIMITS": "100/10 seconds",
+                     **extra},
                 port=gateway_port,
             ))  # fmt: skip
         yield Assistant(rasa=rasa, gateway=gateway)

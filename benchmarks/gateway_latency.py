@@ -77,6 +77,7 @@ async def rest_conversation(
 async def socket_conversation(ws_url: str, think: list[float]) -> list[float]:
     timings = []
     async with connect(ws_url) as socket:
+        await socket.send(json.dumps({"type": "hello"}))
         assert json.loads(await socket.recv())["type"] == "session"
         for turn in range(TURNS):
             await asyncio.sleep(think[turn])

@@ -126,8 +126,9 @@ async def measure(
         token = (await login(gateway.url, username, PASSWORD)).json()["token"]
         agent_sockets.append(await connect(f"{ws_base}/ws/agent?token={token}", max_size=2**24))
     agent_tasks = [asyncio.create_task(agents.run(s)) for s in agent_sockets]
-    citizens = [await connect(f"{ws_base}/ws/chat?token={token}") for _, token in conversations]
-    for socket in citizens:
+    citizens = [await connect(f"{ws_base}/ws/chat") for _ in conversations]
+    for socket, (_, token) in zip(citizens, conversations, strict=True):
+        await socket.send(json.dumps({"type": "hello", "token": token}))
         json.loads(await socket.recv())  # session
     citizen_tasks = [asyncio.create_task(drain(s)) for s in citizens]
     await asyncio.sleep(1.0)  # let agents finish receiving their assignments
@@ -171,11 +172,15 @@ async def measure(
     }
 
 
+HELLO = json.dumps({"type": "hello"})
+
+
 async def idle_connections(gateway: Service) -> dict[str, Any]:
     url = gateway.url.replace("http://", "ws://") + "/ws/chat"
     # Warm up allocator and code paths so the baseline is not the cold process.
     warm = [await connect(url) for _ in range(50)]
     for socket in warm:
+        await socket.send(HELLO)
         await socket.recv()
         await socket.close()
     await asyncio.sleep(1.0)
@@ -183,6 +188,7 @@ async def idle_connections(gateway: Service) -> dict[str, Any]:
     sockets = []
     for start in range(0, IDLE, 250):
         batch = await asyncio.gather(*(connect(url) for _ in range(start, min(IDLE, start + 250))))
+        await asyncio.gather(*(socket.send(HELLO) for socket in batch))
         await asyncio.gather(*(socket.recv() for socket in batch))
         sockets.extend(batch)
     await asyncio.sleep(2.0)
@@ -200,7 +206,7 @@ def run() -> dict[str, Any]:
     redis_url = f"redis://127.0.0.1:{redis.port}/0"
     gateway = start_gateway(
         tmp, "gateway", redis_url, free_port(),
-        env={"LOG_LEVEL": "warning", "RATE_LIMIT_BURST": "1000", "RATE_LIMIT_PER_MINUTE": "6000",
+        env={"LOG_LEVEL": "warning", "CITIZEN_MESSAGE_LIMITS": "6000/minute",
              "SEND_QUEUE_FRAMES": "4096"},
     )  # fmt: skip
     try:

@@ -33,6 +33,7 @@ from handover.presence import Presence
 from handover.queues import Queues
 from handover.rasa_auth import RasaCredentials
 from handover.rasa_bot import RasaBot
+from handover.rate_limit import Budgets
 from handover.redis_connection import connect
 from handover.service_hours import ServiceHours
 from handover.settings import PROJECT_ROOT, Settings, get_settings
@@ -77,7 +78,10 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         bot = RasaBot(http, settings.rasa_url, settings.rasa_timeout_s, rasa_credentials)
         bus = EventBus(redis, ConversationHub(), settings.retention_s)
         await bus.start()
-        timeline = Timeline(ConversationLog(redis, settings.retention_s, bus.host_id), bus)
+        conversations = ConversationLog(
+            redis, settings.retention_s, bus.host_id, settings.conversation_token_secret
+        )
+        timeline = Timeline(conversations, bus)
         agents = AgentDirectory(redis)
         desk = AgentDesk(
             redis, timeline, Queues(redis), agents, Presence(redis, settings.presence_ttl_s),
@@ -89,6 +93,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         app.state.bus = bus
         app.state.auth = AgentAuth(redis, agents, settings)
         app.state.redis = redis
+        app.state.budgets = Budgets(redis, settings)
         app.state.cases = CaseBook(redis, settings.case_retention_s)
         app.state.case_lookups = LookupThrottle(
             redis, settings.case_lookup_max_failures, settings.case_lookup_window_s
@@ -185,18 +190,14 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         return JSONResponse({"token": token, "agent": agent.public()})
 
     async def citizen_socket(websocket: WebSocket) -> None:
-        query = websocket.query_params
-        token = query.get("token") or None
-        after = query.get("after") or ""
-        # A malformed `after` replays everything rather than refusing the socket.
-        last_seen = int(after) if after.isdigit() and len(after) < 20 else None
+        # Token and `after` come in the hello frame (citizen_socket.py); a `token` or
+        # `after` left in the query by an old client is never read.
         await serve_citizen(
             websocket,
             app.state.gateway,
+            app.state.budgets,
             settings,
-            token if token and len(token) <= 128 else None,
-            last_seen,
-            query.get("lang"),
+            websocket.query_params.get("lang"),
         )
 
     async def agent_socket(websocket: WebSocket) -> None:

@@ -26,6 +26,12 @@ _TEXTS: dict[str, dict[Language, str]] = {
         "de": "Sie senden gerade sehr viele Nachrichten. Bitte warten Sie einen Moment.",
         "en": "You are sending a lot of messages. Please wait a moment.",
     },
+    "too_many_connections": {
+        "de": "Gerade kommen sehr viele Verbindungen von Ihrem Anschluss. "
+        "Bitte versuchen Sie es in einer Minute erneut.",
+        "en": "There are a lot of connections from your network right now. "
+        "Please try again in a minute.",
+    },
     "no_agent": {
         "de": "Leider ist gerade niemand vom Bürgerservice im Chat erreichbar "
         "(Servicezeiten: {hours}). Hinterlassen Sie uns hier eine Nachricht mit Ihrer "

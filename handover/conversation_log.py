@@ -7,6 +7,11 @@ allocates the next seq, writes the entry and refreshes the retention TTL
 atomically; two gateway replicas appending to one conversation therefore
 always agree on the order.
 
+A conversation is stored only with its first durable event: `start` stores
+nothing (the signed token carries what the first append needs), and the append
+script creates the conversation when this process holds it as not yet stored
+(`hold`). A socket that never speaks leaves no key behind.
+
 Keys share the hash tag ``{<conversation id>}`` so a Redis Cluster keeps one
 conversation on one shard.
 """
@@ -16,52 +21,83 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
 
+from handover.conversation_token import ConversationTokens, TokenClaims
 from handover.protocol import ConversationState, utc_now
 
 # KEYS: meta hash, log stream, client-id hash, replica set (event_bus.py).
 # ARGV: client id ('' for none), event JSON, TTL seconds, a state in which to
-# refuse the event ('' for none), the host id of the appending process, then
-# field/value pairs to set on the meta hash in the same step (a state change).
+# refuse the event ('' for none), the host id of the appending process, the
+# number n of items that follow to create the conversation with if it does not
+# exist (0: refuse instead), those n items (field/value pairs of the meta hash:
+# channel, language, created_at), then field/value pairs to set on the meta hash
+# in the same step (a state change).
 # Publishes "<seq>|<conversation id>|<event JSON>" to every other replica that
-# holds a socket of the conversation.
-# Returns {status, seq, state before, mode}: status 1 stored, 0 duplicate client
-# id (seq is the earlier event's), -1 refused because of the state or because the
-# conversation does not exist (never did, or expired).
+# holds a socket of the conversation; a conversation created here is announced
+# as "<host id>|<conversation id>" on BORN_CHANNEL, so other replicas holding
+# it unstored start listening (event_bus.py).
+# Returns {status, seq, state before, mode, created}: status 1 stored, 0
+# duplicate client id (seq is the earlier event's), -1 refused because of the
+# state or because the conversation does not exist (never did, or expired) and
+# was not to be created.
 _APPEND_SCRIPT = """
 local state = redis.call('HGET', KEYS[1], 'state') or ''
 local mode = redis.call('HGET', KEYS[1], 'mode') or ''
 if ARGV[1] ~= '' then
   local existing = redis.call('HGET', KEYS[3], ARGV[1])
-  if existing then return {0, tonumber(existing), state, mode} end
+  if existing then return {0, tonumber(existing), state, mode, 0} end
 end
-if state == '' or (ARGV[4] ~= '' and state == ARGV[4]) then return {-1, 0, state, mode} end
+local ncreate = tonumber(ARGV[6])
+local created = 0
+if state == '' and ncreate > 0 then
+  redis.call('HSET', KEYS[1], 'state', 'bot', 'seq', 0, unpack(ARGV, 7, 6 + ncreate))
+  state = 'bot'
+  created = 1
+end
+if state == '' or (ARGV[4] ~= '' and state == ARGV[4]) then return {-1, 0, state, mode, 0} end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('XADD', KEYS[2], '0-' .. seq, 'e', ARGV[2])
-if #ARGV > 5 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
+if #ARGV > 6 + ncreate then redis.call('HSET', KEYS[1], unpack(ARGV, 7 + ncreate)) end
 if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[3], ARGV[1], seq)
   redis.call('EXPIRE', KEYS[3], ARGV[3])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
+local id = string.match(KEYS[1], '{(.-)}')
+if created == 1 and ARGV[5] ~= '' then
+  redis.call('SADD', KEYS[4], ARGV[5])
+  redis.call('EXPIRE', KEYS[4], ARGV[3])
+  redis.call('PUBLISH', 'bs:conversations:born', ARGV[5] .. '|' .. id)
+end
 local replicas = redis.call('SMEMBERS', KEYS[4])
 if #replicas > 0 then
-  local payload = seq .. '|' .. string.match(KEYS[1], '{(.-)}') .. '|' .. ARGV[2]
+  local payload = seq .. '|' .. id .. '|' .. ARGV[2]
   for _, host in ipairs(replicas) do
     if host ~= ARGV[5] then redis.call('PUBLISH', 'bs:replica:' .. host, payload) end
   end
 end
-return {1, seq, state, mode}
+return {1, seq, state, mode, created}
 """
+
+# Sets the satisfaction rating only on a conversation that exists: a rating
+# must not store a conversation that has no events.
+_RATE_SCRIPT = """
+if redis.call('HEXISTS', KEYS[1], 'state') == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+# Where the append script announces a conversation it created (event_bus.py).
+BORN_CHANNEL = "bs:conversations:born"
 
 # An append waiting for the next pipeline: conversation id, event, client id,
 # state to refuse in, meta fields.
@@ -89,8 +125,8 @@ def _nlu_key(conversation_id: str) -> str:
     return f"bs:conv:{{{conversation_id}}}:nlu"
 
 
-def _token_key(token: str) -> str:
-    # Only a hash of the token is stored: a copy of Redis does not hand out sessions.
+def _legacy_token_key(token: str) -> str:
+    # Tokens before signed ones: a hash of the random token named the conversation.
     return "bs:token:" + hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -102,6 +138,7 @@ class Conversation:
     seq: int
     channel: str
     language: str
+    stored: bool = True  # False: no event yet, nothing of it in Redis
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,48 +148,78 @@ class Appended:
     state_before: ConversationState | None  # None: the conversation does not exist (any more)
     refused: bool = False
     mode: str = ""  # a sub-state within `state_before`, e.g. "ticket" while taking a message
+    created: bool = False  # this event stored the conversation (its first event)
+
+
+@dataclass(slots=True)
+class _Unstored:
+    channel: str
+    language: str
+    holders: int = 0
+    stored: bool = False  # an append found or created it
 
 
 class ConversationLog:
     """Conversations, their state and their durable events, in Redis."""
 
-    def __init__(self, redis: Redis, retention_s: int, host_id: str = "") -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        retention_s: int,
+        host_id: str = "",
+        token_secret: str | None = None,
+    ) -> None:
         # Typed loosely: redis-py's stubs cannot know the client decodes to str.
         self._redis: Any = redis
         self.retention_s = retention_s
         self.host_id = host_id
+        self.tokens = ConversationTokens(redis, token_secret)
         self._append = redis.register_script(_APPEND_SCRIPT)
+        self._rate = redis.register_script(_RATE_SCRIPT)
         self._pending: list[tuple[_AppendCall, asyncio.Future[list[Any]]]] = []
         self._flushes: set[asyncio.Task[None]] = set()
+        # Conversations this process holds open that may not be stored yet;
+        # their first append creates them.
+        self._unstored: dict[str, _Unstored] = {}
 
     async def start(self, *, channel: str, language: str) -> Conversation:
+        """A new conversation; nothing is stored until its first event (`hold` it meanwhile)."""
         conversation_id = uuid.uuid4().hex
-        token = secrets.token_urlsafe(24)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                _meta_key(conversation_id),
-                mapping={
-                    "state": "bot",
-                    "seq": 0,
-                    "channel": channel,
-                    "language": language,
-                    "created_at": utc_now(),
-                },
-            )
-            pipe.expire(_meta_key(conversation_id), self.retention_s)
-            pipe.set(_token_key(token), conversation_id, ex=self.retention_s)
-            await pipe.execute()
-        return Conversation(conversation_id, token, "bot", 0, channel, language)
+        token = await self.tokens.issue(TokenClaims(conversation_id, channel, language))
+        return Conversation(conversation_id, token, "bot", 0, channel, language, stored=False)
 
     async def resume(self, token: str) -> Conversation | None:
-        """The conversation a token belongs to, or None for unknown/expired tokens."""
-        conversation_id = await self._redis.get(_token_key(token))
+        """The conversation a genuine token belongs to, stored or not; None for a forged one.
+
+        A conversation whose events expired (or never came) is resumed as not
+        yet stored, with the language the token was issued with.
+        """
+        claims = await self.tokens.read(token)
+        if claims is None:
+            return await self._resume_legacy(token)
+        meta = await self._redis.hgetall(_meta_key(claims.conversation_id))
+        if not meta.get("state"):
+            return Conversation(
+                claims.conversation_id, token, "bot", 0, claims.channel, claims.language,
+                stored=False,
+            )  # fmt: skip
+        return self._conversation(claims.conversation_id, token, meta)
+
+    async def _resume_legacy(self, token: str) -> Conversation | None:
+        """Tokens issued before they were signed, until their conversations expire."""
+        if "." in token:  # a signed token that failed its check
+            return None
+        conversation_id = await self._redis.get(_legacy_token_key(token))
         if conversation_id is None:
             return None
         meta = await self._redis.hgetall(_meta_key(conversation_id))
-        if not meta:
+        if not meta.get("state"):
             return None
-        await self._redis.expire(_token_key(token), self.retention_s)
+        await self._redis.expire(_legacy_token_key(token), self.retention_s)
+        return self._conversation(conversation_id, token, meta)
+
+    @staticmethod
+    def _conversation(conversation_id: str, token: str, meta: Mapping[str, str]) -> Conversation:
         return Conversation(
             id=conversation_id,
             token=token,
@@ -161,6 +228,41 @@ class ConversationLog:
             channel=meta.get("channel", "web"),
             language=meta.get("language", "de"),
         )
+
+    @contextmanager
+    def hold(self, conversation: Conversation) -> Iterator[None]:
+        """While a socket is open on a conversation that may not be stored yet, its first
+        durable event (whoever appends it in this process) creates it."""
+        if conversation.stored:
+            yield
+            return
+        held = self._unstored.setdefault(
+            conversation.id, _Unstored(conversation.channel, conversation.language)
+        )
+        held.holders += 1
+        try:
+            yield
+        finally:
+            held.holders -= 1
+            if held.holders == 0:
+                del self._unstored[conversation.id]
+
+    def is_unstored(self, conversation_id: str) -> bool:
+        """Held here and, as far as this process knows, without any event yet."""
+        held = self._unstored.get(conversation_id)
+        return held is not None and not held.stored
+
+    def _creation(self, conversation_id: str) -> list[str]:
+        held = self._unstored.get(conversation_id)
+        if held is None or held.stored:
+            return ["0"]
+        fields = ["channel", held.channel, "language", held.language, "created_at", utc_now()]
+        return [str(len(fields)), *fields]
+
+    def _note_exists(self, conversation_id: str, reply: Any) -> None:
+        held = self._unstored.get(conversation_id)
+        if held is not None and not isinstance(reply, Exception) and reply[2]:
+            held.stored = True
 
     def _append_call(
         self,
@@ -185,6 +287,7 @@ class ConversationLog:
                 self.retention_s,
                 refuse_in or "",
                 self.host_id,
+                *self._creation(conversation_id),
                 *flat_meta,
             ],
             client=client,
@@ -199,6 +302,7 @@ class ConversationLog:
             state_before=cast(ConversationState | None, state),
             refused=status == -1,
             mode=reply[3] or "",
+            created=int(reply[4]) == 1,
         )
 
     async def append(
@@ -243,7 +347,8 @@ class ConversationLog:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, future), reply in zip(batch, replies, strict=True):
+        for (call, future), reply in zip(batch, replies, strict=True):
+            self._note_exists(call[0], reply)
             if future.done():  # the caller was cancelled; the event is stored anyway
                 continue
             if isinstance(reply, Exception):
@@ -308,9 +413,10 @@ class ConversationLog:
         raw = await self._redis.hgetall(_nlu_key(conversation_id))
         return {int(seq): json.loads(data) for seq, data in raw.items()}
 
-    async def record_csat(self, conversation_id: str, score: int, comment: str | None) -> None:
-        """The citizen's satisfaction rating; a later rating replaces an earlier one."""
-        await self._redis.hset(
-            _meta_key(conversation_id),
-            mapping={"csat_score": score, "csat_comment": comment or "", "csat_at": utc_now()},
-        )
+    async def record_csat(self, conversation_id: str, score: int, comment: str | None) -> bool:
+        """The citizen's satisfaction rating; a later rating replaces an earlier one.
+
+        False (nothing stored) for a conversation without events.
+        """
+        fields = ["csat_score", str(score), "csat_comment", comment or "", "csat_at", utc_now()]
+        return bool(await self._rate(keys=[_meta_key(conversation_id)], args=fields))

@@ -12,6 +12,12 @@ that misses an announcement sees a gap at the next event and fills it from the
 log (delivery.py), and a reconnecting client replays with `after`. A replica
 killed without cleaning up leaves its id in some sets: publishing to a channel
 nobody listens to is harmless, and the sets expire with the conversation.
+
+A conversation not stored yet has no set (a socket that never speaks leaves
+no key): its sockets listen in this process only. The append that creates it
+adds the appending replica and announces the new conversation on
+`BORN_CHANNEL`; every other replica holding it then joins the set and fetches
+what it missed meanwhile from the log.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,6 +34,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from handover.conversation_log import BORN_CHANNEL
 from handover.delivery import ConversationHub, Frame, Subscriber
 
 log = structlog.get_logger(__name__)
@@ -60,48 +67,88 @@ class EventBus:
         self._retention_s = retention_s
         self._pubsub: Any = None
         self._held: dict[str, int] = {}
+        self._registered: set[str] = set()
+        # Reads a conversation's events after a seq (the log's `events_after`),
+        # to fill what a replica missed before it joined a new conversation's set.
+        self.fetch_after: Callable[[str, int], Awaitable[list[Frame]]] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._publish_to_others = redis.register_script(_PUBLISH_TO_OTHERS)
         self.agent_watchers: set[asyncio.Event] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await self._pubsub.subscribe(AGENTS_CHANNEL, replica_channel(self.host_id))
+        await self._pubsub.subscribe(
+            AGENTS_CHANNEL, BORN_CHANNEL, replica_channel(self.host_id)
+        )
         self._listener = asyncio.create_task(self._listen())
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        tasks = [*self._tasks, *([self._listener] if self._listener is not None else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._pubsub is not None:
             await self._pubsub.aclose()
 
     @asynccontextmanager
     async def subscribe(
-        self, conversation_id: str, subscriber: Subscriber
+        self, conversation_id: str, subscriber: Subscriber, *, stored: bool = True
     ) -> AsyncIterator[Subscriber]:
         """Deliver the conversation's events to `subscriber`, from this and other replicas.
 
-        Registered in Redis before it yields, so every event appended after that
-        reaches this replica; the caller replays what came before from the log.
+        For a stored conversation, registered in Redis before it yields, so every
+        event appended after that reaches this replica; the caller replays what
+        came before from the log. An unstored one registers once it is created.
         """
-        key = replicas_key(conversation_id)
         self._held[conversation_id] = self._held.get(conversation_id, 0) + 1
         try:
-            if self._held[conversation_id] == 1:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    pipe.sadd(key, self.host_id)
-                    pipe.expire(key, self._retention_s)
-                    await pipe.execute()
+            if stored and conversation_id not in self._registered:
+                await self._register(conversation_id)
             with self._hub.subscribe(conversation_id, subscriber):
                 yield subscriber
         finally:
             self._held[conversation_id] -= 1
             if self._held[conversation_id] == 0:
                 del self._held[conversation_id]
-                with contextlib.suppress(RedisError):
-                    await self._redis.srem(key, self.host_id)
+                if conversation_id in self._registered:
+                    self._registered.discard(conversation_id)
+                    with contextlib.suppress(RedisError):
+                        await self._redis.srem(replicas_key(conversation_id), self.host_id)
+
+    async def _register(self, conversation_id: str) -> None:
+        key = replicas_key(conversation_id)
+        self._registered.add(conversation_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(key, self.host_id)
+            pipe.expire(key, self._retention_s)
+            await pipe.execute()
+
+    def created_here(self, conversation_id: str) -> None:
+        """This replica's append created the conversation and put it in the set."""
+        if conversation_id in self._held:
+            self._registered.add(conversation_id)
+
+    async def _joined(self, conversation_id: str) -> None:
+        """Another replica stored a conversation this one holds: join its set, then
+        deliver what was appended before the join (subscribers skip what they have)."""
+        if conversation_id not in self._held or conversation_id in self._registered:
+            return
+        await self._register(conversation_id)
+        if self.fetch_after is not None:
+            for frame in await self.fetch_after(conversation_id, 0):
+                self._hub.publish(conversation_id, frame)
+
+    def _spawn(self, coroutine: Any) -> None:
+        # Keep a reference: the event loop holds tasks only weakly.
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("event_bus_join_failed", error=repr(exc))
 
     def publish_local(self, conversation_id: str, frame: Frame) -> None:
         self._hub.publish(conversation_id, frame)
@@ -152,6 +199,13 @@ class EventBus:
         if message["channel"] == AGENTS_CHANNEL:
             if data != self.host_id:
                 self._notify_agent_watchers()
+            return
+        if message["channel"] == BORN_CHANNEL:
+            host, _, conversation_id = data.partition("|")
+            if host == self.host_id:
+                self.created_here(conversation_id)
+            elif conversation_id in self._held:
+                self._spawn(self._joined(conversation_id))
             return
         # "<seq or ->|<conversation id>|<event JSON>", from the append script or
         # publish_ephemeral of another replica.

@@ -24,6 +24,18 @@ class _ClientFrame(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class HelloFrame(_ClientFrame):
+    """The first frame: which conversation to resume and the last seq the client has.
+
+    Credentials travel here, never in the URL (URLs end up in access logs).
+    """
+
+    type: Literal["hello"]
+    token: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    after: Annotated[int, Field(strict=True, ge=0)] | None = None
+    lang: Annotated[str, Field(max_length=16)] | None = None
+
+
 class MessageFrame(_ClientFrame):
     type: Literal["message"]
     client_id: Annotated[str, Field(min_length=1, max_length=64)]
@@ -57,6 +69,12 @@ ClientFrame = Annotated[
 ]
 _client_frame: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 CLIENT_FRAME_TYPES = ("message", "typing", "csat", "end")
+# The first frame may be a hello, or already a client frame (then there was no hello).
+OpeningFrame = Annotated[
+    HelloFrame | MessageFrame | TypingFrame | CsatFrame | EndFrame, Field(discriminator="type")
+]
+_opening_frame: TypeAdapter[OpeningFrame] = TypeAdapter(OpeningFrame)
+OPENING_FRAME_TYPES = ("hello", *CLIENT_FRAME_TYPES)
 
 
 def frame_text(message: Mapping[str, Any], max_bytes: int, too_large: str) -> str:
@@ -94,6 +112,11 @@ def parse_frame(raw: str, adapter: TypeAdapter[T], types: tuple[str, ...]) -> T:
 
 def parse_client_frame(raw: str) -> ClientFrame:
     return parse_frame(raw, _client_frame, CLIENT_FRAME_TYPES)
+
+
+def parse_opening_frame(raw: str) -> OpeningFrame:
+    """The socket's first frame: a `hello`, or any client frame."""
+    return parse_frame(raw, _opening_frame, OPENING_FRAME_TYPES)
 
 
 def utc_now() -> str:

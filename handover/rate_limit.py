@@ -1,8 +1,34 @@
-"""Token buckets: a burst allowance that refills at a steady rate."""
+"""Rate limits: per-socket token buckets, and budgets shared in Redis.
+
+`TokenBucket` limits one socket in memory (the agent socket uses it).
+`Budgets` counts in Redis with the `limits` library's moving window, so a
+citizen's budget holds however many sockets they open and whichever gateway
+replica each lands on. Each kind of budget has its own setting (README); a
+check is one small Lua script per window, made before the expensive work
+(a Rasa turn, a relay, storing a conversation).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import time
+from typing import Literal
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import Redis
+
+from handover.settings import Settings
+
+# What is counted, and per what: a conversation's frames of one type, or one
+# client address's sockets, new conversations and messages.
+Budget = Literal[
+    "message", "typing", "csat", "end", "hello",
+    "address_connection", "address_conversation", "address_message",
+]  # fmt: skip
+
+KEY_PREFIX = "bs:limit"
 
 
 class TokenBucket:
@@ -24,4 +50,68 @@ class TokenBucket:
         if self._tokens < 1.0:
             return False
         self._tokens -= 1.0
+        return True
+
+
+def address_key(host: str) -> str:
+    """Who a client address counts as: an IPv4 address itself, an IPv6 address its /64.
+
+    One IPv6 subscriber usually holds a whole /64, so counting single
+    addresses would give each of them 2**64 budgets.
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # not an IP (a test client, a unix socket): counted as it is
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def _windows(spec: str) -> list[RateLimitItem]:
+    return sorted(parse_many(spec), key=lambda item: item.get_expiry())
+
+
+def _budgets(settings: Settings) -> dict[Budget, list[RateLimitItem]]:
+    return {
+        "message": _windows(settings.citizen_message_limits),
+        "typing": _windows(settings.citizen_typing_limits),
+        "csat": _windows(settings.citizen_csat_limits),
+        "end": _windows(settings.citizen_end_limits),
+        "hello": _windows(settings.citizen_hello_limits),
+        "address_connection": _windows(settings.address_connection_limits),
+        "address_conversation": _windows(settings.address_conversation_limits),
+        "address_message": _windows(settings.address_message_limits),
+    }
+
+
+class Budgets:
+    """Budgets per conversation and per client address, counted in Redis.
+
+    Keys are ``bs:limit:LIMITER/<budget>/<who>/…`` and expire with their
+    window, so an idle client leaves nothing behind for longer than an hour.
+    """
+
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        storage = RedisStorage(
+            "async+redis://",
+            implementation="redispy",
+            key_prefix=KEY_PREFIX,
+            # The app's own pool: one set of connections, the same Redis for sure.
+            connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+        )
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._items = _budgets(settings)
+
+    async def take(self, budget: Budget, who: str) -> bool:
+        """Count one event of `budget` for `who`; False when a window is full.
+
+        Windows are checked shortest first and the check stops at the first
+        full one, so a refused event uses up nothing of the longer windows.
+        """
+        for item in self._items[budget]:
+            if not await self._limiter.hit(item, budget, who):
+                return False
         return True

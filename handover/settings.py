@@ -10,7 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from limits import parse_many
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -86,11 +87,47 @@ class Settings(BaseSettings):
         4096, description="Largest client frame accepted; larger ones get `too_large`."
     )
     max_text_chars: int = Field(2000, description="Longest citizen message text.")
-    rate_limit_burst: int = Field(
-        8, description="Citizen messages a connection may send at once before `rate_limited`."
+    # Budgets in the notation of the `limits` library ("8/10 seconds; 30/minute": every
+    # part must hold). Counted in Redis, so they hold across sockets and gateway replicas.
+    citizen_message_limits: str = Field(
+        "8/10 seconds; 30/minute",
+        description="Citizen messages per conversation, over all its sockets; more get "
+        "`rate_limited` and are not stored.",
     )
-    rate_limit_per_minute: int = Field(
-        30, description="Sustained citizen messages per minute per connection."
+    citizen_typing_limits: str = Field(
+        "10/10 seconds; 60/minute",
+        description="Typing signals per conversation relayed to the agent; more are dropped "
+        "without an error.",
+    )
+    citizen_csat_limits: str = Field(
+        "3/minute; 10/hour", description="Satisfaction ratings per conversation."
+    )
+    citizen_end_limits: str = Field(
+        "3/minute; 10/hour", description="`end` frames per conversation."
+    )
+    citizen_hello_limits: str = Field(
+        "20/minute; 300/hour",
+        description="Connections (hello frames) resuming one conversation; more are closed "
+        "with 4429.",
+    )
+    address_connection_limits: str = Field(
+        "60/minute; 1000/hour",
+        description="New citizen sockets per client address; more are closed with 4429. "
+        "Generous: many citizens may share one address (carrier NAT, a town hall).",
+    )
+    address_conversation_limits: str = Field(
+        "20/minute; 200/hour",
+        description="New conversations stored per client address (each is kept "
+        "RETENTION_DAYS).",
+    )
+    address_message_limits: str = Field(
+        "60/minute; 1500/hour",
+        description="Citizen messages per client address over all its conversations.",
+    )
+    hello_timeout_s: float = Field(
+        5.0,
+        description="How long the citizen socket waits for the `hello` frame before it "
+        "starts a new conversation.",
     )
     rasa_timeout_s: float = Field(
         15.0, description="How long a bot turn may take before the citizen is told the bot is down."
@@ -106,6 +143,11 @@ class Settings(BaseSettings):
         None,
         description="Key that signs agent tokens. Unset: a random key kept in Redis, "
         "shared by every gateway replica.",
+    )
+    conversation_token_secret: str | None = Field(
+        None,
+        description="Key that signs citizens' conversation tokens. Unset: a random key kept "
+        "in Redis, shared by every gateway replica.",
     )
     agent_token_ttl_s: int = Field(8 * 3600, description="Lifetime of an agent's login token.")
     agent_grace_s: float = Field(
@@ -182,6 +224,19 @@ class Settings(BaseSettings):
     @property
     def rasa_url(self) -> str:
         return f"http://{self.rasa_host}:{self.rasa_port}"
+
+    @field_validator(
+        "citizen_message_limits", "citizen_typing_limits", "citizen_csat_limits",
+        "citizen_end_limits", "citizen_hello_limits", "address_connection_limits",
+        "address_conversation_limits", "address_message_limits",
+    )  # fmt: skip
+    @classmethod
+    def _check_limits(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like '8/10 seconds; 30/minute': {exc}") from None
+        return value
 
     @model_validator(mode="after")
     def _derive_gateway_url(self) -> Settings:

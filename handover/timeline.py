@@ -19,6 +19,7 @@ class Timeline:
     def __init__(self, log: ConversationLog, bus: EventBus) -> None:
         self.log = log
         self.bus = bus
+        bus.fetch_after = log.events_after
 
     async def record(
         self,
@@ -40,6 +41,8 @@ class Timeline:
         return appended
 
     def deliver(self, conversation_id: str, event: dict[str, Any], appended: Appended) -> None:
+        if appended.created:
+            self.bus.created_here(conversation_id)
         if appended.stored:
             metrics.EVENTS.labels(sender=event.get("from", event["type"])).inc()
             self.bus.publish_local(conversation_id, {**event, "seq": appended.seq})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlencode
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -22,13 +22,22 @@ class CitizenClient(FrameSocket):
         token: str | None = None,
         after: int | None = None,
         lang: str | None = None,
+        hello: Any = True,
     ) -> CitizenClient:
-        query = {
-            k: v for k, v in {"token": token, "after": after, "lang": lang}.items() if v is not None
-        }
-        url = f"{ws_url}?{urlencode(query)}" if query else ws_url
+        """Connect and say hello (token and `after` in the first frame, never in the URL).
+
+        `hello`: True sends the hello of `token`/`after`/`lang`; a dict or a string
+        is sent as the first frame instead; None sends nothing (the server waits
+        HELLO_TIMEOUT_S).
+        """
+        url = f"{ws_url}?lang={lang}" if lang else ws_url
         client = cls(await connect(url, max_size=2**22))
-        client.session = await client.receive()
+        if hello is True:
+            frame = {"type": "hello", "token": token, "after": after, "lang": lang}
+            await client.send({k: v for k, v in frame.items() if v is not None})
+        elif hello is not None:
+            await client.send(hello)
+        client.session = await client.receive(timeout=15.0)
         assert client.session["type"] == "session", client.session
         return client
 

@@ -194,6 +194,13 @@ def start_rasa(
     return service
 
 
+UNLIMITED_ADDRESS = {
+    "ADDRESS_CONNECTION_LIMITS": "100000/minute",
+    "ADDRESS_CONVERSATION_LIMITS": "100000/minute",
+    "ADDRESS_MESSAGE_LIMITS": "100000/minute",
+}
+
+
 def start_gateway(
     tmp: Path,
     name: str,
@@ -208,7 +215,9 @@ def start_gateway(
         env={"GATEWAY_PORT": str(port), "REDIS_URL": redis_url, "RASA_PORT": str(rasa_port),
              # Tests run at any hour; an agent who drops is given back quickly.
              "SERVICE_HOURS": "always", "AGENT_GRACE_S": "1.5", "PRESENCE_TTL_S": "3",
-             **(env or {})},
+             # Every test client comes from 127.0.0.1: per-address budgets are tested
+             # on gateways of their own (test_citizen_limits.py).
+             **UNLIMITED_ADDRESS, **(env or {})},
     )  # fmt: skip
     service.wait_ready(lambda: http_ok(f"{service.url}/healthz"), 30, name)
     return service

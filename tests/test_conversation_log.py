@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import hashlib
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 
 import pytest
 from redis.asyncio import Redis
 
-from handover.conversation_log import ConversationLog
+from handover.conversation_log import Conversation, ConversationLog
 from handover.protocol import message_event
 from handover.redis_connection import connect
 from handover.settings import Settings
@@ -24,12 +26,22 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-def log(redis: Redis) -> ConversationLog:
-    return ConversationLog(redis, RETENTION_S)
+def log(redis: Redis) -> Iterator[ConversationLog]:
+    log = ConversationLog(redis, RETENTION_S)
+    with ExitStack() as held:
+        log.held = held  # type: ignore[attr-defined]
+        yield log
+
+
+async def start(log: ConversationLog, language: str = "de") -> Conversation:
+    """A new conversation, held for the test as a socket holds it: its first event stores it."""
+    conversation = await log.start(channel="web", language=language)
+    log.held.enter_context(log.hold(conversation))  # type: ignore[attr-defined]
+    return conversation
 
 
 async def test_events_get_strictly_increasing_seq_and_replay_in_order(log: ConversationLog) -> None:
-    conversation = await log.start(channel="web", language="de")
+    conversation = await start(log)
     seqs = [
         (await log.append(conversation.id, message_event("bot", f"m{i}"))).seq for i in range(5)
     ]
@@ -40,7 +52,7 @@ async def test_events_get_strictly_increasing_seq_and_replay_in_order(log: Conve
 
 
 async def test_a_repeated_client_id_is_stored_once(log: ConversationLog) -> None:
-    conversation = await log.start(channel="web", language="de")
+    conversation = await start(log)
     first = await log.append(conversation.id, message_event("citizen", "Hallo"), client_id="c-1")
     again = await log.append(conversation.id, message_event("citizen", "Hallo"), client_id="c-1")
     assert first.stored and not again.stored
@@ -49,7 +61,7 @@ async def test_a_repeated_client_id_is_stored_once(log: ConversationLog) -> None
 
 
 async def test_concurrent_appends_never_share_a_seq(log: ConversationLog) -> None:
-    conversation = await log.start(channel="web", language="de")
+    conversation = await start(log)
     results = await asyncio.gather(
         *(
             log.append(conversation.id, message_event("citizen", str(i)), client_id=f"c{i}")
@@ -60,7 +72,7 @@ async def test_concurrent_appends_never_share_a_seq(log: ConversationLog) -> Non
 
 
 async def test_replay_pages_through_long_histories(log: ConversationLog) -> None:
-    conversation = await log.start(channel="web", language="de")
+    conversation = await start(log)
     for i in range(1203):
         await log.append(conversation.id, message_event("bot", str(i)))
     replay = await log.events_after(conversation.id, 0)
@@ -68,16 +80,79 @@ async def test_replay_pages_through_long_histories(log: ConversationLog) -> None
 
 
 async def test_token_resumes_its_own_conversation_only(log: ConversationLog) -> None:
-    mine = await log.start(channel="web", language="en")
-    other = await log.start(channel="web", language="de")
+    mine = await start(log, "en")
+    other = await start(log)
+    await log.append(mine.id, message_event("citizen", "Hello"), client_id="c")
     resumed = await log.resume(mine.token)
     assert resumed is not None and resumed.id == mine.id and resumed.language == "en"
+    assert resumed.stored and resumed.seq == 1
     assert resumed.id != other.id
     assert await log.resume("forged-" + mine.token) is None
+    assert await log.resume(mine.token[:-2] + "xx") is None
+
+
+async def test_a_new_conversation_stores_nothing_until_its_first_event(
+    log: ConversationLog, redis: Redis
+) -> None:
+    conversation = await start(log, "en")
+    assert not conversation.stored
+    assert [key async for key in redis.scan_iter(f"bs:conv:{{{conversation.id}}}*")] == []
+    assert not await log.record_csat(conversation.id, 5, "gut")
+    assert await redis.exists(f"bs:conv:{{{conversation.id}}}") == 0
+    first = await log.append(conversation.id, message_event("citizen", "Hi"), client_id="c")
+    assert first.stored and first.created and first.seq == 1 and first.state_before == "bot"
+    second = await log.append(conversation.id, message_event("bot", "Hello"))
+    assert second.stored and not second.created
+    meta = await log.meta(conversation.id)
+    assert (meta["state"], meta["seq"]) == ("bot", "2")
+    assert (meta["channel"], meta["language"]) == ("web", "en")
+    assert meta["created_at"].endswith("Z")
+
+
+async def test_a_token_resumes_its_conversation_before_and_after_the_first_event(
+    log: ConversationLog,
+) -> None:
+    conversation = await start(log, "en")
+    unstored = await log.resume(conversation.token)
+    assert unstored is not None and not unstored.stored
+    assert (unstored.id, unstored.seq, unstored.language) == (conversation.id, 0, "en")
+    await log.append(conversation.id, message_event("citizen", "Hi"), client_id="c")
+    stored = await log.resume(conversation.token)
+    assert stored is not None and stored.stored and stored.seq == 1
+
+
+async def test_a_token_signed_with_another_key_or_naming_another_conversation_is_refused(
+    log: ConversationLog, redis: Redis
+) -> None:
+    victim = await start(log)
+    await log.append(victim.id, message_event("citizen", "Privat"), client_id="c")
+    attacker = ConversationLog(redis, RETENTION_S, token_secret="guessed-key")
+    from handover.conversation_token import TokenClaims
+
+    forged = await attacker.tokens.issue(TokenClaims(victim.id, "web", "de"))
+    assert await log.resume(forged) is None
+    mine = await start(log)
+    payload, _, signature = mine.token.rpartition(".")
+    swapped = payload.replace(payload[:10], "A" * 10) + "." + signature
+    assert await log.resume(swapped) is None
+
+
+async def test_tokens_from_before_signing_resume_their_stored_conversation(
+    log: ConversationLog, redis: Redis
+) -> None:
+    conversation = await start(log)
+    await log.append(conversation.id, message_event("citizen", "Hallo"), client_id="c")
+    legacy = "old-random-token-without-signature"
+    key = "bs:token:" + hashlib.sha256(legacy.encode()).hexdigest()
+    await redis.set(key, conversation.id, ex=60)
+    resumed = await log.resume(legacy)
+    assert resumed is not None and resumed.id == conversation.id and resumed.seq == 1
+    await redis.delete(key)
+    assert await log.resume(legacy) is None
 
 
 async def test_state_changes_with_its_event_atomically(log: ConversationLog) -> None:
-    conversation = await log.start(channel="web", language="de")
+    conversation = await start(log)
     await log.append(
         conversation.id, {"type": "state", "state": "closed"}, meta={"state": "closed"}
     )
@@ -87,7 +162,7 @@ async def test_state_changes_with_its_event_atomically(log: ConversationLog) -> 
 async def test_every_key_of_a_conversation_expires_after_the_retention_period(
     log: ConversationLog, redis: Redis
 ) -> None:
-    conversation = await log.start(channel="web", language="de")
+    conversation = await start(log)
     appended = await log.append(conversation.id, message_event("citizen", "Hallo"), client_id="c")
     await log.append_bot_turn(
         conversation.id, appended.seq, {"intent": {"name": "greet"}}, [message_event("bot", "Hi")]
@@ -101,7 +176,7 @@ async def test_every_key_of_a_conversation_expires_after_the_retention_period(
 async def test_a_bot_turn_keeps_the_understanding_and_stores_the_replies(
     log: ConversationLog,
 ) -> None:
-    conversation = await log.start(channel="web", language="de")
+    conversation = await start(log)
     seq = (await log.append(conversation.id, message_event("citizen", "Hallo"))).seq
     parse = {"intent": {"name": "greet", "confidence": 0.98}, "entities": []}
     replies = [message_event("bot", "Guten Tag!"), message_event("bot", "Wie kann ich helfen?")]
@@ -118,7 +193,7 @@ async def test_a_bot_turn_keeps_the_understanding_and_stores_the_replies(
 
 
 async def test_a_refused_state_stores_nothing(log: ConversationLog) -> None:
-    conversation = await log.start(channel="web", language="de")
+    conversation = await start(log)
     await log.append(
         conversation.id, {"type": "state", "state": "closed"}, meta={"state": "closed"}
     )

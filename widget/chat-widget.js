@@ -1,7 +1,8 @@
 /*!
  * Bürgerservice chat widget: <buergerservice-chat>.
  * Plain JavaScript, no dependencies, no build step, no third-party requests.
- * Speaks the citizen socket of docs/DESIGN "Wire protocol": GET /ws/chat?token&after&lang.
+ * Speaks the citizen socket of docs/DESIGN "Wire protocol": GET /ws/chat?lang, then the first
+ * frame {"type":"hello","token","after","lang"} (credentials never in the URL).
  *
  * Embed with one tag (the gateway serves this file at /widget.js):
  *   <script src="/widget.js" data-server="" data-lang="de" data-title="…" defer></script>
@@ -520,8 +521,7 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       try {
         const u = new URL(this.server.replace(/\/+$/, '') + '/ws/chat', location.href);
         u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
-        if (this._token) u.searchParams.set('token', this._token);
-        if (this._maxSeq) u.searchParams.set('after', String(this._maxSeq));
+        // The token never goes into the URL (access logs, proxies): it is the hello frame's.
         u.searchParams.set('lang', this.lang);
         ws = new WebSocket(u.href);
       } catch (e) {
@@ -530,6 +530,13 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       }
       this._ws = ws;
       this._renderStatus();
+      ws.onopen = () => {
+        if (this._ws !== ws) return;
+        const hello = { type: 'hello', lang: this.lang };
+        if (this._token) hello.token = this._token;
+        if (this._maxSeq) hello.after = this._maxSeq;
+        ws.send(JSON.stringify(hello));
+      };
       ws.onmessage = (e) => { if (this._ws === ws) this._onFrame(e.data); };
       ws.onclose = () => {
         if (this._ws !== ws) return;
@@ -548,7 +555,7 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       const ws = this._ws;
       this._ws = null;
       this._ready = false;
-      if (ws) { ws.onclose = ws.onmessage = null; try { ws.close(1000); } catch (e) { /* already closed */ } }
+      if (ws) { ws.onopen = ws.onclose = ws.onmessage = null; try { ws.close(1000); } catch (e) { /* already closed */ } }
       for (const it of this._outbox) it.sent = false;
     }
 
