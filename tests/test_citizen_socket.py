@@ -230,7 +230,7 @@ async def test_no_citizen_token_reaches_the_gateway_log(ws_url: str, gateway: Se
     await again.close()
     await asyncio.sleep(0.3)  # the log is written by another process
     log = gateway.log()
-    assert "/ws/chat?lang=de" in log  # the handshake lines are there ...
+    assert "/ws/chat" in log  # the handshake lines are there (query redacted) ...
     assert citizen.token not in log  # ... without the token
     assert citizen.token.split(".")[-1] not in log
 
