@@ -35,6 +35,12 @@ class Settings(BaseSettings):
         description="Redis to use, e.g. redis://host:6379/0. Unset: the embedded Redis "
         "that `make run` starts under DATA_DIR.",
     )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or networks (e.g. 10.0.0.5,10.1.0.0/16) of "
+        "reverse proxies whose X-Forwarded-For/-Proto the gateway believes. Empty: none, "
+        "the client address is always the connecting peer (limits count per peer).",
+    )
     redis_max_connections: int = Field(64, description="Redis connections per process.")
     data_dir: Path = Field(PROJECT_ROOT / "var", description="Runtime data (embedded Redis).")
     rasa_model: Path = Field(
@@ -79,6 +85,11 @@ class Settings(BaseSettings):
     )
     rate_limit_per_minute: int = Field(
         30, description="Sustained citizen messages per minute per connection."
+    )
+    max_body_bytes: int = Field(
+        16 * 1024,
+        description="Largest HTTP request body (bytes) a route accepts unless it has a limit "
+        "of its own; larger ones get 413 while they stream in, before they are buffered.",
     )
     rasa_timeout_s: float = Field(
         15.0, description="How long a bot turn may take before the citizen is told the bot is down."
@@ -161,6 +172,11 @@ class Settings(BaseSettings):
     # --- operations -------------------------------------------------------------
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_json: bool = Field(False, description="JSON log lines (for log shippers) instead of text.")
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """TRUSTED_PROXIES as uvicorn's `forwarded_allow_ips` takes it."""
+        return [item.strip() for item in self.trusted_proxies.split(",") if item.strip()]
 
     @property
     def rasa_url(self) -> str:

@@ -179,7 +179,8 @@ def start_gateway(
         env={"GATEWAY_PORT": str(port), "REDIS_URL": redis_url, "RASA_PORT": str(rasa_port),
              # Tests run at any hour; an agent who drops is given back quickly.
              "SERVICE_HOURS": "always", "AGENT_GRACE_S": "1.5", "PRESENCE_TTL_S": "3",
-             **(env or {})},
+             # No proxy in front: X-Forwarded-For is never believed unless a test says so.
+             "TRUSTED_PROXIES": "", **(env or {})},
     )  # fmt: skip
     service.wait_ready(lambda: http_ok(f"{service.url}/healthz"), 30, name)
     return service
