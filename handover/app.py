@@ -25,6 +25,7 @@ from handover.body_limit import BodyLimit, BodyTooLarge, too_large_response
 from handover.case_api import add_case_api
 from handover.cases import CaseBook, LookupThrottle
 from handover.citizen_socket import serve_citizen
+from handover.client_keys import CLIENT_KEY, ClientKeys
 from handover.conversation_log import ConversationLog
 from handover.delivery import ConversationHub
 from handover.event_bus import EventBus
@@ -87,8 +88,10 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         app.state.redis = redis
         app.state.cases = CaseBook(redis, settings.case_retention_s)
         app.state.case_lookups = LookupThrottle(
-            redis, settings.case_lookup_max_failures, settings.case_lookup_window_s
-        )
+            redis, settings.case_lookup_max_failures, settings.case_lookup_window_s,
+            settings.case_lookup_pair_delay_s, settings.case_lookup_pair_max_delay_s,
+        )  # fmt: skip
+        app.state.client_keys = await ClientKeys.load(redis)
         app.state.grace_tasks = set()
         demo_login = ""
         if settings.demo_agent:
@@ -234,7 +237,13 @@ class GatewayApp:
         if scope["type"] == "websocket":
             handler = self._sockets.get(scope["path"])
             if handler is not None:
-                await handler(WebSocket(scope, receive, send))
+                # Bot turns started from this connection inherit the citizen's client
+                # key; Rasa's metadata carries it to the action server (rasa_bot.py).
+                token = CLIENT_KEY.set(self.state.client_keys.of_scope(scope))
+                try:
+                    await handler(WebSocket(scope, receive, send))
+                finally:
+                    CLIENT_KEY.reset(token)
                 return
             await self.api(scope, receive, send)
             return

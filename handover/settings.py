@@ -161,12 +161,22 @@ class Settings(BaseSettings):
         180, description="Days a case is kept after its last status change, then Redis expires it."
     )
     case_lookup_max_failures: int = Field(
-        5,
-        description="Failed status look-ups per conversation, client address or case number "
-        "within CASE_LOOKUP_WINDOW_S before further look-ups are refused.",
+        10,
+        description="Failed status look-ups one client (address) may make within "
+        "CASE_LOOKUP_WINDOW_S, over all cases and through the chat and the API together, "
+        "before further look-ups are refused (429).",
     )
     case_lookup_window_s: int = Field(
-        900, description="Window in which failed status look-ups are counted."
+        3600, description="Window in which a client's failed status look-ups are counted."
+    )
+    case_lookup_pair_delay_s: float = Field(
+        2.0,
+        description="After a client's second failed look-up of one case, its next try of "
+        "that case waits this long, doubling with each further failure. Only that client "
+        "waits: the case's owner elsewhere is never locked out.",
+    )
+    case_lookup_pair_max_delay_s: float = Field(
+        3600.0, description="Longest delay between one client's tries of one case."
     )
 
     # --- operations -------------------------------------------------------------

@@ -19,14 +19,17 @@ import redis
 
 from tests.services import CASE_API_TOKEN, Service, free_port, start_gateway
 
-MAX_FAILURES = 5  # CASE_LOOKUP_MAX_FAILURES's default
+MAX_FAILURES = 5  # the test gateways' CASE_LOOKUP_MAX_FAILURES
+LIMITS = {"CASE_LOOKUP_MAX_FAILURES": str(MAX_FAILURES)}
 CHUNK = 64 * 1024
 
 
 @pytest.fixture(scope="module")
 def gateway(service_dir: Path, redis_url: str) -> Iterator[Service]:
     """A gateway as `make run` starts it (no proxy configured); no Rasa behind it."""
-    service = start_gateway(service_dir, "gateway-http", redis_url, rasa_port=free_port())
+    service = start_gateway(
+        service_dir, "gateway-http", redis_url, rasa_port=free_port(), env=LIMITS
+    )
     yield service
     service.stop()
 
@@ -36,7 +39,7 @@ def proxied_gateway(service_dir: Path, redis_url: str) -> Iterator[Service]:
     """A gateway behind a reverse proxy on loopback (TRUSTED_PROXIES=127.0.0.1)."""
     service = start_gateway(
         service_dir, "gateway-proxied", redis_url, rasa_port=free_port(),
-        env={"TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8"},
+        env={"TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8", **LIMITS},
     )  # fmt: skip
     yield service
     service.stop()
@@ -248,9 +251,7 @@ def test_every_response_carries_the_security_headers(gateway: Service) -> None:
         connect = re.search(r"connect-src ([^;]+)", policy)
         assert connect and connect.group(1).split() == ["'self'", origin], policy
         assert "script-src 'self'" in policy and "'unsafe-eval'" not in policy
-    assert responses["/healthz"].headers["content-security-policy"].startswith(
-        "default-src 'none'"
-    )
+    assert responses["/healthz"].headers["content-security-policy"].startswith("default-src 'none'")
 
 
 def test_a_page_served_over_https_allows_only_its_own_wss_origin(
@@ -272,4 +273,3 @@ def test_a_page_served_over_https_allows_only_its_own_wss_origin(
     # A Host that is no host name is not put into the policy.
     odd = httpx.get(f"{gateway.url}/", headers={"Host": "evil.example; script-src *"}, timeout=10)
     assert re.search(r"connect-src 'self';", odd.headers["content-security-policy"])
-
