@@ -59,10 +59,19 @@ async def create_case(report: dict[str, Any]) -> dict[str, Any]:
     return created
 
 
-async def look_up_case(case_number: str, verifier: str, conversation_id: str) -> LookupResult:
-    """A case by number plus the e-mail or postal code given with it."""
+async def look_up_case(
+    case_number: str, verifier: str, conversation_id: str, client_key: str | None = None
+) -> LookupResult:
+    """A case by number plus the e-mail or postal code given with it.
+
+    `client_key` names the citizen (the gateway's keyed hash of their address,
+    from the message metadata): the gateway counts failed look-ups per client,
+    through the chat and its API alike. Without one, per conversation.
+    """
     key = "postal_code" if verifier.isdigit() else "email"
     body = {"case_number": case_number, key: verifier, "conversation_id": conversation_id}
+    if client_key:
+        body["client_key"] = client_key
     status, payload, retry_after = await _post("/api/cases/lookup", body)
     if status == 200:
         return LookupResult(found=True, case=payload)

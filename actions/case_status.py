@@ -1,13 +1,16 @@
 """Status look-up of a damage report: case number plus the e-mail or postal code given with it.
 
 The gateway answers a wrong pair exactly like an unknown number and throttles
-repeated failures; the bot only relays that, so it can reveal nothing either.
+repeated failures per client; the bot only relays that, so it can reveal
+nothing either. The client is the citizen's client key from the message
+metadata (the gateway puts it there), so chatting counts like calling the API.
+A number whose check character is wrong is a typo: the form asks again before
+any look-up is spent.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -18,10 +21,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.case_api import CaseApiUnavailable, look_up_case
 from actions.damage_report import CATEGORY_NAMES, EMAIL, POSTAL_CODE
 from actions.form_answers import AnswerReadingForm, Reply
+from handover.case_numbers import EXAMPLE, IN_TEXT, find_case_number
 
 logger = logging.getLogger(__name__)
 
-CASE_NUMBER = re.compile(r"\bMM[-\s]?(\d{4})[-\s]?(\d{6})\b", re.IGNORECASE)
 STATUS_NAMES = {
     "eingegangen": "eingegangen",
     "in_bearbeitung": "in Bearbeitung",
@@ -31,8 +34,16 @@ STATUS_NAMES = {
 
 
 def read_case_number(reply: Reply) -> str | None:
-    match = CASE_NUMBER.search(reply.entities.get("case_number") or reply.text)
-    return f"MM-{match.group(1)}-{match.group(2)}" if match else None
+    """The case number in the reply (old or new form), canonical; None for a typo."""
+    entity = reply.entities.get("case_number")
+    return (find_case_number(entity) if entity else None) or find_case_number(reply.text)
+
+
+def client_key(tracker: Tracker) -> str | None:
+    """The citizen's client key the gateway sent with the latest message, if any."""
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    key = metadata.get("client_key") if isinstance(metadata, dict) else None
+    return key if isinstance(key, str) and 0 < len(key) <= 64 else None
 
 
 def read_verifier(reply: Reply) -> str | None:
@@ -48,8 +59,8 @@ def read_verifier(reply: Reply) -> str | None:
 class ValidateCaseStatusForm(AnswerReadingForm):
     started_by = "check_status"
     hints: ClassVar[dict[str, str]] = {
-        "case_number": "Die Vorgangsnummer hat das Format MM-2026-000123 (MM, Jahr, "
-        "sechs Ziffern). Bitte prüfen Sie die Nummer.",
+        "case_number": f"Die Vorgangsnummer hat das Format {EXAMPLE} (MM, Jahr und zweimal "
+        "vier Zeichen aus Ziffern und Buchstaben). Bitte prüfen Sie die Nummer.",
         "case_verifier": "Bitte geben Sie die E-Mail-Adresse oder die fünfstellige Postleitzahl "
         "an, die Sie bei der Meldung genannt haben.",
     }
@@ -62,7 +73,7 @@ class ValidateCaseStatusForm(AnswerReadingForm):
             return read_case_number(reply)
         if slot == "case_verifier":
             # A postal code inside a case number is no verifier; read the rest of the text.
-            rest = CASE_NUMBER.sub(" ", reply.text)
+            rest = IN_TEXT.sub(" ", reply.text)
             return (
                 read_verifier(Reply(rest, reply.intent, {}))
                 if asked or rest != reply.text
@@ -82,7 +93,7 @@ class ActionCaseStatus(Action):  # type: ignore[misc]
         verifier = str(tracker.get_slot("case_verifier") or "")
         forget = [SlotSet("case_number", None), SlotSet("case_verifier", None)]
         try:
-            result = await look_up_case(number, verifier, tracker.sender_id)
+            result = await look_up_case(number, verifier, tracker.sender_id, client_key(tracker))
         except CaseApiUnavailable as error:
             logger.warning("Case status not available: %s", error)
             dispatcher.utter_message(
@@ -91,10 +102,9 @@ class ActionCaseStatus(Action):  # type: ignore[misc]
             )
             return forget
         if result.retry_after_s is not None:
-            minutes = max(1, round(result.retry_after_s / 60))
             dispatcher.utter_message(
-                text="Es gab zu viele erfolglose Abfragen. Bitte versuchen Sie es in "
-                f"{minutes} Minute{'n' if minutes != 1 else ''} noch einmal."
+                text="Es gab zu viele erfolglose Abfragen. Bitte versuchen Sie es "
+                f"{_in(result.retry_after_s)} noch einmal."
             )
         elif not result.found or result.case is None:
             dispatcher.utter_message(
@@ -118,6 +128,14 @@ def describe(case: dict[str, Any]) -> str:
             f"• {when}: {STATUS_NAMES.get(str(entry.get('status')), entry.get('status'))}{note}"
         )
     return "\n".join(lines)
+
+
+def _in(seconds: int) -> str:
+    """'in 30 Sekunden', 'in 1 Minute', 'in 15 Minuten'."""
+    if seconds < 60:
+        return f"in {seconds} Sekunde{'n' if seconds != 1 else ''}"
+    minutes = round(seconds / 60)
+    return f"in {minutes} Minute{'n' if minutes != 1 else ''}"
 
 
 def _date(ts: str) -> str:

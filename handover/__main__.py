@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import resource
+from typing import Any
 
 import uvicorn
 
 from handover.app import create_app
 from handover.log_config import configure_logging
-from handover.settings import get_settings
+from handover.settings import Settings, get_settings
 
 
 def _allow_many_sockets() -> None:
@@ -17,6 +18,20 @@ def _allow_many_sockets() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """Uvicorn's proxy-header options from TRUSTED_PROXIES.
+
+    Uvicorn's default trusts X-Forwarded-For from 127.0.0.1, so anything on the
+    gateway's host could claim any client address and dodge every per-address
+    limit. Only configured proxies are believed; with none, the ASGI client is
+    always the connecting peer.
+    """
+    proxies = settings.trusted_proxy_list
+    if not proxies:
+        return {"proxy_headers": False, "forwarded_allow_ips": []}
+    return {"proxy_headers": True, "forwarded_allow_ips": proxies}
 
 
 def main() -> None:
@@ -36,6 +51,7 @@ def main() -> None:
         # Chat frames are small; compressing each costs more CPU than it saves.
         ws_per_message_deflate=False,
         access_log=False,
+        **proxy_options(settings),
         timeout_graceful_shutdown=10,
     )
 

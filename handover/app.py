@@ -15,15 +15,17 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from handover.agent_auth import AgentAuth
 from handover.agent_desk import AgentDesk
 from handover.agent_socket import serve_agent
 from handover.agents import AgentDirectory, ensure_demo_agent
+from handover.body_limit import BodyLimit, BodyTooLarge, too_large_response
 from handover.case_api import add_case_api
 from handover.cases import CaseBook, LookupThrottle
 from handover.citizen_socket import serve_citizen
+from handover.client_keys import CLIENT_KEY, ClientKeys
 from handover.conversation_log import ConversationLog
 from handover.delivery import ConversationHub
 from handover.event_bus import EventBus
@@ -35,6 +37,7 @@ from handover.rasa_auth import RasaCredentials
 from handover.rasa_bot import RasaBot
 from handover.rate_limit import Budgets
 from handover.redis_connection import connect
+from handover.security_headers import SecurityHeaders
 from handover.service_hours import ServiceHours
 from handover.settings import PROJECT_ROOT, Settings, get_settings
 from handover.timeline import Timeline
@@ -43,11 +46,9 @@ log = structlog.get_logger(__name__)
 
 WIDGET_DIR = PROJECT_ROOT / "widget"
 
-# The demo portal runs no third-party code; the widget talks only to its own origin.
-DEMO_PAGE_CSP = (
-    "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; frame-ancestors 'none'"
-)
+# Bodies far below MAX_BODY_BYTES are all these routes ever need: a case number and a
+# verifier, or a username and a password. Smaller limits mean less to buffer per request.
+ROUTE_BODY_LIMITS = {"/api/cases/lookup": 2048, "/api/agent/login": 2048}
 
 
 async def _announce_when_ready(settings: Settings, bot: RasaBot, demo_login: str) -> None:
@@ -96,8 +97,10 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         app.state.budgets = Budgets(redis, settings)
         app.state.cases = CaseBook(redis, settings.case_retention_s)
         app.state.case_lookups = LookupThrottle(
-            redis, settings.case_lookup_max_failures, settings.case_lookup_window_s
-        )
+            redis, settings.case_lookup_max_failures, settings.case_lookup_window_s,
+            settings.case_lookup_pair_delay_s, settings.case_lookup_pair_max_delay_s,
+        )  # fmt: skip
+        app.state.client_keys = await ClientKeys.load(redis)
         app.state.grace_tasks = set()
         demo_login = ""
         if settings.demo_agent:
@@ -127,9 +130,8 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
 
     @app.get("/", include_in_schema=False)
     async def demo_page() -> Response:
-        response = FileResponse(WIDGET_DIR / "demo.html", media_type="text/html; charset=utf-8")
-        response.headers["Content-Security-Policy"] = DEMO_PAGE_CSP
-        return response
+        # Its Content-Security-Policy comes from SecurityHeaders, as every page's does.
+        return FileResponse(WIDGET_DIR / "demo.html", media_type="text/html; charset=utf-8")
 
     @app.get("/widget.js", include_in_schema=False)
     async def widget_script() -> Response:
@@ -142,11 +144,9 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
 
     @app.get("/agent", include_in_schema=False)
     async def agent_console() -> Response:
-        response = FileResponse(
+        return FileResponse(
             WIDGET_DIR / "agent-console.html", media_type="text/html; charset=utf-8"
         )
-        response.headers["Content-Security-Policy"] = DEMO_PAGE_CSP
-        return response
 
     @app.get("/agent-console.js", include_in_schema=False)
     async def agent_console_script() -> Response:
@@ -175,6 +175,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_exception_handler(BodyTooLarge, too_large_response)
     add_case_api(app, settings)
     knowledge = add_knowledge_api(app, settings)
 
@@ -212,7 +213,8 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
 
         await serve_agent(websocket, agent, state.desk, state.bus, settings, schedule_grace)
 
-    return GatewayApp(app, {"/ws/chat": citizen_socket, "/ws/agent": agent_socket})
+    http = SecurityHeaders(BodyLimit(app, settings.max_body_bytes, ROUTE_BODY_LIMITS))
+    return GatewayApp(app, {"/ws/chat": citizen_socket, "/ws/agent": agent_socket}, http)
 
 
 class GatewayApp:
@@ -220,21 +222,37 @@ class GatewayApp:
 
     Sockets skip FastAPI's middleware stack on purpose: each frame sent through it
     passes several wrapper layers, which cost a measurable share of the relay's
-    CPU (docs/benchmarks.md). HTTP keeps FastAPI's validation and error handling.
+    CPU (docs/benchmarks.md). HTTP keeps FastAPI's validation and error handling,
+    inside `http`: the body limit and the security headers, outermost so that even
+    FastAPI's own 500 responses carry the headers.
     """
 
-    def __init__(self, api: FastAPI, sockets: dict[str, Callable[[WebSocket], Awaitable[None]]]):
+    def __init__(
+        self,
+        api: FastAPI,
+        sockets: dict[str, Callable[[WebSocket], Awaitable[None]]],
+        http: ASGIApp | None = None,
+    ):
         self.api = api
         self.state = api.state
         self._sockets = sockets
+        self._http: ASGIApp = http or api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             handler = self._sockets.get(scope["path"])
             if handler is not None:
-                await handler(WebSocket(scope, receive, send))
+                # Bot turns started from this connection inherit the citizen's client
+                # key; Rasa's metadata carries it to the action server (rasa_bot.py).
+                token = CLIENT_KEY.set(self.state.client_keys.of_scope(scope))
+                try:
+                    await handler(WebSocket(scope, receive, send))
+                finally:
+                    CLIENT_KEY.reset(token)
                 return
-        await self.api(scope, receive, send)
+            await self.api(scope, receive, send)
+            return
+        await self._http(scope, receive, send)
 
 
 class LoginBody(BaseModel):

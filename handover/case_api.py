@@ -2,9 +2,10 @@
 
 Three kinds of caller: the action server creates cases with the installation's
 case-API token; anyone (the action server on a citizen's behalf, a web page)
-may look a case up with the e-mail or postal code given with it; agents change
-a case's status with their login token. Bodies are validated here, at the edge,
-and every refusal is one `CaseApiError` turned into its response in one place.
+may look a case up with the e-mail or postal code given with it, counted per
+client across both paths; agents change a case's status with their login token.
+Bodies are validated here, at the edge, and every refusal is one `CaseApiError`
+turned into its response in one place.
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from handover.cases import CaseBook, CaseStatus, Category, LookupThrottle, normalise_case_number
+from handover.client_keys import ClientKeys, is_client_key, peer_address
 from handover.metrics import CASE_LOOKUP_FAILURES, CASES_CREATED
 from handover.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-# Generous for a 2,000-character description in JSON escapes; anything larger is not a report.
-MAX_BODY_BYTES = 16 * 1024
 # Pragmatic, not RFC 5322: one @, no spaces, a dot in the domain. The address
 # only has to be one the citizen can repeat when looking the case up.
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
@@ -59,10 +59,6 @@ def not_found() -> CaseApiError:
 
 def invalid(field: str, detail: str) -> CaseApiError:
     return CaseApiError(422, {"error": "invalid", "field": field, "detail": detail})
-
-
-def too_large() -> CaseApiError:
-    return CaseApiError(413, {"error": "too_large"})
 
 
 def rate_limited(wait_s: float) -> CaseApiError:
@@ -123,9 +119,9 @@ class StatusChange(BaseModel):
 
 
 async def _json(request: Request) -> Any:
+    # Bounded while it streams in (handover/body_limit.py): MAX_BODY_BYTES, 16 KiB by
+    # default, is generous for a 2,000-character description in JSON escapes.
     body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise too_large()
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -162,6 +158,25 @@ def _text(data: dict[str, Any], field: str, max_length: int = 320) -> str | None
     return value if isinstance(value, str) and 0 < len(value) <= max_length else None
 
 
+def _client(request: Request, data: dict[str, Any], settings: Settings) -> str:
+    """The client key a look-up counts under: the same for a citizen's chat and API calls.
+
+    The action server asks for every chatting citizen from one address, so it
+    names the citizen: the `client_key` the gateway put into the message's
+    metadata, or (a channel without an address) the conversation. Only the
+    authenticated action server may name a client; anyone else counts as itself.
+    """
+    keys: ClientKeys = request.app.state.client_keys
+    if _is_action_server(request, settings):
+        named = data.get("client_key")
+        if is_client_key(named):
+            return str(named)
+        conversation_id = _text(data, "conversation_id", 128)
+        if conversation_id is not None:
+            return keys.of(f"conversation {conversation_id}")
+    return keys.of(peer_address(request.scope))
+
+
 def build_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/api/cases")
 
@@ -184,13 +199,8 @@ def build_router(settings: Settings) -> APIRouter:
             data = {}
         raw_number = _text(data, "case_number", 64)
         number = normalise_case_number(raw_number) if raw_number else None
-        conversation_id = _text(data, "conversation_id", 128)
-        # The action server asks on behalf of many citizens from one address: it
-        # is throttled per conversation instead. Anyone else, per address too.
-        trusted = conversation_id is not None and _is_action_server(request, settings)
-        client = None if trusted else (request.client.host if request.client else "unknown")
         throttle: LookupThrottle = request.app.state.case_lookups
-        keys = throttle.keys(case_number=number, conversation_id=conversation_id, client=client)
+        keys = throttle.keys(client=_client(request, data, settings), case_number=number)
         wait_s = await throttle.attempt(keys)
         if wait_s:
             CASE_LOOKUP_FAILURES.labels("rate_limited").inc()

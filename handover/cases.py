@@ -1,17 +1,21 @@
 """Damage reports (Mängelmeldungen): numbered cases with a status history, in Redis.
 
-A case number ``MM-<year>-<counter>`` comes from one INCR per year on a counter
-that never expires, so no number is ever given out twice, not even after its
-case has expired. A case is a hash plus a list of status changes; both expire
-CASE_RETENTION_DAYS after the last change. The e-mail address and postal code
-are stored only when the citizen gave them, as given, and serve one purpose:
-letting the citizen look the case up again.
+A case number ``MM-<year>-XXXX-XXXX`` is random with a check character
+(handover/case_numbers.py), so numbers cannot be walked. Every number issued in
+a year is kept in that year's set until the year is over, and a new one is
+drawn again if it was ever issued, so no number is given out twice, not even
+after its case has expired. A case is a hash plus a list of status changes;
+both expire CASE_RETENTION_DAYS after the last change. The e-mail address and
+postal code are stored only when the citizen gave them, as given, and serve
+one purpose: letting the citizen look the case up again.
 
 A look-up proves ownership with the e-mail or postal code given with the
 report. Every failure looks the same to the caller (unknown number, wrong
 pair, no verifier), and the comparison runs against a dummy value when the
 number is unknown, so neither the answer nor its timing says whether a number
-exists. `LookupThrottle` counts failures so the pair cannot be guessed.
+exists. `LookupThrottle` limits failures per client (a budget) and per
+(client, case) pair (an exponential delay), never per case alone, so nobody
+can lock an owner out of their own case.
 
 Keys of one case share the hash tag ``{<case number>}`` (one Redis Cluster
 shard per case); the throttle's counters share ``{throttle}``, so its
@@ -23,14 +27,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast, get_args
 from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
+from handover.case_numbers import new_case_number
+from handover.case_numbers import normalise_case_number as normalise_case_number
 from handover.protocol import utc_now
 
 Category = Literal[
@@ -40,7 +45,6 @@ CATEGORIES: tuple[Category, ...] = get_args(Category)
 CaseStatus = Literal["eingegangen", "in_bearbeitung", "erledigt", "abgelehnt"]
 STATUSES: tuple[CaseStatus, ...] = get_args(CaseStatus)
 
-CASE_NUMBER = re.compile(r"MM-(\d{4})-(\d{6,9})")
 # The year in a number is the city's, not UTC's: a report at 00:30 on New Year's
 # Day in Germany belongs to the new year.
 CITY_TZ = ZoneInfo("Europe/Berlin")
@@ -58,46 +62,50 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 return 1
 """
 
-# KEYS: failure counters of one look-up. ARGV: limit, window in milliseconds.
-# If any counter is at the limit: returns the milliseconds until the longest such
-# window ends, counting nothing. Otherwise counts this attempt on every counter
-# (a window starts with its first failure) and returns 0. Counting before the
-# look-up, in one atomic step, means parallel requests cannot slip past the limit;
-# a successful look-up takes its count back (`_RELEASE_SCRIPT`).
+# KEYS: the client's failure budget; optionally its (client, case) pair.
+# ARGV: budget, budget window ms, pair base delay ms, pair maximum delay ms.
+# Refused (returns the milliseconds to wait, counting nothing) while the budget
+# is spent or the pair's delay since its last failure has not passed. Otherwise
+# counts this attempt as a failure on both, atomically and before the look-up,
+# so parallel requests cannot slip past: the pair's n-th failure delays its
+# next try by base * 2^(n-2) (none after the first), at most the maximum. A
+# successful look-up takes its count back and clears the pair (_RELEASE_SCRIPT).
 _ATTEMPT_SCRIPT = """
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
+local budget, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local base, cap = tonumber(ARGV[3]), tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local wait = 0
-for _, key in ipairs(KEYS) do
-  if tonumber(redis.call('GET', key) or '0') >= limit then
-    local ttl = redis.call('PTTL', key)
-    if ttl < 0 then
-      redis.call('PEXPIRE', key, window)
-      ttl = window
-    end
-    if ttl > wait then wait = ttl end
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= budget then
+  wait = redis.call('PTTL', KEYS[1])
+  if wait < 0 then
+    redis.call('PEXPIRE', KEYS[1], window)
+    wait = window
   end
 end
+local failures = 0
+if KEYS[2] then
+  failures = tonumber(redis.call('HGET', KEYS[2], 'failures') or '0')
+  local ready = tonumber(redis.call('HGET', KEYS[2], 'ready_at') or '0')
+  if ready - now > wait then wait = ready - now end
+end
 if wait > 0 then return wait end
-for _, key in ipairs(KEYS) do
-  redis.call('INCR', key)
-  if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, window) end
+redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], window) end
+if KEYS[2] then
+  local delay = 0
+  if failures >= 1 then delay = math.min(cap, base * 2 ^ (failures - 1)) end
+  redis.call('HSET', KEYS[2], 'failures', failures + 1, 'ready_at', now + delay)
+  redis.call('PEXPIRE', KEYS[2], math.floor(delay + window))
 end
 return 0
 """
 
 _RELEASE_SCRIPT = """
-for _, key in ipairs(KEYS) do
-  if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
-end
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+if KEYS[2] then redis.call('DEL', KEYS[2]) end
 return 0
 """
-
-
-def normalise_case_number(raw: str) -> str | None:
-    """The canonical form of a case number as a citizen may type it, or None if malformed."""
-    number = raw.strip().upper()
-    return number if CASE_NUMBER.fullmatch(number) else None
 
 
 def _case_key(number: str) -> str:
@@ -108,8 +116,13 @@ def _history_key(number: str) -> str:
     return f"bs:case:{{{number}}}:history"
 
 
-def _counter_key(year: int) -> str:
-    return f"bs:case-counter:{year}"
+def _issued_key(year: int) -> str:
+    return f"bs:case-numbers:{year}"
+
+
+# Kept until the year is over (the year is in the number, so no later draw can
+# collide), plus a margin for clocks and time zones.
+_ISSUED_MARGIN = timedelta(days=2)
 
 
 def _digest(value: str) -> bytes:
@@ -222,10 +235,8 @@ class CaseBook:
         language: str = "de",
     ) -> Case:
         """Store a new case with status `eingegangen` and give it the year's next number."""
-        year = datetime.now(CITY_TZ).year
-        # A number whose write below fails is skipped, never handed out again.
-        counter = await self._redis.incr(_counter_key(year))
-        number = f"MM-{year}-{counter:06d}"
+        now = datetime.now(CITY_TZ)
+        number = await self._issue_number(now.year)
         created_at = utc_now()
         fields = {
             "category": category,
@@ -247,6 +258,18 @@ class CaseBook:
             await pipe.execute()
         return Case(number, category, location, "eingegangen", created_at, (first,))
 
+    async def _issue_number(self, year: int) -> str:
+        """A number never issued before; it is kept as issued even if the write below fails."""
+        year_end = datetime(year + 1, 1, 1, tzinfo=CITY_TZ) + _ISSUED_MARGIN
+        while True:
+            number = new_case_number(year)
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(_issued_key(year), number)
+                pipe.expireat(_issued_key(year), int(year_end.timestamp()))
+                added, _ = await pipe.execute()
+            if added:
+                return number
+
     async def _fetch(self, number: str) -> tuple[dict[str, str], list[str]]:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(_case_key(number))
@@ -267,7 +290,7 @@ class CaseBook:
         `number` is canonical (`normalise_case_number`) or None for a malformed
         one; every way of failing costs the same Redis round trip and comparisons.
         """
-        data, history = await self._fetch(number or "MM-0000-000000")
+        data, history = await self._fetch(number or "MM-0000-0000-0000")
         verified = _verified(data, {"email": email, "postal_code": postal_code})
         return _case(cast(str, number), data, history) if verified and data else None
 
@@ -285,36 +308,57 @@ class CaseBook:
 
 
 class LookupThrottle:
-    """Counts failed look-ups per client, conversation and case number; refuses beyond a limit.
+    """Limits failed look-ups: a budget per client, an exponential delay per (client, case).
 
-    Counters are named by a hash of what they count, so Redis holds no client
-    address or conversation id in clear.
+    The client is a client key (handover/client_keys.py): the caller's own for a
+    web page, the citizen's for the chat (relayed by the authenticated action
+    server). There is deliberately no counter per case alone: failures from
+    other clients never delay the owner. Counters are named by hashes, so Redis
+    holds neither an address nor a case number next to the client that tried it.
     """
 
-    def __init__(self, redis: Redis, max_failures: int, window_s: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        max_failures: int,
+        window_s: int,
+        pair_delay_s: float,
+        pair_max_delay_s: float,
+    ) -> None:
         self.max_failures = max_failures
         self.window_s = window_s
+        self.pair_delay_s = pair_delay_s
+        self.pair_max_delay_s = pair_max_delay_s
         self._attempt = redis.register_script(_ATTEMPT_SCRIPT)
         self._release = redis.register_script(_RELEASE_SCRIPT)
 
     @staticmethod
-    def keys(
-        *, case_number: str | None, conversation_id: str | None, client: str | None
-    ) -> list[str]:
-        """The counters one look-up counts on; each identity given gets one."""
-        identities = {"case": case_number, "conversation": conversation_id, "client": client}
-        return [
-            f"bs:case-lookups:{{throttle}}:{kind}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
-            for kind, value in identities.items()
-            if value
-        ]
+    def keys(*, client: str, case_number: str | None) -> list[str]:
+        """The client's budget counter, and its pair counter if the number is well formed."""
+        prefix = "bs:case-lookups:{throttle}"
+        keys = [f"{prefix}:client:{_name(client)}"]
+        if case_number:
+            keys.append(f"{prefix}:pair:{_name(f'{client} {case_number}')}")
+        return keys
 
     async def attempt(self, keys: list[str]) -> float:
         """0 if the look-up may go ahead (it is counted as failed until `succeeded`);
         otherwise the seconds until it may be tried again."""
-        wait_ms = await self._attempt(keys=keys, args=[self.max_failures, self.window_s * 1000])
+        wait_ms = await self._attempt(
+            keys=keys,
+            args=[
+                self.max_failures,
+                self.window_s * 1000,
+                int(self.pair_delay_s * 1000),
+                int(self.pair_max_delay_s * 1000),
+            ],
+        )
         return int(wait_ms) / 1000
 
     async def succeeded(self, keys: list[str]) -> None:
-        """Take back the count of an attempt that succeeded; other failures still count."""
+        """Take back the attempt's count and clear the pair; other failures still count."""
         await self._release(keys=keys, args=[])
+
+
+def _name(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:32]

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from handover.client_keys import CLIENT_KEY
 from handover.errors import BotUnavailable
 from handover.protocol import Button, Link
 from handover.rasa_auth import RasaCredentials
@@ -95,6 +96,17 @@ def _bot_message(raw: dict[str, Any]) -> BotMessage | None:
     return BotMessage(text=str(text), buttons=buttons, links=links, custom=custom)
 
 
+def with_client_key(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The turn's metadata plus the citizen's client key, when the turn has a citizen socket.
+
+    The action server passes the key on to the case API, which counts status
+    look-ups per client across the chat and the API. Only the key travels (a
+    keyed hash, never the address): Rasa's tracker stores the metadata.
+    """
+    key = CLIENT_KEY.get()
+    return {**metadata, "client_key": key} if key else metadata
+
+
 class RasaBot:
     def __init__(
         self,
@@ -121,7 +133,7 @@ class RasaBot:
             "sender": conversation_id,
             "message": text,
             "message_id": message_id,
-            "metadata": metadata,
+            "metadata": with_client_key(metadata),
         }
         try:
             async with self._session.post(

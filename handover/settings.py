@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         description="Redis to use, e.g. redis://host:6379/0. Unset: the embedded Redis "
         "that `make run` starts under DATA_DIR.",
     )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or networks (e.g. 10.0.0.5,10.1.0.0/16) of "
+        "reverse proxies whose X-Forwarded-For/-Proto the gateway believes. Empty: none, "
+        "the client address is always the connecting peer (limits count per peer).",
+    )
     redis_max_connections: int = Field(64, description="Redis connections per process.")
     data_dir: Path = Field(PROJECT_ROOT / "var", description="Runtime data (embedded Redis).")
     rasa_model: Path = Field(
@@ -129,6 +135,11 @@ class Settings(BaseSettings):
         description="How long the citizen socket waits for the `hello` frame before it "
         "starts a new conversation.",
     )
+    max_body_bytes: int = Field(
+        16 * 1024,
+        description="Largest HTTP request body (bytes) a route accepts unless it has a limit "
+        "of its own; larger ones get 413 while they stream in, before they are buffered.",
+    )
     rasa_timeout_s: float = Field(
         15.0, description="How long a bot turn may take before the citizen is told the bot is down."
     )
@@ -209,17 +220,32 @@ class Settings(BaseSettings):
         180, description="Days a case is kept after its last status change, then Redis expires it."
     )
     case_lookup_max_failures: int = Field(
-        5,
-        description="Failed status look-ups per conversation, client address or case number "
-        "within CASE_LOOKUP_WINDOW_S before further look-ups are refused.",
+        10,
+        description="Failed status look-ups one client (address) may make within "
+        "CASE_LOOKUP_WINDOW_S, over all cases and through the chat and the API together, "
+        "before further look-ups are refused (429).",
     )
     case_lookup_window_s: int = Field(
-        900, description="Window in which failed status look-ups are counted."
+        3600, description="Window in which a client's failed status look-ups are counted."
+    )
+    case_lookup_pair_delay_s: float = Field(
+        2.0,
+        description="After a client's second failed look-up of one case, its next try of "
+        "that case waits this long, doubling with each further failure. Only that client "
+        "waits: the case's owner elsewhere is never locked out.",
+    )
+    case_lookup_pair_max_delay_s: float = Field(
+        3600.0, description="Longest delay between one client's tries of one case."
     )
 
     # --- operations -------------------------------------------------------------
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_json: bool = Field(False, description="JSON log lines (for log shippers) instead of text.")
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """TRUSTED_PROXIES as uvicorn's `forwarded_allow_ips` takes it."""
+        return [item.strip() for item in self.trusted_proxies.split(",") if item.strip()]
 
     @property
     def rasa_url(self) -> str:

@@ -216,8 +216,9 @@ def start_gateway(
              # Tests run at any hour; an agent who drops is given back quickly.
              "SERVICE_HOURS": "always", "AGENT_GRACE_S": "1.5", "PRESENCE_TTL_S": "3",
              # Every test client comes from 127.0.0.1: per-address budgets are tested
-             # on gateways of their own (test_citizen_limits.py).
-             **UNLIMITED_ADDRESS, **(env or {})},
+             # on gateways of their own (test_citizen_limits.py). No proxy in front:
+             # X-Forwarded-For is never believed unless a test says so.
+             **UNLIMITED_ADDRESS, "TRUSTED_PROXIES": "", **(env or {})},
     )  # fmt: skip
     service.wait_ready(lambda: http_ok(f"{service.url}/healthz"), 30, name)
     return service

@@ -6,10 +6,13 @@ these tests neither wait for a model to load nor fail when the bot does.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -21,11 +24,13 @@ import httpx
 import pytest
 import redis
 
+from handover.case_numbers import is_valid, new_case_number
 from tests.services import CASE_API_TOKEN, ROOT, Service, free_port, start_gateway
 
 TRUSTED = {"Authorization": f"Bearer {CASE_API_TOKEN}"}
 AGENT_PASSWORD = "richtig-geheim-42"
-MAX_FAILURES = 5  # CASE_LOOKUP_MAX_FAILURES's default
+MAX_FAILURES = 5  # the test gateway's CASE_LOOKUP_MAX_FAILURES
+PAIR_DELAY_S = 1  # its CASE_LOOKUP_PAIR_DELAY_S
 RETENTION_S = 180 * 86_400  # CASE_RETENTION_DAYS's default
 NOT_FOUND = {"error": "not_found"}
 
@@ -33,7 +38,11 @@ NOT_FOUND = {"error": "not_found"}
 @pytest.fixture(scope="module")
 def gateway(service_dir: Path, redis_url: str) -> Iterator[Service]:
     """The gateway as `make run` starts it, with the case-API token; no Rasa behind it."""
-    service = start_gateway(service_dir, "gateway-cases", redis_url, rasa_port=free_port())
+    service = start_gateway(
+        service_dir, "gateway-cases", redis_url, rasa_port=free_port(),
+        env={"CASE_LOOKUP_MAX_FAILURES": str(MAX_FAILURES), "CASE_LOOKUP_WINDOW_S": "900",
+             "CASE_LOOKUP_PAIR_DELAY_S": str(PAIR_DELAY_S)},
+    )  # fmt: skip
     yield service
     service.stop()
 
@@ -80,29 +89,44 @@ def create(api: httpx.Client, body: dict[str, Any]) -> str:
 
 
 def look_up(api: httpx.Client, trusted: bool = True, **body: Any) -> httpx.Response:
-    """A look-up as the action server makes it (trusted, per conversation) or a web page."""
+    """A look-up as the action server makes it (trusted, naming the citizen) or a web page."""
     return api.post("/api/cases/lookup", json=body, headers=TRUSTED if trusted else {})
 
 
 def unknown_number() -> str:
-    return f"MM-1999-{uuid.uuid4().int % 1_000_000:06d}"
+    return new_case_number(1999)
 
 
-def test_a_created_case_gets_the_years_next_number(api: httpx.Client) -> None:
-    first = api.post("/api/cases", json=report(), headers=TRUSTED)
-    second = api.post("/api/cases", json=report(category="graffiti"), headers=TRUSTED)
-    assert first.status_code == second.status_code == 201
+def citizen() -> str:
+    """A chatting citizen's client key, as the gateway puts it into Rasa's metadata."""
+    return uuid.uuid4().hex
+
+
+def key_of(store: redis.Redis, address: str) -> str:
+    """The client key the gateway derives for `address` (its secret is in Redis)."""
+    secret = str(store.get("bs:secret:client-keys")).encode()
+    return hmac.new(secret, address.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def test_a_created_case_gets_a_random_number_with_a_check_character(
+    api: httpx.Client, store: redis.Redis
+) -> None:
     year = datetime.now(ZoneInfo("Europe/Berlin")).year
+    symbol = "[0-9A-HJKMNP-TV-Z]"  # Crockford's Base32: no I, L, O, U
     numbers = []
-    for response in (first, second):
+    for category in ("schlagloch", "graffiti", "muell"):
+        response = api.post("/api/cases", json=report(category=category), headers=TRUSTED)
+        assert response.status_code == 201
         body = response.json()
         assert set(body) == {"case_number", "status", "created_at"}
-        match = re.fullmatch(rf"MM-{year}-(\d{{6}})", body["case_number"])
+        match = re.fullmatch(rf"MM-{year}-({symbol}{{4}})-({symbol}{{4}})", body["case_number"])
         assert match, body
-        numbers.append(int(match.group(1)))
+        assert is_valid(match.group(1) + match.group(2))
+        numbers.append(body["case_number"])
         assert body["status"] == "eingegangen"
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["created_at"])
-    assert numbers[1] == numbers[0] + 1
+    assert len(set(numbers)) == 3
+    assert set(numbers) <= store.smembers(f"bs:case-numbers:{year}")
 
 
 def test_optional_fields_may_be_left_out_or_empty(api: httpx.Client) -> None:
@@ -205,67 +229,167 @@ def test_every_failed_lookup_looks_the_same(api: httpx.Client) -> None:
     assert (raw.status_code, raw.json()) == (404, NOT_FOUND)
 
 
-def test_failed_lookups_are_limited_per_conversation(api: httpx.Client) -> None:
+def test_a_citizens_failed_lookups_are_limited_across_conversations(api: httpx.Client) -> None:
+    """The chat names the citizen by client key, so new conversations do not reset the budget."""
     number = create(api, body := report())
-    conversation = uuid.uuid4().hex
+    lena = citizen()
     for _ in range(MAX_FAILURES):
         failed = look_up(api, case_number=unknown_number(), email=body["email"],
-                         conversation_id=conversation)  # fmt: skip
+                         conversation_id=uuid.uuid4().hex, client_key=lena)  # fmt: skip
         assert failed.status_code == 404
-    limited = look_up(api, case_number=number, email=body["email"], conversation_id=conversation)
+    limited = look_up(api, case_number=number, email=body["email"],
+                      conversation_id=uuid.uuid4().hex, client_key=lena)  # fmt: skip
     assert limited.status_code == 429
     retry_after = limited.json()["retry_after_s"]
     assert limited.json() == {"error": "rate_limited", "retry_after_s": retry_after}
     assert 0 < retry_after <= 900
     assert limited.headers["retry-after"] == str(retry_after)
-    # Another conversation asking the same is unaffected.
+    # Another citizen chatting through the same action server is unaffected.
+    other = look_up(api, case_number=number, email=body["email"], conversation_id="x",
+                    client_key=citizen())  # fmt: skip
+    assert other.status_code == 200
+
+
+def test_chat_and_api_lookups_share_one_budget_per_address(
+    api: httpx.Client, store: redis.Redis
+) -> None:
+    number = create(api, body := report())
+    mine = key_of(store, "127.0.0.1")  # the address this test calls from
+    for attempt in range(MAX_FAILURES):
+        # Alternately through the chat (the action server names this address's key)
+        # and directly: all count on the same budget.
+        failed = (
+            look_up(api, case_number=unknown_number(), email=body["email"],
+                    conversation_id=uuid.uuid4().hex, client_key=mine)
+            if attempt % 2
+            else look_up(api, trusted=False, case_number=unknown_number(), email=body["email"])
+        )  # fmt: skip
+        assert failed.status_code == 404
+    blocked = look_up(api, trusted=False, case_number=number, email=body["email"])
+    assert blocked.status_code == 429
+    via_chat = look_up(api, case_number=number, email=body["email"], conversation_id="c",
+                       client_key=mine)  # fmt: skip
+    assert via_chat.status_code == 429
+
+
+def test_only_the_action_server_may_name_the_client(api: httpx.Client) -> None:
+    number = create(api, body := report())
+    for _ in range(MAX_FAILURES):
+        # A web page naming a fresh client each time is still counted as itself.
+        forged = look_up(api, trusted=False, case_number=unknown_number(), email=body["email"],
+                         client_key=citizen(), conversation_id=uuid.uuid4().hex)  # fmt: skip
+        assert forged.status_code == 404
+    blocked = look_up(api, trusted=False, case_number=number, email=body["email"],
+                      client_key=citizen())  # fmt: skip
+    assert blocked.status_code == 429
+
+
+@pytest.mark.parametrize("malformed", [None, "", "not-a-key", "A" * 32, "0" * 33, {"x": 1}])
+def test_without_a_client_key_the_chat_counts_per_conversation(
+    api: httpx.Client, malformed: object
+) -> None:
+    """A channel without an address (or a malformed key): the conversation is the client."""
+    number = create(api, body := report())
+    conversation = uuid.uuid4().hex
+    extra = {} if malformed is None else {"client_key": malformed}
+    for _ in range(MAX_FAILURES):
+        failed = look_up(api, case_number=unknown_number(), email=body["email"],
+                         conversation_id=conversation, **extra)  # fmt: skip
+        assert failed.status_code == 404
+    limited = look_up(api, case_number=number, email=body["email"], conversation_id=conversation)
+    assert limited.status_code == 429
     other = look_up(api, case_number=number, email=body["email"], conversation_id="another")
     assert other.status_code == 200
 
 
-def test_guessing_one_cases_email_from_many_conversations_is_limited(api: httpx.Client) -> None:
+def test_guessing_one_case_never_locks_its_owner_out(api: httpx.Client) -> None:
     number = create(api, body := report())
-    for attempt in range(MAX_FAILURES):
-        guess = look_up(api, case_number=number, email=f"guess{attempt}@example.org",
-                        conversation_id=uuid.uuid4().hex)  # fmt: skip
+    for _ in range(3 * MAX_FAILURES):  # from many addresses, far beyond any one budget
+        guess = look_up(api, case_number=number, email=f"{uuid.uuid4().hex[:6]}@example.org",
+                        conversation_id="attack", client_key=citizen())  # fmt: skip
         assert guess.status_code == 404
-    right = look_up(api, case_number=number, email=body["email"], conversation_id="fresh")
-    assert right.status_code == 429
-    # Other cases can still be looked up.
+    owner = look_up(api, case_number=number, email=body["email"], conversation_id="lena",
+                    client_key=citizen())  # fmt: skip
+    assert owner.status_code == 200
+
+
+def test_one_clients_retries_of_one_case_wait_ever_longer(api: httpx.Client) -> None:
+    number = create(api, report(postal_code="80331", email=None))
+    attacker = citizen()
+
+    def guess(postal_code: str) -> httpx.Response:
+        return look_up(api, case_number=number, postal_code=postal_code,
+                       conversation_id="a", client_key=attacker)  # fmt: skip
+
+    assert guess("10115").status_code == 404  # the first failure costs no delay
+    assert guess("10117").status_code == 404
+    waited = guess("10119")  # after the second, PAIR_DELAY_S
+    assert waited.status_code == 429 and waited.json()["retry_after_s"] == PAIR_DELAY_S
+    time.sleep(PAIR_DELAY_S + 0.1)
+    assert guess("10119").status_code == 404
+    doubled = guess("10178")  # after the third, twice that
+    assert doubled.status_code == 429 and doubled.json()["retry_after_s"] == 2 * PAIR_DELAY_S
+    # The same client may look up other cases meanwhile.
     other = create(api, other_body := report())
-    found = look_up(api, case_number=other, email=other_body["email"], conversation_id="fresh")
+    found = look_up(api, case_number=other, email=other_body["email"], conversation_id="a",
+                    client_key=attacker)  # fmt: skip
     assert found.status_code == 200
-
-
-def test_failed_lookups_without_the_action_servers_token_are_limited_per_address(
-    api: httpx.Client,
-) -> None:
-    number = create(api, body := report())
-    for _ in range(MAX_FAILURES):
-        failed = look_up(api, trusted=False, case_number=unknown_number(), email=body["email"],
-                         conversation_id=uuid.uuid4().hex)  # fmt: skip
-        assert failed.status_code == 404
-    blocked = look_up(api, trusted=False, case_number=number, email=body["email"])
-    assert blocked.status_code == 429
-    # The action server speaks for many citizens from one address: it is
-    # counted per conversation, so one citizen's failures do not block the others.
-    via_bot = look_up(api, case_number=number, email=body["email"], conversation_id="lena")
-    assert via_bot.status_code == 200
+    # The right answer, once the delay is over, clears the pair.
+    time.sleep(2 * PAIR_DELAY_S + 0.1)
+    assert guess("80331").status_code == 200
+    assert guess("10115").status_code == 404
+    assert guess("10117").status_code == 404
 
 
 def test_a_successful_lookup_does_not_reset_earlier_failures(api: httpx.Client) -> None:
     number = create(api, body := report())
-    conversation = uuid.uuid4().hex
+    lena = citizen()
     for _ in range(MAX_FAILURES - 1):
         assert look_up(api, case_number=unknown_number(), email=body["email"],
-                       conversation_id=conversation).status_code == 404  # fmt: skip
-    found = look_up(api, case_number=number, email=body["email"], conversation_id=conversation)
+                       conversation_id="c", client_key=lena).status_code == 404  # fmt: skip
+    found = look_up(api, case_number=number, email=body["email"], conversation_id="c",
+                    client_key=lena)  # fmt: skip
     assert found.status_code == 200
     last = look_up(api, case_number=unknown_number(), email="x@example.org",
-                   conversation_id=conversation)  # fmt: skip
+                   conversation_id="c", client_key=lena)  # fmt: skip
     assert last.status_code == 404
-    blocked = look_up(api, case_number=number, email=body["email"], conversation_id=conversation)
+    blocked = look_up(api, case_number=number, email=body["email"], conversation_id="c",
+                      client_key=lena)  # fmt: skip
     assert blocked.status_code == 429
+
+
+def test_cases_with_old_sequential_numbers_can_still_be_looked_up(
+    api: httpx.Client, store: redis.Redis
+) -> None:
+    number = f"MM-2025-{uuid.uuid4().int % 1_000_000:06d}"
+    store.hset(f"bs:case:{{{number}}}", mapping={
+        "category": "graffiti", "location": "Rathausplatz", "description": "Schmiererei",
+        "language": "de", "status": "in_bearbeitung", "created_at": "2025-11-02T09:00:00.000Z",
+        "updated_at": "2025-11-03T09:00:00.000Z", "postal_code": "80331"})  # fmt: skip
+    store.rpush(f"bs:case:{{{number}}}:history",
+                '{"status":"eingegangen","ts":"2025-11-02T09:00:00.000Z"}')  # fmt: skip
+    store.expire(f"bs:case:{{{number}}}", 600)
+    store.expire(f"bs:case:{{{number}}}:history", 600)
+    found = look_up(api, case_number=number.lower(), postal_code="80331",
+                    conversation_id="c", client_key=citizen())  # fmt: skip
+    assert found.status_code == 200 and found.json()["case_number"] == number
+
+
+def test_a_mistyped_number_finds_nothing_and_a_loosely_written_one_is_read(
+    api: httpx.Client,
+) -> None:
+    number = create(api, body := report())
+    code = number.replace("-", "")[6:]
+    wrong_check = code[:-1] + ("0" if code[-1] != "0" else "1")
+    typo = f"{number[:8]}{wrong_check[:4]}-{wrong_check[4:]}"
+    assert look_up(api, case_number=typo, email=body["email"], conversation_id="c",
+                   client_key=citizen()).status_code == 404  # fmt: skip
+    # Lower case, spaces instead of hyphens, O for 0 and L for 1.
+    year, first, second = number.split("-")[1:]
+    forgiving = f"{first}{second}".replace("0", "O").replace("1", "L").lower()
+    loose = f"mm {year} {forgiving}"
+    assert look_up(api, case_number=loose, email=body["email"], conversation_id="c",
+                   client_key=citizen()).status_code == 200  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -346,7 +470,7 @@ def test_the_admin_command_changes_a_status(api: httpx.Client, redis_url: str) -
     assert missing.returncode == 1
 
 
-def test_cases_expire_after_the_retention_period_but_numbers_are_never_reused(
+def test_cases_expire_after_the_retention_period_but_numbers_are_never_reissued(
     api: httpx.Client, store: redis.Redis, agent_token: str
 ) -> None:
     number = create(api, report())
@@ -360,8 +484,12 @@ def test_cases_expire_after_the_retention_period_but_numbers_are_never_reused(
              headers={"Authorization": f"Bearer {agent_token}"})  # fmt: skip
     for key in keys:
         assert RETENTION_S - 60 < store.ttl(key) <= RETENTION_S
-    year = number.split("-")[1]
-    assert store.ttl(f"bs:case-counter:{year}") == -1  # no expiry: never counts from 1 again
+    # Every number of the year stays issued until the year is over: none is drawn twice.
+    year = int(number.split("-")[1])
+    issued = f"bs:case-numbers:{year}"
+    assert store.sismember(issued, number)
+    year_end = datetime(year + 1, 1, 1, tzinfo=ZoneInfo("Europe/Berlin")).timestamp()
+    assert year_end < time.time() + store.ttl(issued) <= year_end + 3 * 86_400
 
 
 def test_personal_data_is_stored_as_given_and_never_logged(

@@ -98,7 +98,7 @@ async def test_a_damage_report_gets_a_case_number_and_its_status_can_be_looked_u
     await citizen.until(bot_says("nicht wie eine E-Mail"), BOT_TURN_S)
     await citizen.say("lena.meyer@example.org")
     done = await citizen.until(bot_says("Vorgangsnummer"), BOT_TURN_S)
-    number = re.search(r"MM-\d{4}-\d{6}", done["text"])
+    number = re.search(r"MM-\d{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", done["text"])
     assert number is not None, done["text"]
     assert "Schlagloch" in done["text"] and "Goethestraße 12" in done["text"], done["text"]
     await citizen.close()
@@ -124,8 +124,8 @@ async def test_an_invalid_case_number_gets_a_clear_re_prompt(ws_url: str) -> Non
     await citizen.say("Ich möchte den Status meiner Meldung abfragen")
     await citizen.until(bot_says("Vorgangsnummer"), BOT_TURN_S)
     await citizen.say("MM-12")
-    hint = await citizen.until(bot_says("Format MM-2026-000123"), BOT_TURN_S)
-    assert "sechs Ziffern" in hint["text"]
+    hint = await citizen.until(bot_says(r"Format MM-2026-7K3Q-9XHG \("), BOT_TURN_S)
+    assert "zweimal vier Zeichen" in hint["text"]
     # A new concern in a sentence leaves the form instead of being taken for a number.
     await citizen.say("Was kostet eigentlich ein neuer Reisepass?")
     answer = await citizen.until(lambda f: bool(f.get("links")), BOT_TURN_S)
