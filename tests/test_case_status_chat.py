@@ -21,7 +21,7 @@ import redis
 from handover.case_numbers import new_case_number
 from handover.settings import Settings
 from tests.citizen_client import CitizenClient
-from tests.services import Service
+from tests.services import Service, rasa_headers
 
 pytestmark = pytest.mark.rasa
 
@@ -89,7 +89,9 @@ async def test_chat_lookups_count_per_address_across_conversations_and_the_api(
             json={"case_number": new_case_number(1999), "postal_code": "80331"},
         )
         assert direct.status_code == 429
-        tracker = await http.get(f"{rasa_server.url}/conversations/{conversations[0]}/tracker")
+        tracker = await http.get(
+            f"{rasa_server.url}/conversations/{conversations[0]}/tracker", headers=rasa_headers()
+        )
 
     # Rasa's tracker keeps the keyed hash the look-ups were counted under, not the address.
     secret = str(store.get("bs:secret:client-keys")).encode()
