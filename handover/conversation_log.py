@@ -89,6 +89,10 @@ def _nlu_key(conversation_id: str) -> str:
     return f"bs:conv:{{{conversation_id}}}:nlu"
 
 
+def _csat_key(conversation_id: str) -> str:
+    return f"bs:conv:{{{conversation_id}}}:csat"
+
+
 def _token_key(token: str) -> str:
     # Only a hash of the token is stored: a copy of Redis does not hand out sessions.
     return "bs:token:" + hashlib.sha256(token.encode()).hexdigest()
@@ -116,10 +120,22 @@ class Appended:
 class ConversationLog:
     """Conversations, their state and their durable events, in Redis."""
 
-    def __init__(self, redis: Redis, retention_s: int, host_id: str = "") -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        retention_s: int,
+        host_id: str = "",
+        *,
+        nlu_retention_s: int | None = None,
+        csat_retention_s: int | None = None,
+    ) -> None:
         # Typed loosely: redis-py's stubs cannot know the client decodes to str.
         self._redis: Any = redis
         self.retention_s = retention_s
+        # NLU data and ratings have retentions of their own (docs/data-protection.md),
+        # never longer than the conversation's.
+        self.nlu_retention_s = min(nlu_retention_s or retention_s, retention_s)
+        self.csat_retention_s = min(csat_retention_s or retention_s, retention_s)
         self.host_id = host_id
         self._append = redis.register_script(_APPEND_SCRIPT)
         self._pending: list[tuple[_AppendCall, asyncio.Future[list[Any]]]] = []
@@ -266,7 +282,7 @@ class ConversationLog:
         nlu = _nlu_key(conversation_id)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hset(nlu, str(citizen_seq), json.dumps(parse, ensure_ascii=False))
-            pipe.expire(nlu, self.retention_s)
+            pipe.expire(nlu, self.nlu_retention_s)
             for event in events:
                 # Awaiting a script call on a pipeline only queues it.
                 await self._append_call(conversation_id, event, None, None, None, client=pipe)
@@ -309,8 +325,18 @@ class ConversationLog:
         return {int(seq): json.loads(data) for seq, data in raw.items()}
 
     async def record_csat(self, conversation_id: str, score: int, comment: str | None) -> None:
-        """The citizen's satisfaction rating; a later rating replaces an earlier one."""
-        await self._redis.hset(
-            _meta_key(conversation_id),
-            mapping={"csat_score": score, "csat_comment": comment or "", "csat_at": utc_now()},
-        )
+        """The citizen's satisfaction rating; a later rating replaces an earlier one.
+
+        Kept in a hash of its own so it expires with CSAT_RETENTION_DAYS.
+        """
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                _csat_key(conversation_id),
+                mapping={"csat_score": score, "csat_comment": comment or "", "csat_at": utc_now()},
+            )
+            pipe.expire(_csat_key(conversation_id), self.csat_retention_s)
+            await pipe.execute()
+
+    async def csat(self, conversation_id: str) -> dict[str, str]:
+        """The rating the citizen gave ({} if none, or expired)."""
+        return cast(dict[str, str], await self._redis.hgetall(_csat_key(conversation_id)))
