@@ -18,6 +18,7 @@ nothing is read, stored or erased when one is raised.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -206,7 +207,7 @@ def add_privacy_api(app: FastAPI) -> None:
         bundle = await services.export.bundle(
             await services.eraser.person_data.conversation_holdings(conversation_id), "citizen"
         )
-        return _download(bundle, body.format, f"gespraech-{conversation_id[:8]}")
+        return await _download(bundle, body.format, f"gespraech-{conversation_id[:8]}")
 
     @router.post("/api/conversation/erase")
     async def citizen_erase(request: Request) -> Response:
@@ -248,7 +249,9 @@ def add_privacy_api(app: FastAPI) -> None:
         if not holdings.conversations:
             await services.audit.record("export", actor=agent.username, role=agent.role,
                                         subject=subject, via="admin-api")  # fmt: skip
-        return Response(bundle_json(bundle), media_type="application/json", headers=NO_STORE)
+        # Serialising a person's whole history is CPU work: off the event loop.
+        content = await asyncio.to_thread(bundle_json, bundle)
+        return Response(content, media_type="application/json", headers=NO_STORE)
 
     @router.post("/api/admin/person/erase")
     async def person_erase(request: Request) -> Response:
@@ -303,11 +306,14 @@ async def _listing(request: Request, which: Literal["audit", "deletions"], limit
     return JSONResponse({"items": items}, headers=NO_STORE)
 
 
-def _download(bundle: dict[str, Any], fmt: str, name: str) -> Response:
+async def _download(bundle: dict[str, Any], fmt: str, name: str) -> Response:
+    """The export as a file to save; rendered off the event loop (long conversations)."""
     if fmt == "html":
-        content, media, ext = render(bundle).encode(), "text/html; charset=utf-8", "html"
+        page = await asyncio.to_thread(render, bundle)
+        content, media, ext = page.encode(), "text/html; charset=utf-8", "html"
     else:
-        content, media, ext = bundle_json(bundle), "application/json", "json"
+        content = await asyncio.to_thread(bundle_json, bundle)
+        media, ext = "application/json", "json"
     headers = {**NO_STORE, "Content-Disposition": f'attachment; filename="{name}.{ext}"',
                "X-Content-Type-Options": "nosniff"}  # fmt: skip
     return Response(content, media_type=media, headers=headers)
