@@ -208,8 +208,8 @@ button{cursor:pointer}
 @keyframes in{from{opacity:0;transform:translateY(14px)}}
 .head{display:flex;align-items:center;gap:8px;padding:12px 10px 12px 18px;background:var(--a);color:#fff}
 h2{flex:1;margin:0;font-size:17px;font-weight:700;line-height:1.3}
-.x{flex:none;display:grid;place-items:center;width:44px;height:44px;border:0;border-radius:50%;background:transparent;color:#fff}
-.x:hover{background:rgba(255,255,255,.18)}
+.x,.opt{flex:none;display:grid;place-items:center;width:44px;height:44px;border:0;border-radius:50%;background:transparent;color:#fff}
+.x:hover,.opt:hover{background:rgba(255,255,255,.18)}
 .scroll{position:relative;flex:1;overflow-y:auto;overscroll-behavior:contain;padding:16px 14px;background:#f4f6f9}
 .scroll:focus-visible{outline:3px solid #1b1f24;outline-offset:-3px;box-shadow:inset 0 0 0 6px #fff}
 .intro{margin:0 6px 14px;font-size:14px;color:#4a5462;text-align:center}
@@ -282,7 +282,7 @@ legend{padding:0;font-weight:650;color:#1b1f24}
 <div class="inv" part="invitation" role="group" aria-labelledby="iq" hidden><p class="iq" id="iq"></p><button class="ia" part="invitation-accept" type="button"></button><button class="ix" part="invitation-dismiss" type="button">${ICON.x}</button></div><div class="sr" role="status"></div>
 <button class="launcher" part="launcher" type="button" aria-expanded="false" aria-controls="panel">${ICON.chat}<span class="ll"></span><span class="badge" hidden aria-hidden="true"></span></button>
 <section class="panel" id="panel" part="panel" role="dialog" hidden>
-<div class="head" part="header"><h2 part="title"></h2><button class="x more" part="options" type="button" aria-expanded="false" aria-controls="opts" hidden>${ICON.more}</button><button class="x" part="close" type="button">${ICON.x}</button></div>
+<div class="head" part="header"><h2 part="title"></h2><button class="opt" part="options" type="button" aria-expanded="false" aria-controls="opts" hidden>${ICON.more}</button><button class="x" part="close" type="button">${ICON.x}</button></div>
 <div class="opts" id="opts" part="options-list" role="group" hidden><button type="button" data-act="html"></button><button type="button" data-act="json"></button><button type="button" class="danger" data-act="erase"></button></div>
 <dialog class="dlg" part="erase-dialog" aria-labelledby="dq" aria-describedby="db"><h3 id="dq"></h3><p id="db"></p><div class="acts"><button type="button" data-act="cancel"></button><button type="button" class="danger" data-act="confirm"></button></div></dialog>
 <div class="scroll" part="body" role="region" tabindex="0"><p class="intro"></p>
@@ -955,7 +955,7 @@ legend{padding:0;font-weight:650;color:#1b1f24}
     // ---- download and deletion (docs/data-protection.md) ----------------------------------------
 
     _buildDataControls($) {
-      this._optsBtn = $('.more');
+      this._optsBtn = $('.opt');
       this._opts = $('.opts');
       this._dlg = $('.dlg');
       this._optsBtn.addEventListener('click', () => this._toggleOptions(this._opts.hidden));
