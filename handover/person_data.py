@@ -138,11 +138,19 @@ class PersonData:
         found.tickets |= await self.tickets_of(found.conversations)
         found.cases |= await self.cases_of(found.conversations)
 
-    async def conversation_holdings(self, conversation_id: str) -> Holdings:
-        """One conversation with the tickets written and the cases reported in it."""
+    async def conversation_holdings(self, conversation_id: str, *, scan: bool) -> Holdings:
+        """One conversation with the tickets written and the cases reported in it.
+
+        Without `scan` (the citizen's export, which anyone with a token may repeat):
+        only the ticket its meta names, no scan of every case and ticket.
+        """
         found = Holdings(conversations={conversation_id})
-        found.tickets = await self.tickets_of(found.conversations)
-        found.cases = await self.cases_of(found.conversations)
+        ticket_id = await self._redis.hget(f"bs:conv:{{{conversation_id}}}", "ticket")
+        if ticket_id:
+            found.tickets.add(ticket_id)
+        if scan:
+            found.tickets |= await self.tickets_of(found.conversations)
+            found.cases = await self.cases_of(found.conversations)
         return found
 
     async def tickets_of(self, conversation_ids: set[str]) -> set[str]:

@@ -205,7 +205,8 @@ def add_privacy_api(app: FastAPI) -> None:
         except PrivacyApiError as exc:
             return exc.response()
         bundle = await services.export.bundle(
-            await services.eraser.person_data.conversation_holdings(conversation_id), "citizen"
+            await services.eraser.person_data.conversation_holdings(conversation_id, scan=False),
+            "citizen",
         )
         return await _download(bundle, body.format, f"gespraech-{conversation_id[:8]}")
 
@@ -219,7 +220,9 @@ def add_privacy_api(app: FastAPI) -> None:
             conversation_id = await services.citizen_conversation(token)
         except PrivacyApiError as exc:
             return exc.response()
-        holdings = await services.eraser.person_data.conversation_holdings(conversation_id)
+        holdings = await services.eraser.person_data.conversation_holdings(
+            conversation_id, scan=True
+        )
         pseudonym = await services.pseudonyms.of("conversation", conversation_id)
         record = await services.eraser.erase(
             holdings, Requester("citizen", "widget"), pseudonym, token=token, keep_cases=True
