@@ -13,7 +13,10 @@
  * data-mount="false": only define the element, do not append one to <body>.
  *
  * Styling hooks: ::part(launcher|panel|header|title|close|log|message|bubble|quick-reply|
- * typing|status|composer|input|send). Events (bubbling, composed): buergerservice-chat:open,
+ * typing|status|composer|input|send|options|options-list|erase-dialog). The header's options
+ * button offers the conversation as an HTML page or JSON file and its deletion (with a
+ * confirmation dialog): POST /api/conversation/export|erase, token as a Bearer header
+ * (docs/data-protection.md). Events (bubbling, composed): buergerservice-chat:open,
  * buergerservice-chat:close, buergerservice-chat:message (detail: the message frame, plus
  * `replay: true` for history and `pending: true` plus `client_id` for the citizen's own sends).
  * Methods: show(), hide(), toggle(), send(text). performance.mark('bs-widget-interactive') is set
