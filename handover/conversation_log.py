@@ -63,6 +63,15 @@ end
 return {1, seq, state, mode}
 """
 
+# KEYS: meta hash, NLU hash. ARGV: citizen seq, parse JSON, TTL seconds.
+# Writes nothing for a conversation that does not exist (expired or erased).
+_UNDERSTOOD_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
 # An append waiting for the next pipeline: conversation id, event, client id,
 # state to refuse in, meta fields.
 _AppendCall = tuple[
@@ -138,8 +147,14 @@ class ConversationLog:
         self.csat_retention_s = min(csat_retention_s or retention_s, retention_s)
         self.host_id = host_id
         self._append = redis.register_script(_APPEND_SCRIPT)
+        self._understood = redis.register_script(_UNDERSTOOD_SCRIPT)
         self._pending: list[tuple[_AppendCall, asyncio.Future[list[Any]]]] = []
         self._flushes: set[asyncio.Task[None]] = set()
+
+    @property
+    def redis(self) -> Any:
+        """The client, for data kept beside the log (Rasa's tracker, erasure.py)."""
+        return self._redis
 
     async def start(self, *, channel: str, language: str) -> Conversation:
         conversation_id = uuid.uuid4().hex
@@ -279,15 +294,20 @@ class ConversationLog:
         One round trip for the whole turn: the bot's answer is on its way to the
         citizen a Redis round trip per message sooner.
         """
-        nlu = _nlu_key(conversation_id)
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hset(nlu, str(citizen_seq), json.dumps(parse, ensure_ascii=False))
-            pipe.expire(nlu, self.nlu_retention_s)
+            # Only while the conversation exists: a turn that outlives its erasure
+            # (docs/data-protection.md) must not write the NLU data back.
+            await self._understood(
+                keys=[_meta_key(conversation_id), _nlu_key(conversation_id)],
+                args=[str(citizen_seq), json.dumps(parse, ensure_ascii=False),
+                      self.nlu_retention_s],
+                client=pipe,
+            )  # fmt: skip
             for event in events:
                 # Awaiting a script call on a pipeline only queues it.
                 await self._append_call(conversation_id, event, None, None, None, client=pipe)
             replies = await pipe.execute()
-        return [self._appended(reply) for reply in replies[2:]]
+        return [self._appended(reply) for reply in replies[1:]]
 
     async def events_after(self, conversation_id: str, after: int) -> list[dict[str, Any]]:
         """Every durable event with seq > `after`, in order, each with its `seq`."""

@@ -9,7 +9,10 @@ import pytest
 from redis.asyncio import Redis
 
 from handover.audit_log import AuditLog
-from handover.person_data import UnknownSubject, normalised_subject
+from handover.conversation_log import ConversationLog
+from handover.deletion_records import DeletionRecords
+from handover.erasure import Eraser, Requester
+from handover.person_data import Holdings, UnknownSubject, normalised_subject
 from handover.pseudonyms import Pseudonyms, normalise_phone
 from handover.retention import DAY_S, may_live_forever
 
@@ -56,3 +59,23 @@ async def test_audit_entries_never_outlive_the_retention_and_erased_ids_are_repl
     assert await audit.pseudonymise(erased, "conversation:abc") == 1
     ids = [entry.get("conversation_id") for entry in await audit.recent(1000)]
     assert erased not in ids and "conversation:abc" in ids and kept in ids
+
+
+async def test_a_bot_turn_finishing_after_the_erasure_writes_nothing_back(redis: Redis) -> None:
+    """Rasa answered while the conversation was erased: no NLU entry, no reply, no key."""
+    log = ConversationLog(redis, 3600)
+    conversation = await log.start(channel="web", language="de")
+    cid = conversation.id
+    message = {"type": "message", "ts": "2026-01-01T00:00:00.000Z", "from": "citizen",
+               "text": "Was kostet ein Personalausweis?"}  # fmt: skip
+    seq = (await log.append(cid, message, client_id="c1")).seq
+    eraser = Eraser(redis, log, AuditLog(redis, DAY_S), DeletionRecords(redis, DAY_S),
+                    Pseudonyms(redis, "k"))  # fmt: skip
+    await eraser.erase(Holdings(conversations={cid}), Requester("citizen", "widget"), "x",
+                       token=conversation.token)  # fmt: skip
+
+    reply = {"type": "message", "ts": "2026-01-01T00:00:01.000Z", "from": "bot", "text": "37 €"}
+    parse = {"intent": {"name": "ask_cost", "confidence": 0.9}}
+    stored = await log.append_bot_turn(cid, seq, parse, [reply])
+    assert [appended.refused for appended in stored] == [True]
+    assert [key async for key in redis.scan_iter(match=f"*{cid}*")] == []
