@@ -5,6 +5,8 @@
     python -m handover.admin list-agents
     python -m handover.admin remove-agent --username alina
     python -m handover.admin case-status MM-2026-000001 in_bearbeitung [--note "…"]
+    python -m handover.admin export-person|erase-person|audit-log|deletion-records …
+        (data protection: handover/privacy_admin.py, docs/data-protection.md)
 
 Uses the same Redis as the gateway (REDIS_URL, or the embedded one of `make run`).
 """
@@ -17,6 +19,7 @@ import sys
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from handover import privacy_admin
 from handover.agents import AgentDirectory, AgentInputError
 from handover.cases import STATUSES, CaseBook, normalise_case_number
 from handover.redis_connection import connect
@@ -42,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     case.add_argument("case_number", help="e.g. MM-2026-000001")
     case.add_argument("status", choices=STATUSES)
     case.add_argument("--note", default=None, help="shown to the citizen in the history")
+    privacy_admin.add_commands(commands)
     return parser
 
 
@@ -50,6 +54,8 @@ async def _run(args: argparse.Namespace) -> int:
     redis = connect(settings)
     directory = AgentDirectory(redis)
     try:
+        if args.command in privacy_admin.COMMANDS:
+            return await privacy_admin.run(args, redis, settings)
         if args.command == "add-agent":
             skills = [s.strip() for s in args.skills.split(",") if s.strip()]
             agent = await directory.save(

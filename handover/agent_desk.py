@@ -22,6 +22,7 @@ import structlog
 from redis.asyncio import Redis
 
 from handover.agents import Agent, AgentDirectory
+from handover.audit_log import AuditLog
 from handover.citizen_texts import citizen_text
 from handover.conversation_log import Conversation
 from handover.errors import AlreadyTaken, AtCapacity, NotAssigned, UnknownQueue
@@ -62,6 +63,7 @@ class AgentDesk:
         hours: ServiceHours,
         default_queue: str,
         auto_assign: bool = False,
+        ticket_retention_s: int | None = None,
     ) -> None:
         self.timeline = timeline
         self.queues = queues
@@ -71,6 +73,9 @@ class AgentDesk:
         self.hours = hours
         self.default_queue = default_queue
         self.auto_assign = auto_assign
+        self.ticket_retention_s = ticket_retention_s or timeline.log.retention_s
+        # Set by the app: records who read which conversation (audit_log.py).
+        self.audit: AuditLog | None = None
         self._redis: Any = redis
         # One auto-assignment pass at a time per process; a trigger during a pass
         # asks for one more. Across replicas the accept script keeps it safe.
@@ -490,11 +495,14 @@ class AgentDesk:
             "created_at": utc_now(),
             "status": "open",
         }
-        retention = self.timeline.log.retention_s
+        retention = self.ticket_retention_s
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(f"bs:ticket:{ticket_id}", mapping=ticket)
             pipe.expire(f"bs:ticket:{ticket_id}", retention)
             pipe.zadd("bs:tickets:open", {ticket_id: time.time()})
+            # The open list expires with the tickets it names (TICKET_RETENTION_DAYS).
+            pipe.zremrangebyscore("bs:tickets:open", 0, time.time() - retention)
+            pipe.expire("bs:tickets:open", retention)
             await pipe.execute()
         saved = citizen_text("ticket_saved", conversation.language, ticket=ticket_id)
         await self.timeline.record(

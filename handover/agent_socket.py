@@ -116,6 +116,11 @@ class AgentConnection:
             transcript = assignment["transcript"]
             subscriber.last_seq = transcript[-1]["seq"] if transcript else 0
             await self.send(assignment)
+            if self.desk.audit is not None:
+                await self.desk.audit.record(
+                    "read_transcript", actor=self.agent.username, role=self.agent.role,
+                    conversation_id=conversation_id,
+                )  # fmt: skip
         except BaseException:
             await stack.aclose()
             raise
@@ -207,6 +212,9 @@ class AgentConnection:
         match frame:
             case AcceptFrame():
                 await desk.accept(agent, cid)
+                if desk.audit is not None:
+                    await desk.audit.record("accept", actor=agent.username, role=agent.role,
+                                            conversation_id=cid)  # fmt: skip
                 await self.follow(cid)
                 await self.send_queue()
             case AgentMessageFrame():

@@ -32,6 +32,7 @@ from handover.event_bus import EventBus
 from handover.gateway import Gateway
 from handover.knowledge_api import add_knowledge_api
 from handover.presence import Presence
+from handover.privacy_api import PrivacyServices, add_privacy_api
 from handover.queues import Queues
 from handover.rasa_auth import RasaCredentials
 from handover.rasa_bot import RasaBot
@@ -79,16 +80,20 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         bot = RasaBot(http, settings.rasa_url, settings.rasa_timeout_s, rasa_credentials)
         bus = EventBus(redis, ConversationHub(), settings.retention_s)
         await bus.start()
-        conversations = ConversationLog(
-            redis, settings.retention_s, bus.host_id, settings.conversation_token_secret
-        )
-        timeline = Timeline(conversations, bus)
+        conversation_log = ConversationLog(
+            redis, settings.retention_s, bus.host_id, settings.conversation_token_secret,
+            nlu_retention_s=settings.nlu_retention_s, csat_retention_s=settings.csat_retention_s,
+        )  # fmt: skip
+        timeline = Timeline(conversation_log, bus)
         agents = AgentDirectory(redis)
         desk = AgentDesk(
-            redis, timeline, Queues(redis), agents, Presence(redis, settings.presence_ttl_s),
-            bot, ServiceHours(settings.service_hours), settings.default_queue,
-            auto_assign=settings.auto_assign,
+            redis, timeline, Queues(redis, settings.retention_s), agents,
+            Presence(redis, settings.presence_ttl_s), bot, ServiceHours(settings.service_hours),
+            settings.default_queue, auto_assign=settings.auto_assign,
+            ticket_retention_s=settings.ticket_retention_s,
         )  # fmt: skip
+        app.state.privacy = PrivacyServices.create(redis, conversation_log, settings, bus)
+        desk.audit = app.state.privacy.audit
         app.state.gateway = Gateway(timeline, bot, desk)
         app.state.desk = desk
         app.state.bus = bus
@@ -177,6 +182,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
 
     app.add_exception_handler(BodyTooLarge, too_large_response)
     add_case_api(app, settings)
+    add_privacy_api(app)
     knowledge = add_knowledge_api(app, settings)
 
     @app.post("/api/agent/login")

@@ -88,16 +88,27 @@ end
 return {1, seq, state, mode, created}
 """
 
-# Sets the satisfaction rating only on a conversation that exists: a rating
-# must not store a conversation that has no events.
+# Sets the satisfaction rating only on a conversation that exists (a rating
+# must not store a conversation that has no events), in a hash of its own that
+# expires with CSAT_RETENTION_DAYS. KEYS: meta, csat. ARGV: TTL, field/value pairs.
 _RATE_SCRIPT = """
 if redis.call('HEXISTS', KEYS[1], 'state') == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
+redis.call('HSET', KEYS[2], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[2], ARGV[1])
 return 1
 """
 
 # Where the append script announces a conversation it created (event_bus.py).
 BORN_CHANNEL = "bs:conversations:born"
+
+# KEYS: meta hash, NLU hash. ARGV: citizen seq, parse JSON, TTL seconds.
+# Writes nothing for a conversation that does not exist (expired or erased).
+_UNDERSTOOD_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
 
 # An append waiting for the next pipeline: conversation id, event, client id,
 # state to refuse in, meta fields.
@@ -123,6 +134,18 @@ def _clients_key(conversation_id: str) -> str:
 
 def _nlu_key(conversation_id: str) -> str:
     return f"bs:conv:{{{conversation_id}}}:nlu"
+
+
+def _csat_key(conversation_id: str) -> str:
+    return f"bs:conv:{{{conversation_id}}}:csat"
+
+
+def erased_key(conversation_id: str) -> str:
+    """Marks an erased conversation, so its (signed, stateless) token resumes nothing.
+
+    Named by a hash: a marker must not keep the id of a conversation erased for good.
+    """
+    return "bs:erased:" + hashlib.sha256(conversation_id.encode()).hexdigest()
 
 
 def _legacy_token_key(token: str) -> str:
@@ -168,19 +191,32 @@ class ConversationLog:
         retention_s: int,
         host_id: str = "",
         token_secret: str | None = None,
+        *,
+        nlu_retention_s: int | None = None,
+        csat_retention_s: int | None = None,
     ) -> None:
         # Typed loosely: redis-py's stubs cannot know the client decodes to str.
         self._redis: Any = redis
         self.retention_s = retention_s
+        # NLU data and ratings have retentions of their own (docs/data-protection.md),
+        # never longer than the conversation's.
+        self.nlu_retention_s = min(nlu_retention_s or retention_s, retention_s)
+        self.csat_retention_s = min(csat_retention_s or retention_s, retention_s)
         self.host_id = host_id
         self.tokens = ConversationTokens(redis, token_secret)
         self._append = redis.register_script(_APPEND_SCRIPT)
         self._rate = redis.register_script(_RATE_SCRIPT)
+        self._understood = redis.register_script(_UNDERSTOOD_SCRIPT)
         self._pending: list[tuple[_AppendCall, asyncio.Future[list[Any]]]] = []
         self._flushes: set[asyncio.Task[None]] = set()
         # Conversations this process holds open that may not be stored yet;
         # their first append creates them.
         self._unstored: dict[str, _Unstored] = {}
+
+    @property
+    def redis(self) -> Any:
+        """The client, for data kept beside the log (Rasa's tracker, erasure.py)."""
+        return self._redis
 
     async def start(self, *, channel: str, language: str) -> Conversation:
         """A new conversation; nothing is stored until its first event (`hold` it meanwhile)."""
@@ -197,7 +233,12 @@ class ConversationLog:
         claims = await self.tokens.read(token)
         if claims is None:
             return await self._resume_legacy(token)
-        meta = await self._redis.hgetall(_meta_key(claims.conversation_id))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(_meta_key(claims.conversation_id))
+            pipe.exists(erased_key(claims.conversation_id))
+            meta, erased = await pipe.execute()
+        if erased:
+            return None
         if not meta.get("state"):
             return Conversation(
                 claims.conversation_id, token, "bot", 0, claims.channel, claims.language,
@@ -368,15 +409,20 @@ class ConversationLog:
         One round trip for the whole turn: the bot's answer is on its way to the
         citizen a Redis round trip per message sooner.
         """
-        nlu = _nlu_key(conversation_id)
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hset(nlu, str(citizen_seq), json.dumps(parse, ensure_ascii=False))
-            pipe.expire(nlu, self.retention_s)
+            # Only while the conversation exists: a turn that outlives its erasure
+            # (docs/data-protection.md) must not write the NLU data back.
+            await self._understood(
+                keys=[_meta_key(conversation_id), _nlu_key(conversation_id)],
+                args=[str(citizen_seq), json.dumps(parse, ensure_ascii=False),
+                      self.nlu_retention_s],
+                client=pipe,
+            )  # fmt: skip
             for event in events:
                 # Awaiting a script call on a pipeline only queues it.
                 await self._append_call(conversation_id, event, None, None, None, client=pipe)
             replies = await pipe.execute()
-        return [self._appended(reply) for reply in replies[2:]]
+        return [self._appended(reply) for reply in replies[1:]]
 
     async def events_after(self, conversation_id: str, after: int) -> list[dict[str, Any]]:
         """Every durable event with seq > `after`, in order, each with its `seq`."""
@@ -416,7 +462,13 @@ class ConversationLog:
     async def record_csat(self, conversation_id: str, score: int, comment: str | None) -> bool:
         """The citizen's satisfaction rating; a later rating replaces an earlier one.
 
-        False (nothing stored) for a conversation without events.
+        False (nothing stored) for a conversation without events. Kept in a hash of its
+        own so it expires with CSAT_RETENTION_DAYS.
         """
         fields = ["csat_score", str(score), "csat_comment", comment or "", "csat_at", utc_now()]
-        return bool(await self._rate(keys=[_meta_key(conversation_id)], args=fields))
+        keys = [_meta_key(conversation_id), _csat_key(conversation_id)]
+        return bool(await self._rate(keys=keys, args=[self.csat_retention_s, *fields]))
+
+    async def csat(self, conversation_id: str) -> dict[str, str]:
+        """The rating the citizen gave ({} if none, or expired)."""
+        return cast(dict[str, str], await self._redis.hgetall(_csat_key(conversation_id)))

@@ -25,6 +25,7 @@ from handover.conversation_log import Appended, Conversation
 from handover.errors import BotUnavailable, ConversationClosed
 from handover.protocol import MessageFrame, message_event
 from handover.rasa_bot import RasaBot
+from handover.rasa_trackers import delete_tracker
 from handover.timeline import Timeline
 
 log = structlog.get_logger(__name__)
@@ -133,6 +134,11 @@ class Gateway:
             stored = await self.conversations.append_bot_turn(
                 conversation.id, seq, turn.parse, events
             )
+            if stored and all(appended.state_before is None for appended in stored):
+                # Erased (or expired) while Rasa answered: Rasa has just written the
+                # tracker back; the erasure is final, so it goes again.
+                await delete_tracker(self.conversations.redis, conversation.id)
+                return
             for event, appended in zip(events, stored, strict=True):
                 self.timeline.deliver(conversation.id, event, appended)
             if turn.handover is not None:

@@ -87,8 +87,11 @@ class Accepted:
 
 
 class Queues:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, retention_s: int | None = None) -> None:
         self._redis: Any = redis
+        # Queue entries and agents' lists name conversations: they expire with the
+        # conversations' retention (docs/data-protection.md). None: never (tests).
+        self.retention_s = retention_s
         self._accept = redis.register_script(_ACCEPT_SCRIPT)
         self._release = redis.register_script(_RELEASE_SCRIPT)
 
@@ -99,6 +102,13 @@ class Queues:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.sadd("bs:queues", queue)
             pipe.zadd(queue_key(queue), {conversation_id: band * BAND + enqueued})
+            if self.retention_s is not None:
+                # Entries older than the retention name conversations that are gone.
+                cutoff = int(time.time() * 1000) - self.retention_s * 1000
+                for band_start in (HEAD * BAND, NORMAL * BAND):
+                    pipe.zremrangebyscore(queue_key(queue), band_start, band_start + cutoff)
+                pipe.expire(queue_key(queue), self.retention_s)
+                pipe.expire("bs:queues", self.retention_s)
             await pipe.execute()
 
     async def remove(self, queue: str, conversation_id: str) -> bool:
@@ -118,6 +128,9 @@ class Queues:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.lpush(f"bs:waits:{queue}", round(waited_s, 1))
             pipe.ltrim(f"bs:waits:{queue}", 0, RECENT_WAITS - 1)
+            if self.retention_s is not None:
+                pipe.expire(f"bs:waits:{queue}", self.retention_s)
+                pipe.expire(agent_conversations_key(username), self.retention_s)
             await pipe.execute()
         return Accepted(True, waited_s=waited_s)
 

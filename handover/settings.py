@@ -209,6 +209,40 @@ class Settings(BaseSettings):
         description="Days Rasa's tracker of a conversation is kept in Redis after its last "
         "turn, then Redis expires it. Unset: RETENTION_DAYS.",
     )
+    nlu_retention_days: int = Field(
+        30,
+        description="Days what the bot understood of each citizen turn (intent, confidence, "
+        "entities) is kept; never longer than the conversation (RETENTION_DAYS).",
+    )
+    ticket_retention_days: int = Field(
+        30,
+        description="Days a 'leave a message' ticket (with the contact the citizen gave) is kept "
+        "after it was written.",
+    )
+    csat_retention_days: int = Field(
+        30,
+        description="Days a satisfaction rating and its comment are kept; never longer than "
+        "the conversation (RETENTION_DAYS).",
+    )
+    audit_retention_days: int = Field(
+        90,
+        description="Days the audit log (who read, exported or erased which conversation) "
+        "is kept.",
+    )
+    deletion_record_retention_days: int = Field(
+        365, description="Days a deletion record (what was erased, when, by whom) is kept."
+    )
+    pseudonym_secret: str | None = Field(
+        None,
+        description="Key of the keyed hash (HMAC) that stands for an e-mail address, phone "
+        "number or conversation id in deletion records and the audit log. Unset: a random "
+        "key kept in Redis, shared by every process.",
+    )
+    privacy_requests_per_minute: int = Field(
+        20,
+        description="Export and erasure requests a client address may make per minute "
+        "(citizen and admin API, counted in Redis across replicas).",
+    )
 
     # --- damage reports and their status (handover/cases.py, docs/protocol.md) --
     case_api_token: str | None = Field(
@@ -304,6 +338,26 @@ class Settings(BaseSettings):
     @property
     def case_retention_s(self) -> int:
         return self.case_retention_days * 86_400
+
+    @property
+    def nlu_retention_s(self) -> int:
+        return min(self.nlu_retention_days, self.retention_days) * 86_400
+
+    @property
+    def ticket_retention_s(self) -> int:
+        return self.ticket_retention_days * 86_400
+
+    @property
+    def csat_retention_s(self) -> int:
+        return min(self.csat_retention_days, self.retention_days) * 86_400
+
+    @property
+    def audit_retention_s(self) -> int:
+        return self.audit_retention_days * 86_400
+
+    @property
+    def deletion_record_retention_s(self) -> int:
+        return self.deletion_record_retention_days * 86_400
 
 
 @lru_cache(maxsize=1)

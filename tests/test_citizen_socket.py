@@ -187,9 +187,10 @@ async def test_ending_the_conversation_closes_it_and_asks_for_feedback(
     assert error["code"] == "conversation_closed"
     redis = Redis.from_url(redis_url, decode_responses=True)
     meta = await redis.hgetall(f"bs:conv:{{{citizen.session['conversation_id']}}}")
+    rating = await redis.hgetall(f"bs:conv:{{{citizen.session['conversation_id']}}}:csat")
     await redis.aclose()
     assert meta["state"] == "closed"
-    assert (meta["csat_score"], meta["csat_comment"]) == ("5", "Sehr hilfreich")
+    assert (rating["csat_score"], rating["csat_comment"]) == ("5", "Sehr hilfreich")
     await citizen.close()
 
 

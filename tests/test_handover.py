@@ -215,7 +215,7 @@ async def test_closing_asks_the_citizen_for_a_rating_and_stores_it(
     await citizen.send({"type": "csat", "score": 5, "comment": "Super Hilfe"})
     await asyncio.sleep(0.3)
     redis = connect_redis(Settings(redis_url=redis_url))
-    meta = await redis.hgetall(f"bs:conv:{{{conversation_id}}}")
+    meta = await redis.hgetall(f"bs:conv:{{{conversation_id}}}:csat")
     await redis.aclose()
     assert (meta["csat_score"], meta["csat_comment"]) == ("5", "Super Hilfe")
     await citizen.close()

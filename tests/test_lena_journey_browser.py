@@ -109,7 +109,7 @@ async def log_entries(page: Page) -> list[str]:
 
 async def stored_rating(redis_url: str, conversation_id: str) -> dict[str, str]:
     redis = Redis.from_url(redis_url, decode_responses=True)
-    key = f"bs:conv:{{{conversation_id}}}"
+    key = f"bs:conv:{{{conversation_id}}}:csat"
     try:
         for _ in range(100):
             meta = {str(k): str(v) for k, v in (await redis.hgetall(key)).items()}

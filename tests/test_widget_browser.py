@@ -308,7 +308,7 @@ async def test_after_the_agent_closes_the_rating_is_a_radio_group_and_is_stored(
     redis = Redis.from_url(redis_url, decode_responses=True)
     try:
         for _ in range(50):
-            meta = await redis.hgetall(f"bs:conv:{{{conversation_id}}}")
+            meta = await redis.hgetall(f"bs:conv:{{{conversation_id}}}:csat")
             if "csat_score" in meta:
                 break
             await asyncio.sleep(0.1)

@@ -47,6 +47,13 @@
     citizen_ended: 'Die Bürgerin/der Bürger hat das Gespräch beendet.',
     released: 'Sie haben das Gespräch in einem anderen Fenster abgegeben.',
   };
+  // An erased conversation (docs/data-protection.md): its transcript leaves the console too.
+  const ERASED_TEXT = 'Das Gespräch wurde auf Wunsch gelöscht (Datenschutz). Sein Verlauf ist nicht mehr verfügbar.';
+  const AUDIT_ACTIONS = {
+    accept: 'hat das Gespräch übernommen', read_transcript: 'hat den Verlauf geöffnet',
+    export: 'hat Daten exportiert', erase: 'hat Daten gelöscht',
+    read_audit_log: 'hat dieses Protokoll gelesen', read_deletion_records: 'hat die Löschnachweise gelesen',
+  };
   const CHANNELS = { web: 'Web-Chat', telegram: 'Telegram', facebook: 'Facebook Messenger', whatsapp: 'WhatsApp', matrix: 'Matrix' };
   const LANGUAGES = { de: 'Deutsch', en: 'Englisch' };
   const ERRORS = {
@@ -249,6 +256,7 @@
           h('section', { class: 'ac-card', 'aria-labelledby': 'ac-queue-h' },
             h('h2', { id: 'ac-queue-h' }, 'Warteschlange', this._queueCount), this._queueEmpty, this._queueList),
           this._sup,
+          this._auditPanel = this._buildAuditPanel(),
           h('section', { class: 'ac-card', 'aria-labelledby': 'ac-tickets-h' },
             h('h2', { id: 'ac-tickets-h' }, 'Rückrufwünsche (Tickets)', this._ticketCount), this._ticketEmpty, this._ticketList)),
         h('section', { class: 'ac-chats', 'aria-labelledby': 'ac-chats-h' },
@@ -455,6 +463,7 @@
       this._who.replaceChildren(h('span', { class: 'sr', text: 'Angemeldet als ' }), String(agent.name || agent.id || ''),
         h('span', { class: 'ac-role', text: agent.role === 'supervisor' ? 'Leitung' : 'Mitarbeiter/in' }));
       this._sup.hidden = agent.role !== 'supervisor';
+      this._auditPanel.hidden = agent.role !== 'supervisor';
       for (const chat of this._chats.values()) this._fillTransferOptions(chat);
     }
 
@@ -538,7 +547,8 @@
         if (this._active !== chat.id || document.hidden) { chat.unread = true; this._renderTab(chat); }
         this._announce(`Nachricht von Bürger/in (${this._chatLabel(chat)}): ${str(f.text)}`);
       }
-      if (f.type === 'state' && f.state !== 'with_agent') {
+      if (f.type === 'state' && f.reason === 'erased') this._erasedChat(chat, f);
+      else if (f.type === 'state' && f.state !== 'with_agent') {
         this._endChat(chat, this._stateText(f));
       }
     }
@@ -562,6 +572,7 @@
     _onUnassigned(f) {
       const chat = this._chats.get(String(f.conversation_id));
       if (!chat) return; // a chat this console does not show (any more)
+      if (chat.erased) return; // its erasure said all there is to say
       const text = UNASSIGNED[f.reason] || 'Dieses Gespräch ist Ihnen nicht mehr zugewiesen.';
       if (chat.ended && chat.endedText === text) return;
       if (chat.ended) {
@@ -701,6 +712,60 @@
       });
       if (!rows.length) rows.push(h('tr', null, h('td', { colspan: '4', text: 'Keine Kolleg/innen angelegt.' })));
       this._agentsBody.replaceChildren(...rows);
+    }
+
+    // ---- the audit log (supervisors; GET /api/admin/audit) ------------------------------------
+
+    _buildAuditPanel() {
+      this._auditBody = h('tbody');
+      this._auditStatus = h('p', { class: 'ac-meta', role: 'status', 'aria-live': 'polite' });
+      this._auditTable = h('table', { 'data-testid': 'audit-table', hidden: true },
+        h('caption', { text: 'Wer hat wann welches Gespräch gelesen, exportiert oder gelöscht (neueste zuerst)' }),
+        h('thead', null, h('tr', null, h('th', { scope: 'col', text: 'Zeit' }), h('th', { scope: 'col', text: 'Wer' }),
+          h('th', { scope: 'col', text: 'Was' }), h('th', { scope: 'col', text: 'Gespräch' }))),
+        this._auditBody);
+      return h('section', { class: 'ac-card ac-audit', 'aria-labelledby': 'ac-audit-h', hidden: true },
+        h('h2', { id: 'ac-audit-h', text: 'Zugriffsprotokoll (Datenschutz)' }),
+        h('button', { type: 'button', class: 'ac-btn', 'data-testid': 'audit-load', text: 'Protokoll laden', onclick: () => this._loadAudit() }),
+        this._auditStatus, this._auditTable);
+    }
+
+    async _loadAudit() {
+      this._auditStatus.textContent = 'Protokoll wird geladen …';
+      let res = null;
+      let body = null;
+      try {
+        res = await fetch('/api/admin/audit?limit=100', {
+          headers: { Authorization: 'Bearer ' + (this._token() || '') }, credentials: 'same-origin', cache: 'no-store',
+        });
+        body = await res.json();
+      } catch (e) { /* unreachable or not JSON: reported below */ }
+      if (!res || !res.ok || !body || !Array.isArray(body.items)) {
+        this._auditStatus.textContent = (body && typeof body.message === 'string' && body.message)
+          || (res ? `Das Protokoll konnte nicht geladen werden (Fehler ${res.status}).` : 'Der Server ist nicht erreichbar.');
+        return;
+      }
+      const rows = body.items.filter((e) => e && e.action).map((e) => {
+        const d = new Date(e.ts);
+        const cid = str(e.conversation_id || '');
+        return h('tr', { 'data-testid': 'audit-entry' },
+          h('td', { text: isNaN(d) ? str(e.ts) : d.toLocaleString('de-DE', { dateStyle: 'short', timeStyle: 'medium' }) }),
+          h('td', { text: `${str(e.actor)}${e.via && e.via !== 'console' ? ` (${str(e.via)})` : ''}` }),
+          h('td', { text: AUDIT_ACTIONS[e.action] || str(e.action) }),
+          h('td', { text: cid.startsWith('conversation:') ? 'gelöschtes Gespräch' : cid.slice(0, 8) || '–' }));
+      });
+      this._auditBody.replaceChildren(...rows);
+      this._auditTable.hidden = !rows.length;
+      this._auditStatus.textContent = rows.length ? `${rows.length} Einträge geladen.` : 'Noch keine Einträge.';
+    }
+
+    /** The conversation was erased: the agent sees it end, and its transcript goes. */
+    _erasedChat(chat) {
+      chat.erased = true;
+      chat.events.clear();
+      chat.log.replaceChildren();
+      if (chat.ended) { chat.endedText = ERASED_TEXT; this._renderEnded(chat); } else this._endChat(chat, ERASED_TEXT);
+      this._announce(`${this._chatLabel(chat)}: ${ERASED_TEXT}`);
     }
 
     _renderTickets(items) {
@@ -909,6 +974,7 @@
         case 'with_agent': return name ? `${name} hat das Gespräch übernommen.` : 'Eine Mitarbeiterin oder ein Mitarbeiter hat das Gespräch übernommen.';
         case 'bot': return e.reason === 'handback' ? 'An den Bot zurückgegeben.' : 'Der Bot führt das Gespräch.';
         case 'closed': {
+          if (e.reason === 'erased') return ERASED_TEXT;
           const why = { agent_closed: 'von der Mitarbeiterin/dem Mitarbeiter', citizen_ended: 'von der Bürgerin/dem Bürger', offline_message: 'nach Aufnahme eines Rückrufwunschs' }[e.reason];
           return why ? `Gespräch ${why} beendet.` : 'Gespräch beendet.';
         }

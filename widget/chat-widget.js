@@ -14,7 +14,10 @@
  * data-mount="false": only define the element, do not append one to <body>.
  *
  * Styling hooks: ::part(launcher|panel|header|title|close|log|message|bubble|quick-reply|
- * typing|status|composer|input|send). Events (bubbling, composed): buergerservice-chat:open,
+ * typing|status|composer|input|send|options|options-list|erase-dialog). The header's options
+ * button offers the conversation as an HTML page or JSON file and its deletion (with a
+ * confirmation dialog): POST /api/conversation/export|erase, token as a Bearer header
+ * (docs/data-protection.md). Events (bubbling, composed): buergerservice-chat:open,
  * buergerservice-chat:close, buergerservice-chat:message (detail: the message frame, plus
  * `replay: true` for history and `pending: true` plus `client_id` for the citizen's own sends).
  * Methods: show(), hide(), toggle(), send(text). performance.mark('bs-widget-interactive') is set
@@ -67,6 +70,14 @@
       csatComment: 'Möchten Sie uns noch etwas mitteilen? (optional)',
       csatSend: 'Bewertung senden', csatThanks: 'Vielen Dank für Ihre Rückmeldung!',
       invite: 'Kann ich Ihnen helfen?', inviteOpen: 'Chat starten', inviteClose: 'Einladung schließen',
+      options: 'Gesprächsoptionen', downloadHtml: 'Gespräch herunterladen (HTML-Seite)',
+      downloadJson: 'Gespräch herunterladen (JSON-Datei)', erase: 'Gespräch löschen',
+      eraseQ: 'Gespräch endgültig löschen?',
+      eraseBody: 'Der gesamte Verlauf und alles, was der Bürgerservice dazu gespeichert hat, wird gelöscht. Das lässt sich nicht rückgängig machen. Laden Sie das Gespräch vorher herunter, wenn Sie es behalten möchten.',
+      eraseYes: 'Endgültig löschen', cancel: 'Abbrechen', erased: 'Ihr Gespräch wurde gelöscht.',
+      downloaded: 'Der Download wurde gestartet.',
+      downloadFailed: 'Der Download ist fehlgeschlagen. Bitte versuchen Sie es erneut.',
+      eraseFailed: 'Das Gespräch konnte nicht gelöscht werden. Bitte versuchen Sie es erneut.',
       errors: {
         bad_frame: 'Die Nachricht konnte nicht verarbeitet werden.',
         too_large: 'Die Nachricht ist zu lang. Bitte kürzen Sie sie.',
@@ -98,6 +109,14 @@
       csatComment: 'Anything else you would like to tell us? (optional)',
       csatSend: 'Send rating', csatThanks: 'Thank you for your feedback!',
       invite: 'Can I help you?', inviteOpen: 'Start chat', inviteClose: 'Close invitation',
+      options: 'Conversation options', downloadHtml: 'Download conversation (HTML page)',
+      downloadJson: 'Download conversation (JSON file)', erase: 'Delete conversation',
+      eraseQ: 'Delete this conversation for good?',
+      eraseBody: 'The whole conversation and everything the citizen service stored about it will be deleted. This cannot be undone. Download the conversation first if you want to keep it.',
+      eraseYes: 'Delete for good', cancel: 'Cancel', erased: 'Your conversation has been deleted.',
+      downloaded: 'The download has started.',
+      downloadFailed: 'The download failed. Please try again.',
+      eraseFailed: 'The conversation could not be deleted. Please try again.',
       errors: {
         bad_frame: 'The message could not be processed.',
         too_large: 'The message is too long. Please shorten it.',
@@ -167,6 +186,7 @@
   const ICON = {
     chat: '<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true"><path fill="currentColor" d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.2a1.3 1.3 0 1 0 0 2.6 1.3 1.3 0 0 0 0-2.6zm5 0a1.3 1.3 0 1 0 0 2.6 1.3 1.3 0 0 0 0-2.6zm5 0a1.3 1.3 0 1 0 0 2.6 1.3 1.3 0 0 0 0-2.6z"/></svg>',
     x: '<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true"><path fill="none" stroke="currentColor" stroke-width="2.4" stroke-linecap="round" d="M6 6l12 12M18 6L6 18"/></svg>',
+    more: '<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true"><circle fill="currentColor" cx="12" cy="5" r="2"/><circle fill="currentColor" cx="12" cy="12" r="2"/><circle fill="currentColor" cx="12" cy="19" r="2"/></svg>',
     send: '<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true"><path fill="currentColor" d="M3.4 20.4l17.5-7.5a1 1 0 0 0 0-1.8L3.4 3.6a1 1 0 0 0-1.4 1.1L4 11l9 1-9 1-2 6.3a1 1 0 0 0 1.4 1.1z"/></svg>',
   };
 
@@ -192,8 +212,8 @@ button{cursor:pointer}
 @keyframes in{from{opacity:0;transform:translateY(14px)}}
 .head{display:flex;align-items:center;gap:8px;padding:12px 10px 12px 18px;background:var(--a);color:#fff}
 h2{flex:1;margin:0;font-size:17px;font-weight:700;line-height:1.3}
-.x{flex:none;display:grid;place-items:center;width:44px;height:44px;border:0;border-radius:50%;background:transparent;color:#fff}
-.x:hover{background:rgba(255,255,255,.18)}
+.x,.opt{flex:none;display:grid;place-items:center;width:44px;height:44px;border:0;border-radius:50%;background:transparent;color:#fff}
+.x:hover,.opt:hover{background:rgba(255,255,255,.18)}
 .scroll{position:relative;flex:1;overflow-y:auto;overscroll-behavior:contain;padding:16px 14px;background:#f4f6f9}
 .scroll:focus-visible{outline:3px solid #1b1f24;outline-offset:-3px;box-shadow:inset 0 0 0 6px #fff}
 .intro{margin:0 6px 14px;font-size:14px;color:#4a5462;text-align:center}
@@ -242,6 +262,17 @@ legend{padding:0;font-weight:650;color:#1b1f24}
 .cs textarea{width:100%;min-height:60px}
 .cs .send2{margin-top:8px;padding:8px 16px;border:0;border-radius:10px;background:var(--a);color:#fff;font-weight:600}
 .cs .send2:disabled{background:#8b94a1;cursor:not-allowed}
+.opts{display:flex;flex-direction:column;gap:2px;padding:6px 10px;border-bottom:1px solid #e1e5ea;background:#fff}
+.opts button{padding:10px 12px;border:0;border-radius:8px;background:none;color:#1b1f24;text-align:left;font-size:15px}
+.opts button:hover{background:#eef1f4}
+.opts .danger,.dlg .danger{color:#a3121b}
+.dlg{max-width:min(360px,calc(100vw - 40px));padding:18px 18px 14px;border:0;border-radius:14px;box-shadow:0 14px 44px rgba(0,0,0,.35);color:#1b1f24;font:16px/1.45 system-ui,sans-serif}
+.dlg::backdrop{background:rgba(0,0,0,.45)}
+.dlg h3{margin:0 0 8px;font-size:17px}
+.dlg p{margin:0 0 14px;font-size:15px}
+.dlg .acts{display:flex;flex-wrap:wrap;justify-content:flex-end;gap:8px}
+.dlg button{padding:9px 16px;border:1.5px solid #737d8a;border-radius:10px;background:#fff;font-weight:600}
+.dlg .danger{border-color:#a3121b;background:#a3121b;color:#fff}
 @media (max-width:480px){.panel{inset:0;width:100%;height:100%;border-radius:0;animation:none}}
 @media (prefers-reduced-motion:reduce){*,*::before,*::after{animation:none!important;transition:none!important}}
 @media (forced-colors:active){.launcher,.send,.b,.qr button,.restart,.ia{border:1px solid CanvasText}}
@@ -255,7 +286,9 @@ legend{padding:0;font-weight:650;color:#1b1f24}
 <div class="inv" part="invitation" role="group" aria-labelledby="iq" hidden><p class="iq" id="iq"></p><button class="ia" part="invitation-accept" type="button"></button><button class="ix" part="invitation-dismiss" type="button">${ICON.x}</button></div><div class="sr" role="status"></div>
 <button class="launcher" part="launcher" type="button" aria-expanded="false" aria-controls="panel">${ICON.chat}<span class="ll"></span><span class="badge" hidden aria-hidden="true"></span></button>
 <section class="panel" id="panel" part="panel" role="dialog" hidden>
-<div class="head" part="header"><h2 part="title"></h2><button class="x" part="close" type="button">${ICON.x}</button></div>
+<div class="head" part="header"><h2 part="title"></h2><button class="opt" part="options" type="button" aria-expanded="false" aria-controls="opts" hidden>${ICON.more}</button><button class="x" part="close" type="button">${ICON.x}</button></div>
+<div class="opts" id="opts" part="options-list" role="group" hidden><button type="button" data-act="html"></button><button type="button" data-act="json"></button><button type="button" class="danger" data-act="erase"></button></div>
+<dialog class="dlg" part="erase-dialog" aria-labelledby="dq" aria-describedby="db"><h3 id="dq"></h3><p id="db"></p><div class="acts"><button type="button" data-act="cancel"></button><button type="button" class="danger" data-act="confirm"></button></div></dialog>
 <div class="scroll" part="body" role="region" tabindex="0"><p class="intro"></p>
 <div class="log" part="log" role="log" aria-live="polite" aria-relevant="additions"></div>
 <div class="typing" part="typing" role="status" hidden><span class="dots" aria-hidden="true"><i></i><i></i><i></i></span><span class="tl"></span></div></div>
@@ -400,6 +433,7 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       this._endBtn = $('.end');
       this._inv = $('.inv');
       this._announcer = $('[role=status]');
+      this._buildDataControls($);
       this._launcher.addEventListener('click', () => this.toggle());
       $('.ia').addEventListener('click', () => this.show());
       $('.ix').addEventListener('click', () => this._endInvite(true));
@@ -412,7 +446,8 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       });
       this._input.addEventListener('input', () => { this._autosize(); this._ownTyping(); });
       root.addEventListener('keydown', (e) => {
-        if (e.key !== 'Escape' || e.isComposing) return;
+        if (e.key !== 'Escape' || e.isComposing || this._dlg.open) return;
+        if (!this._opts.hidden) { e.preventDefault(); this._toggleOptions(false, true); return; }
         if (this._isOpen) { e.preventDefault(); this.hide(); } else if (!this._inv.hidden) { e.preventDefault(); this._endInvite(true); }
       });
     }
@@ -438,6 +473,7 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       this._form.querySelector('.send').setAttribute('aria-label', t.send);
       this._restartBtn.textContent = t.restart;
       this._endBtn.textContent = t.end;
+      this._applyDataTexts(t);
       this._inv.querySelector('.iq').textContent = t.invite;
       this._inv.querySelector('.ia').textContent = t.inviteOpen;
       this._inv.querySelector('.ix').setAttribute('aria-label', t.inviteClose);
@@ -666,6 +702,10 @@ legend{padding:0;font-weight:650;color:#1b1f24}
         if (f.eta_s > 0) text += ' ' + fill(t.eta, { m: Math.max(1, Math.round(f.eta_s / 60)) });
       } else if (s === 'with_agent') {
         text = f.agent && f.agent.name ? fill(t.withAgent, { name: f.agent.name }) : t.withAgentAnon;
+      } else if (s === 'closed' && f.reason === 'erased') {
+        // Erased (here, in another tab, or by the city): nothing of it stays in this page.
+        this._forgetErased();
+        return;
       } else if (s === 'closed') text = t.closed;
       else if (s === 'bot' && this._lineState !== 'bot') text = t.backToBot;
       const prev = this._lastLine;
@@ -922,11 +962,125 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       this._timer('typing', kind === 'bot' ? BOT_TYPING_MS : AGENT_TYPING_MS, () => this._showTyping(null));
     }
 
+    // ---- download and deletion (docs/data-protection.md) ----------------------------------------
+
+    _buildDataControls($) {
+      this._optsBtn = $('.opt');
+      this._opts = $('.opts');
+      this._dlg = $('.dlg');
+      this._optsBtn.addEventListener('click', () => this._toggleOptions(this._opts.hidden));
+      this._opts.addEventListener('click', (e) => {
+        const act = e.target.closest('button') && e.target.closest('button').dataset.act;
+        if (act === 'html' || act === 'json') this._download(act);
+        else if (act === 'erase') this._askErase();
+      });
+      this._dlg.querySelector('[data-act=cancel]').addEventListener('click', () => this._dlg.close());
+      this._dlg.querySelector('[data-act=confirm]').addEventListener('click', () => this._erase());
+      // Closing the dialog any way (Cancel, Escape) returns focus to where it was opened from.
+      this._dlg.addEventListener('close', () => { if (!this._erasing) this._optsBtn.focus(); });
+    }
+
+    _applyDataTexts(t) {
+      this._optsBtn.setAttribute('aria-label', t.options);
+      this._opts.setAttribute('aria-label', t.options);
+      this._opts.querySelector('[data-act=html]').textContent = t.downloadHtml;
+      this._opts.querySelector('[data-act=json]').textContent = t.downloadJson;
+      this._opts.querySelector('[data-act=erase]').textContent = t.erase;
+      this._dlg.querySelector('h3').textContent = t.eraseQ;
+      this._dlg.querySelector('p').textContent = t.eraseBody;
+      this._dlg.querySelector('[data-act=cancel]').textContent = t.cancel;
+      this._dlg.querySelector('[data-act=confirm]').textContent = t.eraseYes;
+    }
+
+    _toggleOptions(open, focusButton) {
+      if (!this._opts) return;
+      this._opts.hidden = !open;
+      this._optsBtn.setAttribute('aria-expanded', String(!!open));
+      if (open) this._opts.querySelector('button').focus();
+      else if (focusButton) this._optsBtn.focus();
+    }
+
+    /** POST with the conversation token as a Bearer header: the token never goes into a URL. */
+    _dataRequest(path, body) {
+      return fetch(this.server.replace(/\/+$/, '') + path, {
+        method: 'POST',
+        headers: { Authorization: 'Bearer ' + this._token, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+        credentials: 'omit',
+        cache: 'no-store',
+      });
+    }
+
+    async _download(format) {
+      const t = this.t;
+      try {
+        const r = await this._dataRequest('/api/conversation/export', { format });
+        if (!r.ok) throw new Error(String(r.status));
+        const blob = await r.blob();
+        const name = (/filename="([^"]+)"/.exec(r.headers.get('content-disposition') || '') || [])[1]
+          || 'gespraech.' + format;
+        const url = URL.createObjectURL(blob);
+        const a = h('a', { href: url, download: name, hidden: true });
+        this.shadowRoot.append(a);
+        a.click();
+        a.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 60000);
+        this._flash(t.downloaded, '');
+      } catch (e) {
+        this._flash(t.downloadFailed, 'err');
+      }
+    }
+
+    _askErase() {
+      this._toggleOptions(false);
+      this._dlg.showModal();
+      // The safe choice has the focus; the destructive one needs a deliberate move.
+      this._dlg.querySelector('[data-act=cancel]').focus();
+    }
+
+    async _erase() {
+      const t = this.t;
+      const confirm = this._dlg.querySelector('[data-act=confirm]');
+      confirm.disabled = true;
+      try {
+        const r = await this._dataRequest('/api/conversation/erase', { confirm: true });
+        // 401: already erased (another tab, the city) or expired: gone either way.
+        if (!r.ok && r.status !== 401) throw new Error(String(r.status));
+        this._erasing = true;
+        this._dlg.close();
+        this._erasing = false;
+        this._forgetErased();
+      } catch (e) {
+        this._dlg.close();
+        this._flash(t.eraseFailed, 'err');
+      } finally {
+        confirm.disabled = false;
+      }
+    }
+
+    /** The conversation is erased: drop socket, token, stored state and the visible log. */
+    _forgetErased() {
+      this._drop();
+      this._clear('retry');
+      this._token = this._convId = null;
+      for (const k of ['token', 'conversation', 'seq', 'outbox']) store.set(k, null);
+      this._outbox = [];
+      this._bubbles.clear();
+      this._active = false;
+      this._resetLog();
+      this._log.append(h('div', { class: 'm', 'data-from': 'system', part: 'message message-system' },
+        h('span', { text: this.t.erased })));
+      this._flash(this.t.erased, '');
+      if (this._isOpen) this._input.focus();
+    }
+
     _renderState() {
       const closed = this._state === 'closed';
       this._form.hidden = closed;
       this._restartBtn.hidden = !closed;
       this._endBtn.hidden = closed || !this._ready || !this._maxSeq;
+      this._optsBtn.hidden = !this._token || !this._maxSeq;
+      if (this._optsBtn.hidden) this._toggleOptions(false);
     }
 
     _flash(msg, cls) {
