@@ -22,6 +22,7 @@ from tests.services import (
 class Assistant:
     rasa: Service
     gateway: Service | None
+    redis_url: str | None = None
 
 
 @contextmanager
@@ -53,4 +54,5 @@ def running_assistant(
                 env={"LOG_LEVEL": "warning", "RATE_LIMIT_BURST": "100", **extra},
                 port=gateway_port,
             ))  # fmt: skip
-        yield Assistant(rasa=rasa, gateway=gateway)
+        redis_url = f"redis://127.0.0.1:{redis.port}/0" if redis is not None else None
+        yield Assistant(rasa=rasa, gateway=gateway, redis_url=redis_url)
