@@ -216,7 +216,8 @@ class AgentConnection:
             return
         self.revoked = True
         log.info("agent_socket_revoked", agent=self.agent.username)
-        with contextlib.suppress(RuntimeError):  # the client may be gone already
+        # The client may be gone already, or the socket closing for another reason.
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
             await self.websocket.close(CLOSE_UNAUTHORIZED, "Signed out or token expired; log in.")
 
     async def check_token(self) -> None:
