@@ -67,6 +67,7 @@ class AgentAuth:
         admission = await self.limits.admit(username, address)
         agent = await self._directory.verify(username, password)
         if agent is None:
+            await self.limits.failed(admission)
             return None
         await self.limits.succeeded(admission)
         token = (await self._signer()).dumps({"sub": agent.username, "gen": agent.generation})

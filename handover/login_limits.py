@@ -47,8 +47,8 @@ KNOWN_ADDRESS_S = 30 * 86_400
 #       the username's known addresses.
 # ARGV: now ms, address, per-address limit, global limit, window ms,
 #       free attempts, base delay ms, max delay ms, failure window ms.
-# Returns {verdict, wait ms, gate used, 1 if the global counter was counted};
-# verdict 'ok', 'address', 'global' or 'delay'.
+# Returns {verdict, wait ms (for 'ok': the delay set for the next attempt), gate used,
+# 1 if the global counter was counted}; verdict 'ok', 'address', 'global' or 'delay'.
 _ADMIT = """
 local now = tonumber(ARGV[1])
 local function over_limit(key, limit)
@@ -71,12 +71,23 @@ local next_at = tonumber(redis.call('HGET', gate, 'next_at') or '0')
 if now < next_at then return {'delay', next_at - now, gate, 0} end
 local attempts = redis.call('HINCRBY', gate, 'attempts', 1)
 local over = attempts - tonumber(ARGV[6])
+local delay = 0
 if over >= 0 then
-  local delay = math.min(tonumber(ARGV[8]), tonumber(ARGV[7]) * 2 ^ over)
+  delay = math.min(tonumber(ARGV[8]), tonumber(ARGV[7]) * 2 ^ over)
   redis.call('HSET', gate, 'next_at', now + delay)
 end
 redis.call('PEXPIRE', gate, ARGV[9])
-return {'ok', 0, gate, known and 0 or 1}
+return {'ok', delay, gate, known and 0 or 1}
+"""
+
+# KEYS: the gate. ARGV: now ms, the attempt's delay ms. A failed attempt's delay
+# runs from its answer, not its admission (a slow hash must not use up the wait).
+_FAILED = """
+if redis.call('EXISTS', KEYS[1]) == 0 or tonumber(ARGV[2]) == 0 then return end
+local next_at = tonumber(ARGV[1]) + tonumber(ARGV[2])
+if next_at > tonumber(redis.call('HGET', KEYS[1], 'next_at') or '0') then
+  redis.call('HSET', KEYS[1], 'next_at', next_at)
+end
 """
 
 # KEYS: the counters an admitted attempt counted in. Gives one attempt back to
@@ -105,6 +116,7 @@ class Admission:
     address: str
     gate: str
     counters: tuple[str, ...]
+    delay_ms: int
 
 
 _MESSAGES = {
@@ -124,6 +136,7 @@ class LoginLimits:
         self._settings = settings
         self._admit = redis.register_script(_ADMIT)
         self._refund = redis.register_script(_REFUND)
+        self._failed = redis.register_script(_FAILED)
 
     async def admit(self, username: str, address: str) -> Admission:
         """Count one attempt, or raise `LoginRefused` (then nothing may be hashed)."""
@@ -147,7 +160,12 @@ class LoginLimits:
         if verdict != "ok":
             raise LoginRefused(_MESSAGES[verdict], max(1, math.ceil(int(wait_ms) / 1000)), verdict)
         counters = (address_key, GLOBAL_KEY) if counted_global else (address_key,)
-        return Admission(user, address, gate, counters)
+        return Admission(user, address, gate, counters, int(wait_ms))
+
+    async def failed(self, admission: Admission) -> None:
+        """The password was wrong: the next attempt's wait starts now."""
+        now_ms = int(time.time() * 1000)
+        await self._failed(keys=[admission.gate], args=[now_ms, admission.delay_ms])
 
     async def succeeded(self, admission: Admission) -> None:
         """The password was right: reset its gate, give its attempt back, know the address."""
