@@ -149,10 +149,11 @@ class Settings(BaseSettings):
         "beyond); addresses an account logged in from before are exempt for that account.",
     )
     password_hash_workers: int = Field(
-        2,
+        1,
         ge=1,
-        description="Threads per gateway that hash and verify passwords (argon2id), so a "
-        "login never runs on the event loop; further logins wait for one, briefly.",
+        description="Threads per gateway that hash and verify passwords (argon2id, ~0.1 s "
+        "each), so a login never runs on the event loop; further logins wait for one, "
+        "briefly. One leaves the sockets a core on a 2-core machine; raise it on bigger ones.",
     )
 
     # --- data protection ------------------------------------------------------

@@ -162,7 +162,7 @@ async def test_a_login_storm_does_not_stall_a_citizen_socket(replica_a: Service)
     await turns
     await citizen.close()
     # Every login was checked, but those beyond what the pool lets wait (busy: 503).
-    assert statuses.count(401) >= 18 and set(statuses) <= {401, 503}, statuses
+    assert statuses.count(401) >= 9 and set(statuses) <= {401, 503}, statuses
     assert len(stalls) >= 3
     assert max(stalls) < 0.3, f"citizen turns stalled up to {max(stalls):.2f} s"
 
