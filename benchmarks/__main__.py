@@ -10,6 +10,7 @@ from benchmarks import (
     gateway_latency,
     handover_delivery,
     knowledge_latency,
+    login_load,
     widget_timing,
 )
 
@@ -18,6 +19,7 @@ BENCHMARKS = {
     "gateway_latency": gateway_latency.run,
     "handover_delivery": handover_delivery.run,
     "knowledge_latency": knowledge_latency.run,
+    "login_load": login_load.run,
     "widget_timing": widget_timing.run,
 }
 

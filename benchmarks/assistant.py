@@ -22,6 +22,7 @@ from tests.services import (
 class Assistant:
     rasa: Service
     gateway: Service | None
+    redis_url: str | None = None
 
 
 @contextmanager
@@ -56,4 +57,5 @@ def running_assistant(
                      **extra},
                 port=gateway_port,
             ))  # fmt: skip
-        yield Assistant(rasa=rasa, gateway=gateway)
+        redis_url = f"redis://127.0.0.1:{redis.port}/0" if redis is not None else None
+        yield Assistant(rasa=rasa, gateway=gateway, redis_url=redis_url)

@@ -33,7 +33,7 @@ from handover.conversation_log import ConversationLog
 from handover.queues import agent_conversations_key
 from handover.redis_connection import connect as connect_redis
 from handover.settings import Settings
-from tests.agent_client import login
+from tests.agent_client import connect_agent, login
 from tests.services import Service, free_port, start_gateway, start_redis
 
 AGENTS = 25
@@ -124,7 +124,7 @@ async def measure(
     agent_sockets = []
     for username in usernames:
         token = (await login(gateway.url, username, PASSWORD)).json()["token"]
-        agent_sockets.append(await connect(f"{ws_base}/ws/agent?token={token}", max_size=2**24))
+        agent_sockets.append(await connect_agent(gateway.url, token, max_size=2**24))
     agent_tasks = [asyncio.create_task(agents.run(s)) for s in agent_sockets]
     citizens = [await connect(f"{ws_base}/ws/chat") for _ in conversations]
     for socket, (_, token) in zip(citizens, conversations, strict=True):

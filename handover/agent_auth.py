@@ -1,27 +1,30 @@
-"""Agent login: signed short-lived tokens and a growing delay after failed passwords.
+"""Agent login: signed short-lived tokens, checked limits before any password hash.
 
 Tokens are signed (itsdangerous) rather than stored: any gateway replica can
-check one without a Redis round trip. The signing key is a setting, or a
-random key that the first replica stores in Redis for all of them.
+check one with one Redis read (the account). A token names the account's
+`generation` (agents.py): changing or removing the account invalidates it. The
+signing key is a setting, or a random key that the first replica stores in
+Redis for all of them.
+
+A login is first admitted by the limits (login_limits.py, one Redis script);
+only then is its password verified, in the password pool (passwords.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import secrets
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from redis.asyncio import Redis
 
 from handover.agents import Agent, AgentDirectory
+from handover.login_limits import LoginLimits
 from handover.settings import Settings
 
 SECRET_KEY = "bs:secret:agent-tokens"
-# Doubling per failure beyond the free ones, capped: slows guessing to a crawl
-# without locking a real agent out for long.
-MAX_DELAY_S = 30.0
-FAILURE_WINDOW_S = 15 * 60
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -30,12 +33,21 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+@dataclass(frozen=True, slots=True)
+class AgentSession:
+    """Who a token belongs to, and until when (epoch seconds) it is valid."""
+
+    agent: Agent
+    expires_at: float
+
+
 class AgentAuth:
     def __init__(self, redis: Redis, directory: AgentDirectory, settings: Settings) -> None:
         self._redis: Any = redis
         self._directory = directory
         self._settings = settings
         self._serializer: URLSafeTimedSerializer | None = None
+        self.limits = LoginLimits(redis, settings)
 
     async def _signer(self) -> URLSafeTimedSerializer:
         if self._serializer is None:
@@ -46,31 +58,37 @@ class AgentAuth:
             self._serializer = URLSafeTimedSerializer(secret, salt="agent-token")
         return self._serializer
 
-    def failure_delay(self, failures: int) -> float:
-        over = failures - self._settings.login_free_failures
-        return 0.0 if over < 0 else min(MAX_DELAY_S, 0.5 * 2**over)
+    async def login(self, username: str, password: str, address: str) -> tuple[str, Agent] | None:
+        """A token for the agent, or None for wrong credentials.
 
-    async def login(self, username: str, password: str) -> tuple[str, Agent] | None:
-        """A token for the agent, or None after the (possibly delayed) failure."""
-        failures_key = f"bs:login-failures:{username.lower()[:64]}"
-        failures = int(await self._redis.get(failures_key) or 0)
+        Raises `LoginRefused` (before any hashing) when a limit applies, and
+        `PasswordPoolBusy` when too many hashes already wait.
+        """
+        admission = await self.limits.admit(username, address)
         agent = await self._directory.verify(username, password)
         if agent is None:
-            failures = await self._redis.incr(failures_key)
-            await self._redis.expire(failures_key, FAILURE_WINDOW_S)
-            await asyncio.sleep(self.failure_delay(failures))
+            await self.limits.failed(admission)
             return None
-        if failures:
-            await self._redis.delete(failures_key)
-        token = (await self._signer()).dumps({"sub": agent.username})
+        await self.limits.succeeded(admission)
+        token = (await self._signer()).dumps({"sub": agent.username, "gen": agent.generation})
         return token, agent
 
-    async def agent_for(self, token: str) -> Agent | None:
-        """The agent a token was issued to, if it is genuine, fresh and the account exists."""
+    async def session_for(self, token: str) -> AgentSession | None:
+        """The session of a genuine, fresh token whose account is unchanged since it was issued."""
+        ttl = self._settings.agent_token_ttl_s
         try:
-            data = (await self._signer()).loads(token, max_age=self._settings.agent_token_ttl_s)
+            data, issued = (await self._signer()).loads(token, max_age=ttl, return_timestamp=True)
         except BadSignature:  # also SignatureExpired
             return None
         if not isinstance(data, dict) or not isinstance(data.get("sub"), str):
             return None
-        return await self._directory.get(data["sub"])
+        agent = await self._directory.get(data["sub"])
+        if agent is None or data.get("gen") != agent.generation:
+            return None
+        expires_at = issued.timestamp() + ttl
+        return AgentSession(agent, expires_at) if expires_at > time.time() else None
+
+    async def agent_for(self, token: str) -> Agent | None:
+        """The agent a token was issued to, if it is genuine, fresh and the account unchanged."""
+        session = await self.session_for(token)
+        return session.agent if session is not None else None

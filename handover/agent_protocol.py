@@ -1,4 +1,7 @@
-"""The agent socket's client frames (DESIGN.md, "Agent API"), one model per frame."""
+"""The agent socket's client frames (DESIGN.md, "Agent API"), one model per frame.
+
+The first frame is `auth` and nothing else; every later frame is one of `AgentFrame`.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,27 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from handover.protocol import parse_frame
 
+# A signed token is ~100 characters; anything much longer is not one of ours.
+MAX_TOKEN_CHARS = 512
+
 ConversationId = Annotated[str, Field(min_length=1, max_length=64)]
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class AuthFrame(BaseModel):
+    """The socket's first frame: the token of `POST /api/agent/login`, never in the URL."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    type: Literal["auth"]
+    token: Annotated[str, Field(min_length=1, max_length=MAX_TOKEN_CHARS)]
+
+
+_auth_frame: TypeAdapter[AuthFrame] = TypeAdapter(AuthFrame)
+
+
+def parse_auth_frame(raw: str) -> AuthFrame:
+    """The `auth` frame, or `BadFrame` for anything else (the socket then closes 4401)."""
+    return parse_frame(raw, _auth_frame, ("auth",))
 
 
 class _AgentFrame(BaseModel):

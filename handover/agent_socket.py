@@ -1,6 +1,13 @@
-"""The agent socket, `GET /ws/agent?token=…` (DESIGN.md, "Agent API").
+"""The agent socket, `GET /ws/agent` (DESIGN.md, "Agent API").
 
-On connect: the agent's queues, open tickets, and every conversation they
+The token never travels in the URL: the first frame is `{"type":"auth","token"}`.
+A socket without a valid one within AUTH_TIMEOUT_S is closed with 4401 before
+anything is read or stored for it. Afterwards the token is checked again when
+the agent's account changes on any replica (agent_sessions.py), on every
+presence beat, and at its expiry: a socket whose token is no longer valid is
+closed with 4401 and processes no further frame.
+
+After authentication: the agent's queues, open tickets, and every conversation they
 already have (a reconnect within the grace period finds everything as it
 was); a supervisor also gets every agent's presence and load. Afterwards the
 views are sent again whenever any replica reports a change, and a conversation
@@ -15,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -24,6 +32,7 @@ import structlog
 from fastapi import WebSocket, WebSocketDisconnect
 
 from handover import metrics
+from handover.agent_auth import AgentAuth, AgentSession
 from handover.agent_desk import AgentDesk
 from handover.agent_protocol import (
     AcceptFrame,
@@ -35,7 +44,9 @@ from handover.agent_protocol import (
     TransferFrame,
     conversation_named_in,
     parse_agent_frame,
+    parse_auth_frame,
 )
+from handover.agent_sessions import AgentSessions
 from handover.agents import Agent
 from handover.citizen_socket import CLOSE_TOO_SLOW
 from handover.delivery import Subscriber
@@ -48,6 +59,9 @@ from handover.settings import Settings
 log = structlog.get_logger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
+# A console sends `auth` right after the socket opens; 5 s covers a slow phone
+# network and keeps unauthenticated sockets from lingering.
+AUTH_TIMEOUT_S = 5.0
 # Agents are authenticated staff with busy consoles (typing indicators, several
 # chats); the bucket only stops a runaway client, not a fast colleague.
 AGENT_FRAME_BURST = 300
@@ -61,10 +75,21 @@ RELEASED_ELSEWHERE = "released"
 
 class AgentConnection:
     def __init__(
-        self, websocket: WebSocket, agent: Agent, desk: AgentDesk, bus: EventBus, settings: Settings
+        self,
+        websocket: WebSocket,
+        session: AgentSession,
+        desk: AgentDesk,
+        bus: EventBus,
+        settings: Settings,
+        recheck: Callable[[], Awaitable[AgentSession | None]],
     ) -> None:
         self.websocket = websocket
-        self.agent = agent
+        self.agent: Agent = session.agent
+        self.expires_at = session.expires_at
+        self._recheck = recheck
+        # Set once the token is no longer valid: no further frame is acted on.
+        self.revoked = False
+        self.account_changed = asyncio.Event()
         self.desk = desk
         self.bus = bus
         self.settings = settings
@@ -79,9 +104,11 @@ class AgentConnection:
         self.changed = asyncio.Event()
 
     async def send(self, frame: dict[str, Any] | str) -> None:
+        """Send one frame; nothing once the socket is revoked (a frame in flight is dropped)."""
         text = frame if isinstance(frame, str) else json.dumps(frame, ensure_ascii=False)
         async with self._send_lock:
-            await self.websocket.send_text(text)
+            if not self.revoked:
+                await self.websocket.send_text(text)
 
     async def send_queue(self) -> None:
         items = await self.desk.queue_items(self.agent)
@@ -188,9 +215,38 @@ class AgentConnection:
             await self.send_queue()
             await self.send_agents()
 
+    async def revoke(self) -> None:
+        """The token is no longer valid: act on nothing more, close with 4401."""
+        if self.revoked:
+            return
+        self.revoked = True
+        log.info("agent_socket_revoked", agent=self.agent.username)
+        # The client may be gone already, or the socket closing for another reason.
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
+            await self.websocket.close(CLOSE_UNAUTHORIZED, "Signed out or token expired; log in.")
+
+    async def check_token(self) -> None:
+        if not self.revoked and await self._recheck() is None:
+            await self.revoke()
+
+    async def watch_account(self) -> None:
+        """Re-check the token whenever any replica announces a change of the account."""
+        while True:
+            await self.account_changed.wait()
+            self.account_changed.clear()
+            await self.check_token()
+
+    async def expire(self) -> None:
+        await asyncio.sleep(max(0.0, self.expires_at - time.time()))
+        await self.revoke()
+
     async def keep_present(self) -> None:
         # Refresh well within the TTL so one slow Redis call does not drop presence.
         while True:
+            # Also the fallback for a revocation announcement pub/sub did not deliver.
+            await self.check_token()
+            if self.revoked:
+                return
             await self.desk.presence.refresh(self.agent.username, self.socket_id)
             # Nobody announces the agents of a replica that was killed: their presence just
             # expires. A supervisor's view is therefore also re-read on this beat (and sent
@@ -207,6 +263,8 @@ class AgentConnection:
             raise
 
     async def _handle(self, raw: str) -> None:
+        if self.revoked:
+            return
         frame = parse_agent_frame(raw)
         desk, agent, cid = self.desk, self.agent, frame.conversation_id
         match frame:
@@ -251,59 +309,106 @@ class AgentConnection:
                 await self._unfollow(conversation_id)
 
 
+async def authenticate(
+    websocket: WebSocket, auth: AgentAuth, settings: Settings
+) -> tuple[str, AgentSession] | None:
+    """The token and session of the socket's first frame, an `auth` frame with a valid token.
+
+    None (the caller closes with 4401) for no frame within AUTH_TIMEOUT_S, a
+    binary, oversized, garbled or other frame, or a token that is not valid.
+    """
+    try:
+        message = await asyncio.wait_for(websocket.receive(), AUTH_TIMEOUT_S)
+    except TimeoutError:
+        reason = "timeout"
+    else:
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        try:
+            frame = parse_auth_frame(frame_text(message, settings.max_frame_bytes, "too large"))
+        except GatewayError as exc:
+            reason = exc.code
+        else:
+            session = await auth.session_for(frame.token)
+            if session is not None:
+                return frame.token, session
+            reason = "invalid_token"
+    log.info("agent_auth_refused", reason=reason)
+    metrics.CLIENT_ERRORS.labels(code="unauthorized").inc()
+    return None
+
+
 async def serve_agent(
     websocket: WebSocket,
-    agent: Agent | None,
+    auth: AgentAuth,
+    sessions: AgentSessions,
     desk: AgentDesk,
     bus: EventBus,
     settings: Settings,
     on_gone: Callable[[str], None],
 ) -> None:
     await websocket.accept()
-    if agent is None:
+    try:
+        authenticated = await authenticate(websocket, auth, settings)
+    except WebSocketDisconnect:
+        return
+    if authenticated is None:
         await websocket.close(CLOSE_UNAUTHORIZED, "Invalid or expired token; log in again.")
         return
-    connection = AgentConnection(websocket, agent, desk, bus, settings)
+    token, session = authenticated
+    agent = session.agent
+    connection = AgentConnection(
+        websocket, session, desk, bus, settings, recheck=lambda: auth.session_for(token)
+    )
     frames = TokenBucket(burst=AGENT_FRAME_BURST, per_minute=AGENT_FRAMES_PER_MINUTE)
     bus.agent_watchers.add(connection.changed)
     metrics.OPEN_SOCKETS.labels(side="agent").inc()
     background: list[asyncio.Task[None]] = []
-    try:
-        await desk.presence.refresh(agent.username, connection.socket_id)
-        await bus.agents_changed()  # supervisors see the agent come online
-        await connection.send({"type": "hello", "agent": agent.public()})
-        await connection.send_queue()
-        await connection.send_agents()
-        await connection.send({"type": "tickets", "items": await desk.open_tickets(agent)})
-        await connection.sync_assignments(connecting=True)
-        background = [
-            asyncio.create_task(connection.keep_present()),
-            asyncio.create_task(connection.watch_changes()),
-        ]
-        await desk.assign_waiting()  # an agent who comes online may take what waits
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-            try:
-                raw = frame_text(message, settings.max_frame_bytes, "Frame too large.")
-                if not frames.take():
-                    limited = RateLimited("Too many frames; slow down.")
-                    limited.conversation_id = conversation_named_in(raw)
-                    raise limited
-                await connection.handle(raw)
-            except GatewayError as exc:
-                metrics.CLIENT_ERRORS.labels(code=exc.code).inc()
-                await connection.send(exc.as_frame())
-    except WebSocketDisconnect:
-        pass
-    finally:
-        bus.agent_watchers.discard(connection.changed)
-        for task in background:
-            task.cancel()
-        await connection.close_all()
-        metrics.OPEN_SOCKETS.labels(side="agent").dec()
-        with contextlib.suppress(Exception):
-            await desk.presence.leave(agent.username, connection.socket_id)
-            await bus.agents_changed()  # supervisors see the agent go
-        on_gone(agent.username)
+    with sessions.watch(agent.username, connection.account_changed.set):
+        try:
+            # A change announced between the token check and the watch is caught here.
+            await connection.check_token()
+            background = [
+                asyncio.create_task(connection.watch_account()),
+                asyncio.create_task(connection.expire()),
+            ]
+            if connection.revoked:
+                return
+            await desk.presence.refresh(agent.username, connection.socket_id)
+            await bus.agents_changed()  # supervisors see the agent come online
+            await connection.send({"type": "hello", "agent": agent.public()})
+            await connection.send_queue()
+            await connection.send_agents()
+            await connection.send({"type": "tickets", "items": await desk.open_tickets(agent)})
+            await connection.sync_assignments(connecting=True)
+            background += [
+                asyncio.create_task(connection.keep_present()),
+                asyncio.create_task(connection.watch_changes()),
+            ]
+            await desk.assign_waiting()  # an agent who comes online may take what waits
+            while not connection.revoked:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect" or connection.revoked:
+                    break
+                try:
+                    raw = frame_text(message, settings.max_frame_bytes, "Frame too large.")
+                    if not frames.take():
+                        limited = RateLimited("Too many frames; slow down.")
+                        limited.conversation_id = conversation_named_in(raw)
+                        raise limited
+                    await connection.handle(raw)
+                except GatewayError as exc:
+                    metrics.CLIENT_ERRORS.labels(code=exc.code).inc()
+                    await connection.send(exc.as_frame())
+        except WebSocketDisconnect:
+            pass
+        finally:
+            bus.agent_watchers.discard(connection.changed)
+            for task in background:
+                task.cancel()
+            await connection.close_all()
+            metrics.OPEN_SOCKETS.labels(side="agent").dec()
+            with contextlib.suppress(Exception):
+                await desk.presence.leave(agent.username, connection.socket_id)
+                await bus.agents_changed()  # supervisors see the agent go
+            on_gone(agent.username)

@@ -1,8 +1,14 @@
 """Agent accounts: who may take over conversations, with which skills and capacity.
 
 Passwords are hashed with argon2id (argon2-cffi's defaults follow RFC 9106's
-recommendation). Accounts live in Redis, so every gateway replica and the
-admin command see the same directory.
+recommendation) in a worker pool (passwords.py), never on the event loop.
+Accounts live in Redis, so every gateway replica and the admin command see the
+same directory.
+
+Each save gives the account a new random `generation`; tokens name the
+generation they were issued for (agent_auth.py), so changing or removing an
+account invalidates its tokens, and the change is announced on
+`REVOKED_CHANNEL` so open agent sockets on every replica close (agent_sessions.py).
 """
 
 from __future__ import annotations
@@ -13,18 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from redis.asyncio import Redis
 
+from handover.passwords import PasswordPool
 from handover.protocol import utc_now
 
 Role = Literal["agent", "supervisor"]
 ROLES: tuple[Role, ...] = ("agent", "supervisor")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 SKILL = re.compile(r"^[a-z0-9_-]{1,32}$")
-
-_hasher = PasswordHasher()
+# Published with a username whenever that account is changed or removed.
+REVOKED_CHANNEL = "bs:agents:revoked"
 
 
 class AgentInputError(ValueError):
@@ -38,6 +43,8 @@ class Agent:
     role: Role
     skills: tuple[str, ...]
     capacity: int
+    # Changes with every save of the account; a token names the one it was issued for.
+    generation: str = ""
 
     @property
     def is_supervisor(self) -> bool:
@@ -67,12 +74,14 @@ def _agent(username: str, data: dict[str, str]) -> Agent:
         role=cast(Role, data.get("role", "agent")),
         skills=tuple(s for s in data.get("skills", "").split(",") if s),
         capacity=int(data.get("capacity", 3)),
+        generation=data.get("generation", ""),
     )
 
 
 class AgentDirectory:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, passwords: PasswordPool | None = None) -> None:
         self._redis: Any = redis
+        self.passwords = passwords or PasswordPool(1)
 
     async def save(
         self,
@@ -84,7 +93,7 @@ class AgentDirectory:
         skills: list[str] | tuple[str, ...] = (),
         capacity: int = 3,
     ) -> Agent:
-        """Create or replace an account."""
+        """Create or replace an account; its earlier tokens and open sockets stop working."""
         if not USERNAME.match(username):
             raise AgentInputError(
                 "username: 2–64 characters, lower-case letters, digits, '.', '_' or '-'"
@@ -100,19 +109,25 @@ class AgentDirectory:
             raise AgentInputError(f"skills: invalid queue names {bad}")
         if not 1 <= capacity <= 20:
             raise AgentInputError("capacity: between 1 and 20 concurrent chats")
-        await self._redis.hset(
-            _key(username),
-            mapping={
-                "name": name.strip(),
-                "role": role,
-                "skills": ",".join(skills),
-                "capacity": capacity,
-                "password": _hasher.hash(password),
-                "updated_at": utc_now(),
-            },
-        )
-        await self._redis.sadd("bs:agents", username)
-        return Agent(username, name.strip(), role, tuple(skills), capacity)
+        generation = secrets.token_hex(8)
+        hashed = await self.passwords.hash(password)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                _key(username),
+                mapping={
+                    "name": name.strip(),
+                    "role": role,
+                    "skills": ",".join(skills),
+                    "capacity": capacity,
+                    "password": hashed,
+                    "generation": generation,
+                    "updated_at": utc_now(),
+                },
+            )
+            pipe.sadd("bs:agents", username)
+            pipe.publish(REVOKED_CHANNEL, username)
+            await pipe.execute()
+        return Agent(username, name.strip(), role, tuple(skills), capacity, generation)
 
     async def get(self, username: str) -> Agent | None:
         data = await self._redis.hgetall(_key(username))
@@ -122,29 +137,28 @@ class AgentDirectory:
         """The agent if the password is right; None otherwise (also for unknown users)."""
         data = await self._redis.hgetall(_key(username)) if USERNAME.match(username) else {}
         stored = data.get("password") if data else None
-        try:
-            # Unknown users cost a hash too, so timing does not reveal who exists.
-            _hasher.verify(stored or _DUMMY_HASH, password)
-        except (VerificationError, InvalidHashError):
+        # Unknown users cost a hash too (the pool verifies a dummy), so timing
+        # does not reveal who exists.
+        right, rehashed = await self.passwords.verify(stored, password)
+        if not right:
             return None
-        if stored is None:
-            return None
-        if _hasher.check_needs_rehash(stored):
-            await self._redis.hset(_key(username), "password", _hasher.hash(password))
+        if rehashed is not None:
+            await self._redis.hset(_key(username), "password", rehashed)
         return _agent(username, data)
 
     async def remove(self, username: str) -> bool:
-        removed = await self._redis.delete(_key(username))
-        await self._redis.srem("bs:agents", username)
+        """Delete the account; its tokens and open sockets stop working on every replica."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(_key(username))
+            pipe.srem("bs:agents", username)
+            pipe.publish(REVOKED_CHANNEL, username)
+            removed, _, _ = await pipe.execute()
         return bool(removed)
 
     async def all(self) -> list[Agent]:
         usernames = sorted(await self._redis.smembers("bs:agents"))
         agents = [await self.get(username) for username in usernames]
         return [agent for agent in agents if agent is not None]
-
-
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
 
 
 def _demo_password(data_dir: Path) -> str:

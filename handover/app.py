@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from handover.agent_auth import AgentAuth
 from handover.agent_desk import AgentDesk
+from handover.agent_sessions import AgentSessions
 from handover.agent_socket import serve_agent
 from handover.agents import AgentDirectory, ensure_demo_agent
 from handover.body_limit import BodyLimit, BodyTooLarge, too_large_response
@@ -31,6 +32,8 @@ from handover.delivery import ConversationHub
 from handover.event_bus import EventBus
 from handover.gateway import Gateway
 from handover.knowledge_api import add_knowledge_api
+from handover.login_limits import LoginRefused
+from handover.passwords import PasswordPool, PasswordPoolBusy
 from handover.presence import Presence
 from handover.privacy_api import PrivacyServices, add_privacy_api
 from handover.queues import Queues
@@ -85,7 +88,10 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
             nlu_retention_s=settings.nlu_retention_s, csat_retention_s=settings.csat_retention_s,
         )  # fmt: skip
         timeline = Timeline(conversation_log, bus)
-        agents = AgentDirectory(redis)
+        passwords = PasswordPool(settings.password_hash_workers)
+        agents = AgentDirectory(redis, passwords)
+        sessions = AgentSessions(redis)
+        await sessions.start()
         desk = AgentDesk(
             redis, timeline, Queues(redis, settings.retention_s), agents,
             Presence(redis, settings.presence_ttl_s), bot, ServiceHours(settings.service_hours),
@@ -98,6 +104,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         app.state.desk = desk
         app.state.bus = bus
         app.state.auth = AgentAuth(redis, agents, settings)
+        app.state.agent_sessions = sessions
         app.state.redis = redis
         app.state.budgets = Budgets(redis, settings)
         app.state.cases = CaseBook(redis, settings.case_retention_s)
@@ -123,7 +130,9 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await app.state.gateway.drain()
+            await sessions.stop()
             await bus.stop()
+            passwords.close()
             await http.close()
             await redis.aclose()
             knowledge.close()
@@ -187,7 +196,23 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
 
     @app.post("/api/agent/login")
     async def agent_login(body: LoginBody, request: Request) -> JSONResponse:
-        result = await request.app.state.auth.login(body.username, body.password)
+        """Limits first (429, no hash), then the password in the pool (401 if wrong)."""
+        address = request.client.host if request.client else "unknown"
+        try:
+            result = await request.app.state.auth.login(body.username, body.password, address)
+        except LoginRefused as refused:
+            log.info("agent_login_refused", scope=refused.scope)
+            return JSONResponse(
+                {"error": "rate_limited", "message": refused.message,
+                 "retry_after_s": refused.retry_after_s},
+                status_code=429, headers={"Retry-After": str(refused.retry_after_s)},
+            )  # fmt: skip
+        except PasswordPoolBusy:
+            return JSONResponse(
+                {"error": "busy", "message": "Zu viele Anmeldungen gleichzeitig. Bitte "
+                 "versuchen Sie es gleich noch einmal.", "retry_after_s": 1},
+                status_code=503, headers={"Retry-After": "1"},
+            )  # fmt: skip
         if result is None:
             return JSONResponse(
                 {"error": "unauthorized", "message": "Benutzername oder Passwort ist falsch."},
@@ -209,15 +234,16 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
 
     async def agent_socket(websocket: WebSocket) -> None:
         state = app.state
-        token = websocket.query_params.get("token", "")
-        agent = await state.auth.agent_for(token) if token and len(token) <= 512 else None
 
         def schedule_grace(username: str) -> None:
             task = asyncio.create_task(_requeue_after_grace(state.desk, username, settings))
             state.grace_tasks.add(task)
             task.add_done_callback(state.grace_tasks.discard)
 
-        await serve_agent(websocket, agent, state.desk, state.bus, settings, schedule_grace)
+        await serve_agent(
+            websocket, state.auth, state.agent_sessions, state.desk, state.bus, settings,
+            schedule_grace,
+        )  # fmt: skip
 
     http = SecurityHeaders(BodyLimit(app, settings.max_body_bytes, ROUTE_BODY_LIMITS))
     return GatewayApp(app, {"/ws/chat": citizen_socket, "/ws/agent": agent_socket}, http)

@@ -197,7 +197,28 @@ class Settings(BaseSettings):
         "Set it alike on every replica.",
     )
     login_free_failures: int = Field(
-        3, description="Failed logins per username before each further try is delayed."
+        3,
+        description="Login attempts per username (per username and address for an address "
+        "it logged in from before) before each further try must wait: 0.5 s, doubling up "
+        "to LOGIN_MAX_DELAY_S. Tries during the wait get 429 without a password check.",
+    )
+    login_max_delay_s: float = Field(
+        60.0, description="Longest wait between login attempts for one username."
+    )
+    login_per_address_per_minute: int = Field(
+        30, description="Login attempts a client address may make per minute (429 beyond)."
+    )
+    login_global_per_minute: int = Field(
+        600,
+        description="Login attempts per minute across all replicas and addresses (429 "
+        "beyond); addresses an account logged in from before are exempt for that account.",
+    )
+    password_hash_workers: int = Field(
+        1,
+        ge=1,
+        description="Threads per gateway that hash and verify passwords (argon2id, ~0.1 s "
+        "each), so a login never runs on the event loop; further logins wait for one, "
+        "briefly. One leaves the sockets a core on a 2-core machine; raise it on bigger ones.",
     )
 
     # --- data protection ------------------------------------------------------

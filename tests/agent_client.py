@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import httpx
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from tests.frame_socket import Frame, FrameSocket
 
@@ -20,14 +22,30 @@ async def login(base_url: str, username: str, password: str) -> httpx.Response:
         )
 
 
+def agent_ws_url(base_url: str) -> str:
+    return base_url.replace("http://", "ws://") + "/ws/agent"
+
+
+async def connect_agent(base_url: str, token: str, **options: Any) -> ClientConnection:
+    """An agent socket that has sent its `auth` frame (the token never goes into the URL)."""
+    socket = await connect(agent_ws_url(base_url), **options)
+    await socket.send(json.dumps({"type": "auth", "token": token}))
+    return socket
+
+
 class AgentClient(FrameSocket):
+    token: str = ""
+
     @classmethod
     async def open(cls, base_url: str, username: str, password: str) -> AgentClient:
         response = await login(base_url, username, password)
         assert response.status_code == 200, response.text
-        token = response.json()["token"]
-        ws_url = base_url.replace("http://", "ws://") + f"/ws/agent?token={token}"
-        agent = cls(await connect(ws_url))
+        return await cls.with_token(base_url, response.json()["token"])
+
+    @classmethod
+    async def with_token(cls, base_url: str, token: str) -> AgentClient:
+        agent = cls(await connect_agent(base_url, token))
+        agent.token = token
         hello = await agent.receive()
         assert hello["type"] == "hello", hello
         return agent

@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
 from tests.services import ROOT, Service
-from tests.test_agent_console_browser import log_in
+from tests.test_agent_console_browser import sign_in
 from tests.test_handover import PASSWORD, agents, citizen_asking_for_a_person  # noqa: F401
 from tests.test_widget_browser import browser, send, shot  # noqa: F401
 
@@ -167,7 +167,7 @@ async def test_the_agent_console_with_a_chat(
     await page.goto(gateway.url + "/agent")
     assert await serious_violations(page) == []  # the login form
     await page.reload()
-    await log_in(page, "alina", PASSWORD)
+    await sign_in(page, "alina", PASSWORD)
     citizen = await citizen_asking_for_a_person(ws_url)
     conversation_id = citizen.session["conversation_id"]
     item = page.locator(f'[data-testid=queue-item][data-conversation-id="{conversation_id}"]')

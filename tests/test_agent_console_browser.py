@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, WebSocket, expect
 
 from tests.citizen_client import CitizenClient
 from tests.services import Service
@@ -34,6 +35,15 @@ async def log_in(page: Page, username: str, password: str) -> None:
     await page.get_by_test_id("login-submit").click()
 
 
+async def sign_in(page: Page, username: str, password: str) -> None:
+    """Log in and wait until the console's socket is authenticated (the agent is online).
+
+    A handover asked for before that finds nobody online and becomes a ticket.
+    """
+    await log_in(page, username, password)
+    await expect(page.locator(".ac-conn[data-state=online]")).to_be_attached(timeout=20_000)
+
+
 async def test_a_wrong_password_is_refused_in_german(console: Page, agents: None) -> None:  # noqa: F811
     await log_in(console, "alina", "falsch-falsch")
     await expect(console.get_by_text("Benutzername oder Passwort ist falsch.")).to_be_visible()
@@ -44,8 +54,7 @@ async def test_alina_accepts_reads_the_intents_and_replies(
     ws_url: str,
     agents: None,  # noqa: F811
 ) -> None:
-    await log_in(console, "alina", PASSWORD)
-    await expect(console.get_by_test_id("status")).to_be_attached()
+    await sign_in(console, "alina", PASSWORD)
     citizen = await citizen_asking_for_a_person(ws_url)
     conversation_id = citizen.session["conversation_id"]
 
@@ -87,8 +96,7 @@ async def test_alina_finds_the_answer_to_the_citizens_question_and_inserts_it(
     ws_url: str,
     agents: None,  # noqa: F811
 ) -> None:
-    await log_in(console, "alina", PASSWORD)
-    await expect(console.get_by_test_id("status")).to_be_attached()
+    await sign_in(console, "alina", PASSWORD)
     question = "Brauche ich für eine Solaranlage auf dem Dach eine Genehmigung?"
     citizen = await CitizenClient.open(ws_url)
     await citizen.say(question)
@@ -121,3 +129,30 @@ async def test_alina_finds_the_answer_to_the_citizens_question_and_inserts_it(
     assert sent["text"] == inserted.strip()
     await chat.get_by_test_id("close-button").click()
     await citizen.close()
+
+
+async def test_the_console_sends_its_token_in_the_auth_frame_never_in_the_url(
+    console: Page,
+    agents: None,  # noqa: F811
+) -> None:
+    urls: list[str] = []
+    sent: list[str] = []
+
+    def on_socket(socket: WebSocket) -> None:
+        urls.append(socket.url)
+        socket.on("framesent", lambda payload: sent.append(str(payload)))
+
+    console.on("websocket", on_socket)
+    await sign_in(console, "bernd", PASSWORD)
+    token = await console.evaluate("sessionStorage.getItem('buergerservice-agent:token')")
+    assert urls and all("?" not in url and token not in url for url in urls)
+    assert json.loads(sent[0]) == {"type": "auth", "token": token}
+
+
+async def test_too_many_attempts_are_explained_with_the_wait(console: Page) -> None:
+    for _ in range(3):
+        await log_in(console, "niemand-im-browser", "falsch-falsch")
+        await expect(console.get_by_text("Benutzername oder Passwort ist falsch.")).to_be_visible()
+    await log_in(console, "niemand-im-browser", "falsch-falsch")
+    waiting = re.compile(r"Zu viele Anmeldeversuche\. Bitte warten Sie \d+ Sekunden? ")
+    await expect(console.get_by_text(waiting)).to_be_visible()

@@ -9,7 +9,7 @@ from playwright.async_api import Page, expect
 from tests.agent_client import AgentClient
 from tests.services import Service
 from tests.test_accessibility_browser import page, serious_violations  # noqa: F401
-from tests.test_agent_console_browser import log_in
+from tests.test_agent_console_browser import sign_in
 from tests.test_handover import PASSWORD, agents, citizen_asking_for_a_person  # noqa: F401
 from tests.test_widget_browser import browser  # noqa: F401
 
@@ -23,7 +23,7 @@ async def test_a_supervisor_sees_colleagues_and_their_load_in_an_accessible_tabl
     agents: None,  # noqa: F811
 ) -> None:
     await page.goto(gateway.url + "/agent")
-    await log_in(page, "sabine", PASSWORD)
+    await sign_in(page, "sabine", PASSWORD)
     table = page.get_by_test_id("agents-table")
     await expect(table.locator("caption")).to_have_text("Kolleg/innen und Auslastung")
     bernd_row = table.locator("tr[data-agent-id=bernd]")
@@ -53,7 +53,7 @@ async def test_an_agent_whose_chat_a_supervisor_transfers_is_told_in_the_console
     agents: None,  # noqa: F811
 ) -> None:
     await page.goto(gateway.url + "/agent")
-    await log_in(page, "bernd", PASSWORD)
+    await sign_in(page, "bernd", PASSWORD)
     citizen = await citizen_asking_for_a_person(ws_url)
     conversation_id = citizen.session["conversation_id"]
     item = page.locator(f'[data-testid=queue-item][data-conversation-id="{conversation_id}"]')

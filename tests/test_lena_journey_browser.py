@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 
 from tests.citizen_client import CitizenClient
 from tests.services import ROOT, Service
-from tests.test_agent_console_browser import log_in
+from tests.test_agent_console_browser import sign_in
 from tests.test_handover import PASSWORD, add_agent
 from tests.test_widget_browser import browser, send, shot  # noqa: F401
 
@@ -136,8 +136,7 @@ async def test_lena_is_advised_handed_to_alina_keeps_her_chat_and_rates_it(
 
     # Alina is at work: with someone of the Bauamt online, handovers are queued, not tickets.
     await console.goto(gateway.url + "/agent")
-    await log_in(console, ALINA, PASSWORD)
-    await expect(console.get_by_test_id("status")).to_be_attached()
+    await sign_in(console, ALINA, PASSWORD)
     watch.lap("Alina logs in")
 
     # 1. The portal invites Lena; she accepts.

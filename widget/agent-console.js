@@ -1,7 +1,8 @@
 /*!
  * Bürgerservice agent console: <buergerservice-agent-console>.
  * Plain JavaScript, no dependencies, no build step, no third-party requests.
- * Speaks the agent API of docs/protocol.md: POST /api/agent/login, then GET /ws/agent?token=….
+ * Speaks the agent API of docs/protocol.md: POST /api/agent/login, then GET /ws/agent, whose first
+ * frame is {"type":"auth","token"} (the token never goes into a URL).
  *
  * The gateway serves the page at /agent and this file at /agent-console.js. The element renders
  * into the light DOM (the page owns the styles), so test hooks (data-testid) are plain selectors.
@@ -319,6 +320,11 @@
           credentials: 'same-origin',
         });
         if (res.status === 401) { this._loginError('Benutzername oder Passwort ist falsch.'); this._pass.select(); return; }
+        if (res.status === 429 || res.status === 503) {
+          const wait = Math.max(1, parseInt(res.headers.get('Retry-After') || '1', 10) || 1);
+          this._loginError(`Zu viele Anmeldeversuche. Bitte warten Sie ${wait} Sekunde${wait === 1 ? '' : 'n'} und versuchen Sie es dann erneut.`);
+          return;
+        }
         if (!res.ok) { this._loginError(`Die Anmeldung ist fehlgeschlagen (Fehler ${res.status}).`); return; }
         const data = await res.json();
         if (!data || !data.token) { this._loginError('Die Anmeldung ist fehlgeschlagen.'); return; }
@@ -371,13 +377,13 @@
       try {
         const u = new URL('/ws/agent', location.href);
         u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
-        u.searchParams.set('token', token);
         ws = new WebSocket(u.href);
       } catch (e) {
         this._scheduleRetry();
         return;
       }
       this._ws = ws;
+      ws.onopen = () => { if (this._ws === ws) ws.send(JSON.stringify({ type: 'auth', token })); };
       ws.onmessage = (e) => { if (this._ws === ws) this._onFrame(e.data); };
       ws.onclose = (e) => {
         if (this._ws !== ws) return;
@@ -398,7 +404,7 @@
     _drop() {
       const ws = this._ws;
       this._ws = null;
-      if (ws) { ws.onclose = ws.onmessage = null; try { ws.close(1000); } catch (e) { /* already closed */ } }
+      if (ws) { ws.onopen = ws.onclose = ws.onmessage = null; try { ws.close(1000); } catch (e) { /* already closed */ } }
     }
 
     _scheduleRetry() {
