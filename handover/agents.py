@@ -114,6 +114,33 @@ class AgentDirectory:
         await self._redis.sadd("bs:agents", username)
         return Agent(username, name.strip(), role, tuple(skills), capacity)
 
+    async def save_external(
+        self, *, username: str, name: str, role: Role, skills: tuple[str, ...], subject: str
+    ) -> Agent:
+        """Write an account the identity provider vouches for (no password here).
+
+        An existing local account of the same name is taken over only if it came from the
+        same provider subject; otherwise a provider user could sign in as a local agent.
+        """
+        key = _key(username)
+        known = await self._redis.hget(key, "subject")
+        if await self._redis.hexists(key, "password") or (known and known != subject):
+            raise AgentInputError("username: taken by another account")
+        capacity = int(await self._redis.hget(key, "capacity") or 3)
+        await self._redis.hset(
+            key,
+            mapping={
+                "name": name,
+                "role": role,
+                "skills": ",".join(skills),
+                "capacity": capacity,
+                "subject": subject,
+                "updated_at": utc_now(),
+            },
+        )
+        await self._redis.sadd("bs:agents", username)
+        return Agent(username, name, role, skills, capacity)
+
     async def get(self, username: str) -> Agent | None:
         data = await self._redis.hgetall(_key(username))
         return _agent(username, data) if data else None

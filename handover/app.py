@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from handover.agent_auth import AgentAuth
 from handover.agent_desk import AgentDesk
+from handover.agent_sign_in import add_agent_sign_in, make_agent_sign_in
 from handover.agent_socket import serve_agent
 from handover.agents import AgentDirectory, ensure_demo_agent
 from handover.case_api import add_case_api
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         app.state.desk = desk
         app.state.bus = bus
         app.state.auth = AgentAuth(redis, agents, settings)
+        sign_in = make_agent_sign_in(redis, agents, app.state.auth, settings)
+        app.state.agent_sign_in = sign_in[0] if sign_in else None
         app.state.redis = redis
         app.state.cases = CaseBook(redis, settings.case_retention_s)
         app.state.case_lookups = LookupThrottle(
@@ -108,6 +111,8 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
             await app.state.gateway.drain()
             await bus.stop()
             await http.close()
+            if sign_in:
+                await sign_in[1].aclose()
             await redis.aclose()
             knowledge.close()
 
@@ -131,7 +136,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         response.headers["Cache-Control"] = "public, max-age=300"
         return response
 
-    @app.get("/agent", include_in_schema=False)
+    @app.get("/agent", include_in_schema=False, name="agent_console")
     async def agent_console() -> Response:
         response = FileResponse(
             WIDGET_DIR / "agent-console.html", media_type="text/html; charset=utf-8"
@@ -167,6 +172,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     add_case_api(app, settings)
+    add_agent_sign_in(app, settings)
     knowledge = add_knowledge_api(app, settings)
 
     @app.post("/api/agent/login")
