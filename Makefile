@@ -121,7 +121,12 @@ $(AXE):
 	@command -v npm >/dev/null || { echo "npm not found: install Node.js (Debian: nodejs npm)" >&2; exit 1; }
 	npm install --no-audit --no-fund --silent --prefix .cache/npm axe-core@4.14.1
 
-test: venv model knowledge $(AXE)
+# The certified OpenID provider (npm) that the agent sign-in tests run locally.
+OIDC_PROVIDER := .cache/npm/node_modules/oidc-provider/package.json
+$(OIDC_PROVIDER):
+	npm install --no-audit --no-fund --silent --prefix .cache/npm oidc-provider@9.13.3
+
+test: venv model knowledge $(AXE) $(OIDC_PROVIDER)
 	@command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install redis-server" >&2; exit 1; }
 	@command -v chromium >/dev/null || { echo "chromium not found: apt-get install chromium" >&2; exit 1; }
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

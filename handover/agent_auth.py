@@ -20,11 +20,15 @@ from typing import Any
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from redis.asyncio import Redis
 
-from handover.agents import Agent, AgentDirectory
+from handover.agents import REVOKED_CHANNEL, Agent, AgentDirectory
 from handover.login_limits import LoginLimits
 from handover.settings import Settings
 
 SECRET_KEY = "bs:secret:agent-tokens"
+
+
+def _ended_key(session: str) -> str:
+    return f"bs:agent-session-ended:{session}"
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -39,6 +43,9 @@ class AgentSession:
 
     agent: Agent
     expires_at: float
+    # One login: a password login's own id, or `idp:<sid>` for the identity provider's
+    # session of an OIDC sign-in. Logout ends it alone (the agent's other consoles stay).
+    session: str = ""
 
 
 class AgentAuth:
@@ -70,8 +77,29 @@ class AgentAuth:
             await self.limits.failed(admission)
             return None
         await self.limits.succeeded(admission)
-        token = (await self._signer()).dumps({"sub": agent.username, "gen": agent.generation})
-        return token, agent
+        return await self.issue(agent), agent
+
+    async def issue(self, agent: Agent, provider_session: str | None = None) -> str:
+        """A token for the agent's current account generation, in a session of its own.
+
+        `provider_session` is the identity provider's `sid` of an OIDC sign-in, so that
+        the provider's back-channel logout can end exactly this session.
+        """
+        sid = f"idp:{provider_session}" if provider_session else secrets.token_urlsafe(12)
+        claims = {"sub": agent.username, "gen": agent.generation, "sid": sid}
+        return str((await self._signer()).dumps(claims))
+
+    async def end_session(self, session: AgentSession) -> None:
+        """Logout: the session's tokens stop working, its open sockets close on every replica."""
+        await self.end_sessions(session.session, session.agent.username)
+
+    async def end_sessions(self, sid: str, username: str) -> None:
+        """End session `sid` (of `username`, if known: their sockets re-check at once)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(_ended_key(sid), 1, ex=self._settings.agent_token_ttl_s)
+            if username:
+                pipe.publish(REVOKED_CHANNEL, username)
+            await pipe.execute()
 
     async def session_for(self, token: str) -> AgentSession | None:
         """The session of a genuine, fresh token whose account is unchanged since it was issued."""
@@ -82,11 +110,15 @@ class AgentAuth:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("sub"), str):
             return None
+        sid = data.get("sid")
+        sid = sid if isinstance(sid, str) else ""
         agent = await self._directory.get(data["sub"])
         if agent is None or data.get("gen") != agent.generation:
             return None
+        if sid and await self._redis.exists(_ended_key(sid)):
+            return None
         expires_at = issued.timestamp() + ttl
-        return AgentSession(agent, expires_at) if expires_at > time.time() else None
+        return AgentSession(agent, expires_at, sid) if expires_at > time.time() else None
 
     async def agent_for(self, token: str) -> Agent | None:
         """The agent a token was issued to, if it is genuine, fresh and the account unchanged."""

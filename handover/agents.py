@@ -129,6 +129,47 @@ class AgentDirectory:
             await pipe.execute()
         return Agent(username, name.strip(), role, tuple(skills), capacity, generation)
 
+    async def save_external(
+        self, *, username: str, name: str, role: Role, skills: tuple[str, ...], subject: str
+    ) -> Agent:
+        """Write an account the identity provider vouches for (no password here).
+
+        A local account of the same name is never taken over, nor one that came from another
+        provider subject: otherwise a provider user could sign in as somebody else. The
+        generation changes only when role, skills or name do, so signing in on a second
+        machine does not end the first one's session, but a role taken away does.
+        """
+        key = _key(username)
+        data = await self._redis.hgetall(key)
+        if "password" in data or (data.get("subject") and data["subject"] != subject):
+            raise AgentInputError("username: taken by another account")
+        unchanged = data and (data.get("name"), data.get("role"), data.get("skills")) == (
+            name, role, ",".join(skills)
+        )  # fmt: skip
+        generation = data["generation"] if unchanged and data.get("generation") else None
+        capacity = int(data.get("capacity", 3))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={
+                "name": name, "role": role, "skills": ",".join(skills), "capacity": capacity,
+                "subject": subject, "generation": generation or secrets.token_hex(8),
+                "updated_at": utc_now(),
+            })  # fmt: skip
+            pipe.sadd("bs:agents", username)
+            if generation is None and data:
+                pipe.publish(REVOKED_CHANNEL, username)
+            await pipe.execute()
+        return await self.get(username) or Agent(username, name, role, skills, capacity)
+
+    async def revoke_tokens(self, username: str) -> bool:
+        """Sign out everywhere: every token of the account stops working, its sockets close."""
+        if not await self._redis.exists(_key(username)):
+            return False
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(_key(username), "generation", secrets.token_hex(8))
+            pipe.publish(REVOKED_CHANNEL, username)
+            await pipe.execute()
+        return True
+
     async def get(self, username: str) -> Agent | None:
         data = await self._redis.hgetall(_key(username))
         return _agent(username, data) if data else None

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from handover.agent_auth import AgentAuth
 from handover.agent_desk import AgentDesk
 from handover.agent_sessions import AgentSessions
+from handover.agent_sign_in import add_agent_sign_in, make_agent_sign_in
 from handover.agent_socket import serve_agent
 from handover.agents import AgentDirectory, ensure_demo_agent
 from handover.body_limit import BodyLimit, BodyTooLarge, too_large_response
@@ -105,6 +106,8 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         app.state.bus = bus
         app.state.auth = AgentAuth(redis, agents, settings)
         app.state.agent_sessions = sessions
+        sign_in = make_agent_sign_in(redis, agents, app.state.auth, settings)
+        app.state.agent_sign_in = sign_in[0] if sign_in else None
         app.state.redis = redis
         app.state.budgets = Budgets(redis, settings)
         app.state.cases = CaseBook(redis, settings.case_retention_s)
@@ -134,6 +137,8 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
             await bus.stop()
             passwords.close()
             await http.close()
+            if sign_in:
+                await sign_in[1].aclose()
             await redis.aclose()
             knowledge.close()
 
@@ -156,7 +161,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         response.headers["Cache-Control"] = "public, max-age=300"
         return response
 
-    @app.get("/agent", include_in_schema=False)
+    @app.get("/agent", include_in_schema=False, name="agent_console")
     async def agent_console() -> Response:
         return FileResponse(
             WIDGET_DIR / "agent-console.html", media_type="text/html; charset=utf-8"
@@ -192,6 +197,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
     app.add_exception_handler(BodyTooLarge, too_large_response)
     add_case_api(app, settings)
     add_privacy_api(app)
+    add_agent_sign_in(app, settings)
     knowledge = add_knowledge_api(app, settings)
 
     @app.post("/api/agent/login")

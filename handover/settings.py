@@ -221,6 +221,39 @@ class Settings(BaseSettings):
         "briefly. One leaves the sockets a core on a 2-core machine; raise it on bigger ones.",
     )
 
+    # --- agent sign-in with the city's identity provider (docs/agent-sign-in.md) --
+    oidc_issuer: str = Field(
+        "", description="OpenID provider (issuer URL, e.g. a Keycloak realm). Unset: local "
+        "accounts only.",
+    )
+    oidc_client_id: str = Field("", description="The gateway's client id at the provider.")
+    oidc_client_secret: str = Field("", description="The gateway's client secret.")
+    oidc_redirect_url: str = Field(
+        "", description="Public URL of /api/agent/oidc/callback as registered at the provider. "
+        "Unset: derived from the request (fine without a proxy).",
+    )
+    oidc_scopes: str = Field("openid profile email", description="Scopes the gateway asks for.")
+    oidc_label: str = Field(
+        "Mit dem Dienstkonto anmelden", description="The console's sign-in button."
+    )
+    oidc_username_claim: str = Field("preferred_username", description="Claim with the username.")
+    oidc_name_claim: str = Field("name", description="Claim with the display name.")
+    oidc_role_claim: str = Field(
+        "roles", description="Claim (dotted path, e.g. realm_access.roles) with the user's roles.",
+    )
+    oidc_supervisor_roles: list[str] = Field(
+        ["supervisor"], description="Role values that make a supervisor (JSON list)."
+    )
+    oidc_agent_roles: list[str] = Field(
+        ["agent"], description="Role values that let an agent in at all (JSON list; [] = anyone "
+        "the provider signs in).",
+    )
+    oidc_skills_claim: str = Field("groups", description="Claim with the user's queues (skills).")
+    oidc_skill_prefix: str = Field(
+        "", description="Only claim values with this prefix are skills, the prefix cut off "
+        "(e.g. '/buergerservice/' for Keycloak group paths).",
+    )
+
     # --- data protection ------------------------------------------------------
     retention_days: int = Field(
         30, description="Days a conversation is kept after its last event, then Redis expires it."
@@ -301,6 +334,10 @@ class Settings(BaseSettings):
     def trusted_proxy_list(self) -> list[str]:
         """TRUSTED_PROXIES as uvicorn's `forwarded_allow_ips` takes it."""
         return [item.strip() for item in self.trusted_proxies.split(",") if item.strip()]
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @property
     def rasa_url(self) -> str:

@@ -168,7 +168,47 @@
       addEventListener('keydown', this._onGesture, true);
       addEventListener('online', this._onOnline);
       this._tick = setInterval(() => this._updateWaits(), 1000);
-      if (this._token()) this._connect(); else this._showLogin();
+      if (this._token()) this._connect(); else this._startSignedOut();
+    }
+
+    // Sign-in with the city's identity provider, when the gateway has one: the button, and
+    // the token of a sign-in that has just come back from the provider (an HttpOnly cookie
+    // holds its one-time code, so no credential is ever in a URL).
+    async _startSignedOut() {
+      this._showLogin();
+      try {
+        const res = await fetch('/api/agent/oidc/config', { credentials: 'same-origin' });
+        const config = res.ok ? await res.json() : null;
+        if (!config || !config.enabled) return;
+        this._ssoLink.textContent = config.label || this._ssoLink.textContent;
+        this._sso.hidden = false;
+        const done = await fetch('/api/agent/oidc/session', { method: 'POST', credentials: 'same-origin' });
+        if (done.status !== 200) return;
+        const data = await done.json();
+        if (!data || !data.token) return;
+        store.set('token', data.token);
+        if (data.agent) this._setAgent(data.agent);
+        this._attempt = 0;
+        this._connect();
+      } catch (e) { /* the password form stays usable */ }
+    }
+
+    // Logout ends the session on the server (every replica closes its sockets); an OIDC
+    // session is then ended at the identity provider too.
+    async _signOut() {
+      const token = this._token();
+      let next = null;
+      if (token) {
+        try {
+          const res = await fetch('/api/agent/logout', {
+            method: 'POST', headers: { Authorization: 'Bearer ' + token }, credentials: 'same-origin',
+          });
+          const data = res.ok ? await res.json() : null;
+          next = data && data.end_session_url;
+        } catch (e) { /* logged out here anyway */ }
+      }
+      this._logout();
+      if (next) location.assign(next);
     }
 
     disconnectedCallback() {
@@ -206,7 +246,7 @@
       this._conn = h('span', { class: 'ac-conn', 'data-state': 'offline', text: 'Nicht verbunden' });
       this._soundBox = h('input', { type: 'checkbox', id: 'ac-sound', checked: store.get('sound') !== '0' });
       this._soundBox.addEventListener('change', () => store.set('sound', this._soundBox.checked ? '1' : '0'));
-      this._logoutBtn = h('button', { type: 'button', text: 'Abmelden', onclick: () => this._logout() });
+      this._logoutBtn = h('button', { type: 'button', text: 'Abmelden', onclick: () => this._signOut() });
       this._userBar = h('div', { class: 'ac-top-user', hidden: true, style: 'display:contents' },
         this._who, this._conn,
         h('label', { class: 'ac-sound', for: 'ac-sound' }, this._soundBox, 'Ton bei neuen Anfragen'),
@@ -226,7 +266,9 @@
           this._loginErr,
           h('div', { class: 'ac-field' }, h('label', { for: 'ac-user', text: 'Benutzername' }), this._user),
           h('div', { class: 'ac-field' }, h('label', { for: 'ac-pass', text: 'Passwort' }), this._pass),
-          this._loginBtn));
+          this._loginBtn),
+        this._sso = h('p', { class: 'ac-sso', hidden: true },
+          this._ssoLink = h('a', { class: 'ac-btn', href: '/api/agent/oidc/login', 'data-testid': 'login-oidc', text: 'Mit dem Dienstkonto anmelden' })));
 
       // Desk: queue, tickets, supervisor overview | chats
       this._queueCount = h('span', { class: 'ac-count', text: '0' });
