@@ -109,13 +109,13 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         sign_in = make_agent_sign_in(redis, agents, app.state.auth, settings)
         app.state.agent_sign_in = sign_in[0] if sign_in else None
         app.state.redis = redis
-        app.state.budgets = Budgets(redis, settings)
         app.state.cases = CaseBook(redis, settings.case_retention_s)
         app.state.case_lookups = LookupThrottle(
             redis, settings.case_lookup_max_failures, settings.case_lookup_window_s,
             settings.case_lookup_pair_delay_s, settings.case_lookup_pair_max_delay_s,
         )  # fmt: skip
         app.state.client_keys = await ClientKeys.load(redis)
+        app.state.budgets = Budgets(redis, settings, app.state.client_keys.of)
         app.state.grace_tasks = set()
         demo_login = ""
         if settings.demo_agent:
@@ -203,7 +203,8 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
     @app.post("/api/agent/login")
     async def agent_login(body: LoginBody, request: Request) -> JSONResponse:
         """Limits first (429, no hash), then the password in the pool (401 if wrong)."""
-        address = request.client.host if request.client else "unknown"
+        # Counted under a keyed hash: no address is kept in clear (30 days for known ones).
+        address = request.app.state.client_keys.of(request.client.host if request.client else "")
         try:
             result = await request.app.state.auth.login(body.username, body.password, address)
         except LoginRefused as refused:

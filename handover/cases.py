@@ -120,6 +120,12 @@ def _issued_key(year: int) -> str:
     return f"bs:case-numbers:{year}"
 
 
+def issued_mark(number: str) -> str:
+    """How the year's set keeps a number it issued: hashed, so that an erased case's
+    number is not left behind in clear."""
+    return hashlib.sha256(number.encode()).hexdigest()[:24]
+
+
 # Kept until the year is over (the year is in the number, so no later draw can
 # collide), plus a margin for clocks and time zones.
 _ISSUED_MARGIN = timedelta(days=2)
@@ -264,7 +270,7 @@ class CaseBook:
         while True:
             number = new_case_number(year)
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.sadd(_issued_key(year), number)
+                pipe.sadd(_issued_key(year), issued_mark(number))
                 pipe.expireat(_issued_key(year), int(year_end.timestamp()))
                 added, _ = await pipe.execute()
             if added:

@@ -19,7 +19,6 @@ nothing is read, stored or erased when one is raised.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -143,9 +142,8 @@ class PrivacyServices:
 
 async def _count_request(request: Request, services: PrivacyServices) -> None:
     """Per client address, across replicas; refused before any other work."""
-    address = request.client.host if request.client else "unknown"
-    digest = hashlib.sha256(address.encode()).hexdigest()[:32]
-    key = f"bs:privacy-requests:{digest}"
+    client = request.app.state.client_keys.of(request.client.host if request.client else "")
+    key = f"bs:privacy-requests:{client}"
     async with services.redis.pipeline(transaction=True) as pipe:
         pipe.incr(key)
         pipe.expire(key, RATE_WINDOW_S, nx=True)

@@ -10,8 +10,10 @@ check is one small Lua script per window, made before the expensive work
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import time
+from collections.abc import Callable
 from typing import Literal
 
 from limits import RateLimitItem, parse_many
@@ -87,14 +89,23 @@ def _budgets(settings: Settings) -> dict[Budget, list[RateLimitItem]]:
     }
 
 
+def _unkeyed_name(who: str) -> str:
+    return hashlib.sha256(who.encode()).hexdigest()[:32]
+
+
 class Budgets:
     """Budgets per conversation and per client address, counted in Redis.
 
-    Keys are ``bs:limit:LIMITER/<budget>/<who>/…`` and expire with their
-    window, so an idle client leaves nothing behind for longer than an hour.
+    Keys are ``bs:limit:LIMITER/<budget>/<name of who>/…`` and expire with their
+    window, so an idle client leaves nothing behind for longer than an hour. `who`
+    (a client address, a conversation id) is named by `name`, a keyed hash in the
+    gateway (client_keys.py): no address or conversation id is written in clear.
     """
 
-    def __init__(self, redis: Redis, settings: Settings) -> None:
+    def __init__(
+        self, redis: Redis, settings: Settings, name: Callable[[str], str] | None = None
+    ) -> None:
+        self._name = name or _unkeyed_name
         storage = RedisStorage(
             "async+redis://",
             implementation="redispy",
@@ -112,6 +123,6 @@ class Budgets:
         full one, so a refused event uses up nothing of the longer windows.
         """
         for item in self._items[budget]:
-            if not await self._limiter.hit(item, budget, who):
+            if not await self._limiter.hit(item, budget, self._name(who)):
                 return False
         return True

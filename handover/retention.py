@@ -49,7 +49,6 @@ UNEXPIRING: dict[str, str] = {
     r"bs:agent:[\w.@-]+": "an agent account (name, role, skills, password hash)",
     r"bs:agents:busy_at": "per agent, when their load last changed (a timestamp)",
     r"bs:presence:[\w.@-]+": "an agent's open sockets (random socket ids), scored by expiry",
-    r"bs:case-counter:\d{4}": "the year's last case number (numbers are never reused)",
     r"bs:tickets:counter": "the last ticket number (numbers are never reused)",
 }
 _UNEXPIRING = re.compile("|".join(f"(?:{pattern})" for pattern in UNEXPIRING))

@@ -39,8 +39,7 @@ NO_LIMITS = {
     "LOGIN_GLOBAL_PER_MINUTE": "100000",
     "LOGIN_FREE_FAILURES": "100000",
     # The citizen whose turns are timed sends more than a person would.
-    "RATE_LIMIT_BURST": "1000",
-    "RATE_LIMIT_PER_MINUTE": "100000",
+    "CITIZEN_MESSAGE_LIMITS": "1000/10 seconds",
 }
 
 

@@ -169,8 +169,8 @@ async def test_ratings_and_ends_are_limited(limited: Service, redis: Redis) -> N
         await citizen.send({"type": "csat", "score": score})
     errors = [await citizen.until(lambda f: f["type"] == "error") for _ in range(2)]
     assert {e["code"] for e in errors} == {"rate_limited"}
-    meta = await redis.hgetall(f"bs:conv:{{{citizen.session['conversation_id']}}}")
-    assert meta["csat_score"] == "2"  # the two ratings within the budget, the later one kept
+    rating = await redis.hgetall(f"bs:conv:{{{citizen.session['conversation_id']}}}:csat")
+    assert rating["csat_score"] == "2"  # the two ratings within the budget, the later one kept
     await citizen.close()
 
 

@@ -246,8 +246,8 @@ async def test_erasure_leaves_rasa_without_a_tracker_of_the_conversation(
                         {"confirm": True})  # fmt: skip
     assert erased.status_code == 200
     await citizen.close()
-    assert await user_turns() == []  # ... and not after
     assert not await redis.exists(f"bs:rasa:tracker:{cid}")
+    assert await user_turns() == []  # ... and not after (asking Rasa starts an empty one)
 
 
 async def test_forged_missing_and_other_citizens_tokens_erase_nothing(

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from tests.services import Service
 from tests.test_accessibility_browser import AXE, serious_violations
-from tests.test_agent_console_browser import log_in
+from tests.test_agent_console_browser import sign_in
 from tests.test_data_protection import post, privacy_gateway, traces_of  # noqa: F401
 from tests.test_handover import PASSWORD, add_agent, citizen_asking_for_a_person
 from tests.test_widget_browser import browser, send, shot  # noqa: F401
@@ -142,7 +142,7 @@ async def test_the_supervisor_sees_an_erased_chat_end_and_reads_the_audit_panel(
                      "supervisor", "--capacity", "20")  # fmt: skip
     assert done.returncode == 0, done.stderr
     await page.goto(privacy_gateway.url + "/agent")
-    await log_in(page, "bettina", PASSWORD)
+    await sign_in(page, "bettina", PASSWORD)
     ws_url = privacy_gateway.url.replace("http://", "ws://") + "/ws/chat"
     citizen = await citizen_asking_for_a_person(ws_url)
     cid = citizen.session["conversation_id"]

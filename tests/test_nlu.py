@@ -12,13 +12,15 @@ import httpx
 import pytest
 import yaml
 
-from tests.services import Service
+from tests.services import Service, rasa_headers
 
 CHALLENGE = Path(__file__).parent / "nlu" / "challenge.yml"
 
 
 def parse(rasa_server: Service, text: str) -> dict:
-    response = httpx.post(f"{rasa_server.url}/model/parse", json={"text": text}, timeout=30)
+    response = httpx.post(
+        f"{rasa_server.url}/model/parse", json={"text": text}, headers=rasa_headers(), timeout=30
+    )
     assert response.status_code == 200
     return response.json()
 

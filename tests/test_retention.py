@@ -76,6 +76,8 @@ def cap_days(key: str) -> int:
         return 90
     if key.startswith("bs:deletions:"):
         return 365
+    if key.startswith("bs:case-numbers:"):
+        return 366  # the numbers issued this year (never reissued), until the year ends
     return 30
 
 
