@@ -35,7 +35,7 @@ from websockets.asyncio.client import connect
 from benchmarks.assistant import running_assistant
 from tests.services import rasa_headers
 
-CONVERSATIONS = 50
+CONVERSATIONS = int(os.environ.get("BENCH_CONVERSATIONS", "50"))
 TURNS = 8
 ROUNDS = 4
 MESSAGES = ["Hallo", "Bist du ein Bot?", "Danke", "Wie wird das Wetter morgen?", "Tschüss"]

@@ -1,7 +1,7 @@
 """Citizen turn latency while agents log in at 20/s (issue 12: hashing off the event loop).
 
-Twenty citizen conversations talk to the bot through the gateway's socket at a
-person's pace (a message every 0.5–1.5 s, seeded, 60 turns each). The login
+Five citizen conversations talk to the bot through the gateway's socket at a
+person's pace (a message every 0.5–1.5 s, seeded, 120 turns each). The login
 load is switched on and off in 3-second slots, and each turn is counted for
 the side its slot had, so the bursts of other work on the shared 2-core
 machine hit both sides alike. While on, the load is 20 logins a second from
@@ -37,8 +37,10 @@ from handover.redis_connection import connect as connect_redis
 from handover.settings import Settings
 from tests.citizen_client import CitizenClient
 
-CONVERSATIONS = 20
-TURNS = 60
+# About 5 citizen turns/s: well inside one Rasa's capacity on 2 cores (issue 16), so the
+# figure measures what the logins add, not queueing in front of an overloaded bot.
+CONVERSATIONS = 5
+TURNS = 120
 # Login load on and off in slots this long; quiet turns count from SETTLE_S into a slot.
 SLOT_S = 3.0
 SETTLE_S = 1.0
