@@ -119,9 +119,12 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         app.state.grace_tasks = set()
         demo_login = ""
         if settings.demo_agent:
-            password = await ensure_demo_agent(agents, settings.demo_agent, settings.data_dir)
+            await ensure_demo_agent(agents, settings.demo_agent, settings.data_dir)
+            # The password stays in its 0600 file: the console output may end up in a log.
+            secret = settings.data_dir / "demo-agent-password"
             demo_login = (
-                f"    Demo agent (supervisor):           {settings.demo_agent} / {password}\n"
+                f"    Demo agent (supervisor):           {settings.demo_agent}, password in "
+                f"{secret}\n"
             )
         announce = asyncio.create_task(_announce_when_ready(settings, bot, demo_login))
         try:
