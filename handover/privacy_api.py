@@ -188,6 +188,16 @@ def _services(request: Request) -> PrivacyServices:
     return services
 
 
+async def _citizen_request(
+    request: Request, services: PrivacyServices, model: type[M]
+) -> tuple[str, M, str]:
+    """Counted, then read: the citizen's token, the body and the conversation it names."""
+    await _count_request(request, services)
+    token = bearer_token(request.headers.get("authorization"))
+    body = await _body(request, model)
+    return token, body, await services.citizen_conversation(token)
+
+
 def add_privacy_api(app: FastAPI) -> None:
     router = APIRouter()
 
@@ -195,10 +205,7 @@ def add_privacy_api(app: FastAPI) -> None:
     async def citizen_export(request: Request) -> Response:
         services = _services(request)
         try:
-            await _count_request(request, services)
-            token = bearer_token(request.headers.get("authorization"))
-            body = await _body(request, CitizenExportBody)
-            conversation_id = await services.citizen_conversation(token)
+            _, body, conversation_id = await _citizen_request(request, services, CitizenExportBody)
         except PrivacyApiError as exc:
             return exc.response()
         bundle = await services.export.bundle(
@@ -211,10 +218,7 @@ def add_privacy_api(app: FastAPI) -> None:
     async def citizen_erase(request: Request) -> Response:
         services = _services(request)
         try:
-            await _count_request(request, services)
-            token = bearer_token(request.headers.get("authorization"))
-            await _body(request, CitizenEraseBody)
-            conversation_id = await services.citizen_conversation(token)
+            token, _, conversation_id = await _citizen_request(request, services, CitizenEraseBody)
         except PrivacyApiError as exc:
             return exc.response()
         holdings = await services.eraser.person_data.conversation_holdings(
