@@ -34,6 +34,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from handover.background_tasks import BackgroundTasks
 from handover.conversation_log import BORN_CHANNEL
 from handover.delivery import ConversationHub, Frame, Subscriber
 
@@ -74,7 +75,9 @@ class EventBus:
         self._listener: asyncio.Task[None] | None = None
         self._publish_to_others = redis.register_script(_PUBLISH_TO_OTHERS)
         self.agent_watchers: set[asyncio.Event] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks(
+            lambda exc: log.warning("event_bus_join_failed", error=repr(exc))
+        )
 
     async def start(self) -> None:
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
@@ -84,7 +87,7 @@ class EventBus:
         self._listener = asyncio.create_task(self._listen())
 
     async def stop(self) -> None:
-        tasks = [*self._tasks, *([self._listener] if self._listener is not None else [])]
+        tasks = [*self._tasks.running(), *([self._listener] if self._listener is not None else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -138,17 +141,6 @@ class EventBus:
         if self.fetch_after is not None:
             for frame in await self.fetch_after(conversation_id, 0):
                 self._hub.publish(conversation_id, frame)
-
-    def _spawn(self, coroutine: Any) -> None:
-        # Keep a reference: the event loop holds tasks only weakly.
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.warning("event_bus_join_failed", error=repr(exc))
 
     def publish_local(self, conversation_id: str, frame: Frame) -> None:
         self._hub.publish(conversation_id, frame)
@@ -205,7 +197,7 @@ class EventBus:
             if host == self.host_id:
                 self.created_here(conversation_id)
             elif conversation_id in self._held:
-                self._spawn(self._joined(conversation_id))
+                self._tasks.spawn(self._joined(conversation_id))
             return
         # "<seq or ->|<conversation id>|<event JSON>", from the append script or
         # publish_ephemeral of another replica.

@@ -14,12 +14,12 @@ import asyncio
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import structlog
 
 from handover import metrics
 from handover.agent_desk import AgentDesk
+from handover.background_tasks import BackgroundTasks
 from handover.citizen_texts import citizen_text
 from handover.conversation_log import Appended, Conversation
 from handover.errors import BotUnavailable, ConversationClosed
@@ -40,7 +40,9 @@ class Gateway:
         self._turn_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks(
+            lambda exc: log.error("bot_turn_failed", error=repr(exc), exc_info=exc)
+        )
 
     async def accept_citizen_message(
         self, conversation: Conversation, frame: MessageFrame, ack: Callable[[int], None]
@@ -66,11 +68,11 @@ class Gateway:
         if appended.stored and appended.state_before == "bot":
             if appended.mode == "ticket":
                 # One at a time, like bot turns: two quick messages make one ticket.
-                self._spawn(
+                self._tasks.spawn(
                     self._locked(conversation.id, self.desk.take_message(conversation, text))
                 )
             else:
-                self._spawn(self._bot_turn(conversation, appended.seq, frame.payload or text))
+                self._tasks.spawn(self._bot_turn(conversation, appended.seq, frame.payload or text))
         return appended
 
     async def end(self, conversation: Conversation) -> None:
@@ -83,17 +85,6 @@ class Gateway:
             await self.timeline.ephemeral(
                 conversation.id, {"type": "typing", "from": "citizen", "active": active}
             )
-
-    def _spawn(self, coroutine: Any) -> None:
-        # Keep a reference: the event loop holds tasks only weakly.
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("bot_turn_failed", error=repr(exc), exc_info=exc)
 
     async def _locked(self, conversation_id: str, work: Awaitable[None]) -> None:
         async with self._turn_lock(conversation_id):
@@ -155,5 +146,4 @@ class Gateway:
 
     async def drain(self) -> None:
         """Let running bot turns finish (graceful shutdown)."""
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=10)
+        await self._tasks.wait(timeout=10)
