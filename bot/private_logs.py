@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import logging
 import re
-import traceback
-from typing import Any
 
+from handover.log_records import install_record_cleaning
 from handover.personal_data import mask_personal_data
 
 # Rasa warnings that quote what a citizen sent, in several places of one sentence (the line,
@@ -50,25 +49,4 @@ def clean_rasa_log_text(text: str) -> str:
 def install() -> None:
     """Route warnings into logging and clean every log record of this process."""
     logging.captureWarnings(True)
-    make_record = logging.getLogRecordFactory()
-    if getattr(make_record, "cleans_log_text", False):
-        return
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = make_record(*args, **kwargs)
-        if record.exc_info and record.exc_info[0] is not None:
-            # Formatters reuse exc_text: a traceback (e.g. an action server's error body
-            # chained into Rasa's exception) is cleaned once, here.
-            formatted = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
-            record.exc_text = clean_rasa_log_text(formatted)
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string is the caller's bug; keep the record
-            return record
-        cleaned = clean_rasa_log_text(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, ()
-        return record
-
-    factory.cleans_log_text = True
-    logging.setLogRecordFactory(factory)
+    install_record_cleaning(clean_rasa_log_text)

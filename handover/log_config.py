@@ -17,12 +17,12 @@ from __future__ import annotations
 import logging
 import re
 import sys
-import traceback
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
+from handover.log_records import install_record_cleaning
 from handover.personal_data import mask_personal_data
 
 QUERY_MASK = "?[redacted]"
@@ -42,40 +42,9 @@ def clean_log_text(text: str) -> str:
     return mask_personal_data(redact_query_strings(text))
 
 
-def _cleaning_record_factory(
-    make_record: Callable[..., logging.LogRecord],
-) -> Callable[..., logging.LogRecord]:
-    """A LogRecord factory that cleans each record's message where it is made.
-
-    A factory rather than a handler filter: it covers every handler, including
-    those a library (uvicorn's dictConfig) installs after us.
-    """
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = make_record(*args, **kwargs)
-        if record.exc_info and record.exc_info[0] is not None:
-            # Formatters reuse exc_text: the traceback (exception messages, chained
-            # response bodies) is cleaned once, here.
-            formatted = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
-            record.exc_text = clean_log_text(formatted)
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string is the caller's bug; log it as it is
-            return record
-        cleaned = clean_log_text(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, ()
-        return record
-
-    factory.cleans_log_text = True  # type: ignore[attr-defined]
-    return factory
-
-
 def install_log_cleaning() -> None:
     """Clean every standard-library log record of this process (idempotent)."""
-    current = logging.getLogRecordFactory()
-    if not getattr(current, "cleans_log_text", False):
-        logging.setLogRecordFactory(_cleaning_record_factory(current))
+    install_record_cleaning(clean_log_text)
 
 
 def _clean_value(value: Any) -> Any:
