@@ -6,6 +6,7 @@ import json
 import sys
 
 from benchmarks import (
+    conversation_length,
     dialogue_latency,
     gateway_latency,
     handover_delivery,
@@ -15,6 +16,7 @@ from benchmarks import (
 )
 
 BENCHMARKS = {
+    "conversation_length": conversation_length.run,
     "dialogue_latency": dialogue_latency.run,
     "gateway_latency": gateway_latency.run,
     "handover_delivery": handover_delivery.run,

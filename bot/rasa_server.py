@@ -9,7 +9,8 @@ environment:
 - a request middleware in front of every route checks the same JWT strictly
   (bot/gateway_auth.py), channel webhooks included, which Rasa's auth skips;
   only the two health probes stay open;
-- log records are cleaned (bot/private_logs.py).
+- log records are cleaned (bot/private_logs.py);
+- two per-turn costs of Rasa are removed (bot/rasa_fast_paths.py).
 Every other argument is passed on to `rasa run`.
 """
 
@@ -19,7 +20,7 @@ import os
 import sys
 from typing import Any
 
-from bot import private_logs
+from bot import private_logs, rasa_fast_paths
 from bot.gateway_auth import is_gateway
 
 # Rasa's hello and the gateway channel's health route: readiness probes, no data.
@@ -65,6 +66,7 @@ def main() -> None:
     if not jwt_secret:
         sys.exit("RASA_JWT_SECRET is not set: Rasa's API and the gateway channel would be open.")
     private_logs.install()
+    rasa_fast_paths.install()
     _guard_every_app(jwt_secret)
     sys.argv = rasa_argv(sys.argv[1:], jwt_secret)
     from rasa.__main__ import main as rasa_main

@@ -41,6 +41,18 @@ class CitizenClient(FrameSocket):
         assert client.session["type"] == "session", client.session
         return client
 
+    @classmethod
+    async def converse(cls, ws_url: str, texts: list[str], timeout: float = 60.0) -> Frame:
+        """One conversation: each text waits for the bot's reply; the session frame."""
+        client = await cls.open(ws_url)
+        try:
+            for text in texts:
+                await client.say(text)
+                await client.bot_reply(timeout=timeout)
+        finally:
+            await client.close()
+        return client.session
+
     @property
     def token(self) -> str:
         return str(self.session["token"])

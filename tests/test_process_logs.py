@@ -47,13 +47,7 @@ async def test_slash_messages_and_contact_data_never_reach_the_logs(
         f'/greet{{"email": "{email}", kaputt {marker}}}',  # broken entities: quoted too
         f"Meine E-Mail ist {email}, Telefon 0171 2345678, Vorgang {marker}",
     ]
-    citizen = await CitizenClient.open(ws_url)
-    try:
-        for text in texts:
-            await citizen.say(text)
-            await citizen.bot_reply(timeout=60)
-    finally:
-        await citizen.close()
+    await CitizenClient.converse(ws_url, texts)
     await asyncio.sleep(1.0)  # let the processes write their lines
     for name, log in process_logs(service_dir).items():
         assert marker not in log, f"message text in the {name} log"

@@ -6,6 +6,7 @@ The tests' Rasa keeps its trackers in the tests' Redis (tests/conftest.py), as
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -33,13 +34,7 @@ def test_the_endpoints_give_rasa_the_tracker_retention(tmp_path: Path) -> None:
 
 
 async def _turn(ws_url: str, text: str) -> str:
-    citizen = await CitizenClient.open(ws_url)
-    try:
-        await citizen.say(text)
-        await citizen.bot_reply(timeout=60)
-        return str(citizen.session["conversation_id"])
-    finally:
-        await citizen.close()
+    return str((await CitizenClient.converse(ws_url, [text]))["conversation_id"])
 
 
 def _user_texts(tracker: dict[str, object]) -> list[object]:
@@ -80,3 +75,23 @@ async def test_a_deleted_tracker_is_gone_from_redis_and_rasa(
         after = (await http.get(url, headers=rasa_headers())).json()
     assert _user_texts(after) == []
     assert after.get("latest_message", {}).get("text") in (None, "")
+
+
+@pytest.mark.rasa
+async def test_a_long_conversation_is_stored_once_in_order(ws_url: str, redis_url: str) -> None:
+    """The linear merge (bot/tracker_events.py) keeps every event once, the first ones too."""
+    texts = ["Hallo", "Bist du ein Bot?", "Danke", "Hallo", "Tschüss"]
+    session = await CitizenClient.converse(ws_url, texts)
+    redis = Redis.from_url(redis_url)
+    try:
+        stored = json.loads(await redis.get(tracker_key(str(session["conversation_id"]))))
+    finally:
+        await redis.aclose()
+    events = stored["events"]
+    assert _user_texts(stored) == texts
+    # Rasa stores the session's metadata slot before the session's start; it stays.
+    assert [e["event"] for e in events[:2]] == ["slot", "action"]
+    assert events[1]["name"] == "action_session_start"
+    assert len({json.dumps(e, sort_keys=True) for e in events}) == len(events)
+    stamps = [e["timestamp"] for e in events]
+    assert stamps == sorted(stamps)
