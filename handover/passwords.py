@@ -2,9 +2,9 @@
 
 One argon2 verify costs ~0.1–0.2 s of CPU. On the event loop it stalls every
 socket of the replica for that long; in a thread it does not, because
-argon2-cffi releases the GIL while it hashes. The pool's threads run at a
-lower scheduling priority (nice), so on a busy machine the loop's citizen
-turns win the CPU over a login storm. The pool is bounded twice: at most
+argon2-cffi releases the GIL while it hashes. The pool's threads run in
+Linux's idle scheduling class (else niced), so on a busy machine the loop's
+citizen turns win the CPU over a login storm. The pool is bounded twice: at most
 `workers` hashes run at once, and at most `workers * QUEUED_PER_WORKER`
 wait; beyond that a login is refused (`PasswordPoolBusy`) instead of queueing
 for seconds. The login limits (login_limits.py) refuse most floods before
@@ -33,7 +33,13 @@ HASHING_NICENESS = 10
 
 T = TypeVar("T")
 
-_hasher = PasswordHasher()
+# RFC 9106's second recommendation (64 MiB, 3 passes) in one lane instead of
+# argon2-cffi's four: with four, libargon2 runs a hash on four threads, so
+# one login took both cores of a 2-core machine from the citizens' turns
+# (docs/benchmarks.md, "Agent logins"). The memory and passes, which set
+# what a guess costs an attacker, stay; OWASP's argon2id settings use one
+# lane too. Hashes with four lanes are re-hashed at their next login.
+_hasher = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=1)
 # Unknown users cost a verify too, so timing does not reveal who exists.
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
 
@@ -43,8 +49,18 @@ class PasswordPoolBusy(RuntimeError):
 
 
 def _lower_priority() -> None:
+    """SCHED_IDLE where Linux allows it (any user may choose it), else a higher nice value.
+
+    A niced thread still takes a core's share and its caches from the
+    citizens' turns; an idle-class thread runs only when nothing else wants
+    the core. Under full load logins then wait, and the pool's bound turns
+    the excess away as `PasswordPoolBusy`.
+    """
+    tid = threading.get_native_id()
     with contextlib.suppress(OSError, AttributeError):  # not Linux, or not permitted
-        tid = threading.get_native_id()
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        return
+    with contextlib.suppress(OSError, AttributeError):
         niceness = os.getpriority(os.PRIO_PROCESS, tid) + HASHING_NICENESS
         os.setpriority(os.PRIO_PROCESS, tid, niceness)
 
