@@ -6,6 +6,7 @@ import json
 import sys
 
 from benchmarks import (
+    capacity,
     conversation_length,
     dialogue_latency,
     gateway_latency,
@@ -16,6 +17,7 @@ from benchmarks import (
 )
 
 BENCHMARKS = {
+    "capacity": capacity.run,
     "conversation_length": conversation_length.run,
     "dialogue_latency": dialogue_latency.run,
     "gateway_latency": gateway_latency.run,

@@ -67,5 +67,20 @@ class CitizenClient(FrameSocket):
             lambda f: f.get("type") == "message" and f.get("from") == "bot", timeout
         )
 
+    async def answer(self, text: str, timeout: float = 30.0) -> Frame:
+        """Say `text`; the bot's first message after it, not a later one of an earlier turn."""
+        client_id = await self.say(text)
+        ack = await self.until(
+            lambda f: f.get("type") == "ack" and f.get("client_id") == client_id, timeout
+        )
+        return await self.until(
+            lambda f: (
+                f.get("type") == "message"
+                and f.get("from") == "bot"
+                and f.get("seq", 0) > ack["seq"]
+            ),
+            timeout,
+        )
+
     def durable(self) -> list[Frame]:
         return [f for f in self.frames if "seq" in f and f["type"] not in ("ack", "session")]

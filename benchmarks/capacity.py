@@ -1,0 +1,143 @@
+"""Bot turn capacity: offered turns per second against p95, through the citizen socket.
+
+Issue 16. One Rasa and one action server behind the gateway. Citizens arrive
+as a Poisson stream; each has one short conversation of a realistic kind,
+in turn: small talk (intent-only turns), a knowledge question with
+follow-ups, or the PV advisor's form. A citizen waits for the bot's reply,
+thinks 0.5–1.5 s (seeded), and sends the next message. The offered load is
+raised step by step (BENCH_CAPACITY_RATES, turns/s) for STEP_S each; a step
+counts the turns begun after its first WARM_S. The capacity is the highest
+offered load whose p95 stays within TARGET_P95_MS; the ladder stops at the
+first step beyond it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import time
+from dataclasses import dataclass, field
+
+from benchmarks.assistant import running_assistant
+from benchmarks.gateway_latency import percentile
+from tests.citizen_client import CitizenClient
+
+TARGET_P95_MS = 200.0
+STEP_S = float(os.environ.get("BENCH_CAPACITY_STEP_S", "30"))
+WARM_S = 5.0
+RATES = [float(r) for r in os.environ.get("BENCH_CAPACITY_RATES", "5,10,15,20,25,30,40").split(",")]
+# (kind of each turn, message); one conversation per citizen, the kinds in turn.
+CONVERSATIONS: list[list[tuple[str, str]]] = [
+    [("intent", "Hallo"), ("intent", "Bist du ein Bot?"), ("intent", "Danke"),
+     ("intent", "Tschüss")],
+    [("knowledge", "Was kostet ein Reisepass?"),
+     ("knowledge", "Welche Unterlagen brauche ich dafür?"),
+     ("knowledge", "Wo melde ich meinen Hund an?"), ("intent", "Danke")],
+    [("form", "Brauche ich eine Genehmigung für eine Solaranlage?"), ("form", "Auf dem Dach"),
+     ("form", "Einfamilienhaus"), ("form", "Nein"), ("form", "8 kWp")],
+]  # fmt: skip
+TURNS_PER_CITIZEN = statistics.fmean(len(c) for c in CONVERSATIONS)
+
+
+@dataclass
+class Step:
+    rate: float
+    turns: list[tuple[str, float]] = field(default_factory=list)  # (kind, seconds)
+    errors: int = 0
+
+    def p(self, q: float, kind: str | None = None) -> float:
+        values = [s for k, s in self.turns if kind in (None, k)]
+        return percentile(values, q) * 1000 if values else float("nan")
+
+
+async def citizen(
+    ws_url: str,
+    script: list[tuple[str, str]],
+    rng: random.Random,
+    step: Step,
+    window: tuple[float, float],
+) -> None:
+    """One conversation; its turns begun inside `window` count for `step`."""
+    try:
+        client = await CitizenClient.open(ws_url)
+        for kind, text in script:
+            began = time.perf_counter()
+            await client.answer(text, timeout=60)
+            if window[0] <= began < window[1]:
+                step.turns.append((kind, time.perf_counter() - began))
+            await asyncio.sleep(rng.uniform(0.5, 1.5))
+        await client.close()
+    except (OSError, TimeoutError, AssertionError, RuntimeError):
+        step.errors += 1
+
+
+async def offer(ws_url: str, rate: float, seed: int) -> Step:
+    """Citizens arrive at rate / TURNS_PER_CITIZEN a second for STEP_S; all are waited for."""
+    step = Step(rate)
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    # Turns begun after the arrivals stop meet a falling load: they do not count.
+    window = (started + WARM_S, started + STEP_S)
+    arrivals = rate / TURNS_PER_CITIZEN
+    citizens: list[asyncio.Task[None]] = []
+    n = 0
+    while time.perf_counter() - started < STEP_S:
+        script = CONVERSATIONS[n % len(CONVERSATIONS)]
+        citizens.append(asyncio.create_task(
+            citizen(ws_url, script, random.Random(rng.random()), step, window)
+        ))  # fmt: skip
+        n += 1
+        await asyncio.sleep(rng.expovariate(arrivals))
+    await asyncio.gather(*citizens)
+    return step
+
+
+def report(steps: list[Step]) -> dict[str, float]:
+    print(f"Bot turn capacity through the citizen socket (one Rasa, one action server), "
+          f"{STEP_S:.0f} s per step, target p95 ≤ {TARGET_P95_MS:.0f} ms")  # fmt: skip
+    header = f"  {'offered/s':>10}{'done/s':>9}{'p50':>9}{'p95':>9}"
+    kinds = ("intent", "knowledge", "form")
+    print(header + "".join(f"{k + ' p95':>16}" for k in kinds) + "  errors")
+    figures: dict[str, float] = {}
+    capacity = 0.0
+    for step in steps:
+        done = len(step.turns) / (STEP_S - WARM_S)
+        per_kind = "".join(f"{step.p(95, k):>14.1f}ms" for k in kinds)
+        print(f"  {step.rate:>10.0f}{done:>9.1f}{step.p(50):>7.1f}ms{step.p(95):>7.1f}ms{per_kind}"
+              f"  {step.errors}")  # fmt: skip
+        key = f"at_{step.rate:g}"
+        figures[f"{key}_p50_ms"] = step.p(50)
+        figures[f"{key}_p95_ms"] = step.p(95)
+        figures[f"{key}_done_per_s"] = done
+        if step.p(95) <= TARGET_P95_MS and not step.errors:
+            capacity = step.rate
+    figures["capacity_turns_per_s"] = capacity
+    print(f"  capacity (highest offered load with p95 ≤ {TARGET_P95_MS:.0f} ms): "
+          f"{capacity:g} turns/s; 70 % of it: {0.7 * capacity:.1f} turns/s")  # fmt: skip
+    return figures
+
+
+async def ladder(ws_url: str) -> list[Step]:
+    warm_up = Step(0)
+    await asyncio.gather(*(citizen(ws_url, c, random.Random(0), warm_up, (0.0, 0.0))
+                           for c in CONVERSATIONS))  # fmt: skip
+    steps = []
+    for n, rate in enumerate(RATES):
+        step = await offer(ws_url, rate, seed=n)
+        steps.append(step)
+        if step.p(95) > TARGET_P95_MS:
+            break
+    return steps
+
+
+def run() -> dict[str, float]:
+    with running_assistant("bench-capacity-") as assistant:
+        assert assistant.gateway is not None
+        steps = asyncio.run(ladder(f"ws://127.0.0.1:{assistant.gateway.port}/ws/chat"))
+    return report(steps)
+
+
+if __name__ == "__main__":
+    run()
