@@ -60,17 +60,23 @@ async def citizen(
     window: tuple[float, float],
 ) -> None:
     """One conversation; its turns begun inside `window` count for `step`."""
+    failures = (OSError, TimeoutError, AssertionError, RuntimeError)
     try:
         client = await CitizenClient.open(ws_url)
+    except failures:
+        step.errors += 1
+        return
+    try:
         for kind, text in script:
             began = time.perf_counter()
             await client.answer(text, timeout=60)
             if window[0] <= began < window[1]:
                 step.turns.append((kind, time.perf_counter() - began))
             await asyncio.sleep(rng.uniform(0.5, 1.5))
-        await client.close()
-    except (OSError, TimeoutError, AssertionError, RuntimeError):
+    except failures:
         step.errors += 1
+    finally:
+        await client.close()
 
 
 async def offer(ws_url: str, rate: float, seed: int) -> Step:

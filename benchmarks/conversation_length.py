@@ -24,17 +24,12 @@ MESSAGES = ["Hallo", "Bist du ein Bot?", "Danke", "Tschüss"]
 
 
 async def measure(ws_url: str) -> list[float]:
-    warm_up = await CitizenClient.open(ws_url)
-    for text in MESSAGES:
-        await warm_up.say(text)
-        await warm_up.bot_reply()
-    await warm_up.close()
+    await CitizenClient.converse(ws_url, MESSAGES)  # warm-up
     citizen = await CitizenClient.open(ws_url)
     times = []
     for turn in range(TURNS):
         started = time.perf_counter()
-        await citizen.say(MESSAGES[turn % len(MESSAGES)])
-        await citizen.bot_reply()
+        await citizen.answer(MESSAGES[turn % len(MESSAGES)])
         times.append((time.perf_counter() - started) * 1000)
     await citizen.close()
     return times

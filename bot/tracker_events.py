@@ -27,9 +27,7 @@ def merged_events(stored: list[Event], turn: list[Event]) -> list[Event]:
     or a suffix of them (the last session); otherwise each event is kept once,
     compared by its serialised form as Rasa compares `as_dict()`.
     """
-    if not stored:
-        return list(turn)
-    if turn[: len(stored)] == stored:
+    if turn[: len(stored)] == stored:  # nothing stored yet, too
         return list(turn)
     if turn:
         start = _suffix_start(stored, turn)

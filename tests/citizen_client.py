@@ -43,12 +43,11 @@ class CitizenClient(FrameSocket):
 
     @classmethod
     async def converse(cls, ws_url: str, texts: list[str], timeout: float = 60.0) -> Frame:
-        """One conversation: each text waits for the bot's reply; the session frame."""
+        """One conversation: each text waits for the bot's answer to it; the session frame."""
         client = await cls.open(ws_url)
         try:
             for text in texts:
-                await client.say(text)
-                await client.bot_reply(timeout=timeout)
+                await client.answer(text, timeout=timeout)
         finally:
             await client.close()
         return client.session
