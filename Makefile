@@ -113,7 +113,7 @@ knowledge: $(APP_STAMP)
 		$(VENV)/bin/python -m knowledge_index build --source $(MUNICH_DLDB) > /dev/null; fi
 
 run: venv model knowledge
-	@$(VENV)/bin/python -m handover.stack $(PROCESSES)
+	@$(VENV)/bin/python -m handover.ops.stack $(PROCESSES)
 
 # axe-core (npm) checks the widget and the agent console for accessibility in the tests.
 AXE := .cache/npm/node_modules/axe-core/axe.min.js

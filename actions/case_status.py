@@ -21,7 +21,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.case_api import CaseApiUnavailable, look_up_case
 from actions.damage_report import CATEGORY_NAMES, EMAIL, POSTAL_CODE
 from actions.form_answers import AnswerReadingForm, Reply
-from handover.case_numbers import EXAMPLE, IN_TEXT, find_case_number
+from handover.cases.numbers import EXAMPLE, IN_TEXT, find_case_number
 
 logger = logging.getLogger(__name__)
 

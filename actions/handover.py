@@ -1,7 +1,7 @@
 """Handing the conversation to a person: the bot's structured handover event.
 
 The event is a bot message whose `custom.handover` the gateway acts on (see
-handover/rasa_bot.py): it carries the reason, the target queue, the language and
+handover/rasa/client.py): it carries the reason, the target queue, the language and
 a one-line summary for the agent. The message text tells the citizen why.
 """
 

@@ -40,7 +40,7 @@ from actions.topic import (
     Reading,
     read_turn,
 )
-from handover.service_hours import BERLIN, ServiceHours
+from handover.agents.service_hours import BERLIN, ServiceHours
 from handover.settings import get_settings
 from knowledge_index.facets import Facet, concern_of, facet_of, is_elliptical
 from knowledge_index.office_answers import describe, describe_list

@@ -6,11 +6,11 @@ API with the action server's own token. This entry point serves the same
 Sanic app (rasa_sdk.endpoint.create_app_for_serve, same flags as
 `python -m rasa_sdk`) behind a check that every request but `/health` carries
 `Authorization: Bearer <ACTION_SERVER_TOKEN>`: Rasa sends it from the action
-endpoint's `headers:` (handover/stack.py writes them). A call without it gets
+endpoint's `headers:` (handover/ops/stack.py writes them). A call without it gets
 401 before any action is looked up or run. The token comes from the
 environment, never from the command line (`ps` shows that to every local user).
 
-Log lines are cleaned like the gateway's (handover/log_config.py): no query
+Log lines are cleaned like the gateway's (handover/ops/log_config.py): no query
 strings, no e-mail addresses, phone numbers or IBANs, at any level.
 """
 
@@ -33,7 +33,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic.worker.loader import AppLoader
 
-from handover.log_config import install_log_cleaning
+from handover.ops.log_config import install_log_cleaning
 from handover.settings import get_settings
 
 logger = logging.getLogger(__name__)

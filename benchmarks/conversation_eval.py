@@ -47,7 +47,7 @@ from websockets.exceptions import ConnectionClosed
 
 from benchmarks.assistant import running_assistant
 from benchmarks.gateway_latency import percentile
-from handover.citizen_texts import citizen_text
+from handover.conversation.citizen_texts import citizen_text
 from tests.citizen_client import CitizenClient
 from tests.frame_socket import Frame
 from tests.services import rasa_headers

@@ -28,10 +28,10 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from handover.agents import AgentDirectory
-from handover.conversation_log import ConversationLog
-from handover.queues import agent_conversations_key
-from handover.redis_connection import connect as connect_redis
+from handover.agents.directory import AgentDirectory
+from handover.agents.queues import agent_conversations_key
+from handover.conversation.log import ConversationLog
+from handover.ops.redis_connection import connect as connect_redis
 from handover.settings import Settings
 from tests.agent_client import connect_agent, login
 from tests.services import Service, free_port, start_gateway, start_redis

@@ -34,8 +34,8 @@ import httpx
 
 from benchmarks.assistant import running_assistant
 from benchmarks.gateway_latency import percentile
-from handover.agents import AgentDirectory
-from handover.redis_connection import connect as connect_redis
+from handover.agents.directory import AgentDirectory
+from handover.ops.redis_connection import connect as connect_redis
 from handover.settings import Settings
 from tests.citizen_client import CitizenClient
 

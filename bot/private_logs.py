@@ -9,7 +9,7 @@ handler Rasa or Sanic installs later is covered):
 - Rasa's known text-quoting warnings are replaced, from the quote on, by a
   sentence without the text;
 - e-mail addresses, phone numbers and IBANs are masked at every level, in
-  messages and tracebacks (handover/personal_data.py, standard library only,
+  messages and tracebacks (handover/privacy/masking.py, standard library only,
   shared with the app).
 Rasa's own debug lines may still hold message text; LOG_LEVEL is info by default.
 """
@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 import re
 
-from handover.log_records import install_record_cleaning
-from handover.personal_data import mask_personal_data
+from handover.ops.log_records import install_record_cleaning
+from handover.privacy.masking import mask_personal_data
 
 # Rasa warnings that quote what a citizen sent, in several places of one sentence (the line,
 # the intent or entity names found in it, its unparsed rest): rasa/shared/core/

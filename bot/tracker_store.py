@@ -5,7 +5,7 @@ prefix must be alphanumeric. The embedded Redis of `make run` listens on a
 unix socket only (no TCP port for other local users to reach), and the
 gateway names its keys `bs:*`; this subclass connects with a Redis URL
 (`redis://`, `rediss://`, `unix://`) and uses the key prefix as given
-(handover/rasa_trackers.py spells the same prefix for deletion).
+(handover/rasa/trackers.py spells the same prefix for deletion).
 
 endpoints.yml::
 

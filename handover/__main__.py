@@ -8,7 +8,7 @@ from typing import Any
 import uvicorn
 
 from handover.app import create_app
-from handover.log_config import configure_logging
+from handover.ops.log_config import configure_logging
 from handover.settings import Settings, get_settings
 
 

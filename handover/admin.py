@@ -6,7 +6,7 @@
     python -m handover.admin remove-agent --username alina
     python -m handover.admin case-status MM-2026-000001 in_bearbeitung [--note "…"]
     python -m handover.admin export-person|erase-person|audit-log|deletion-records …
-        (data protection: handover/privacy_admin.py, docs/data-protection.md)
+        (data protection: handover/privacy/admin.py, docs/data-protection.md)
 
 Uses the same Redis as the gateway (REDIS_URL, or the embedded one of `make run`).
 """
@@ -19,10 +19,10 @@ import sys
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from handover import privacy_admin
-from handover.agents import AgentDirectory, AgentInputError
-from handover.cases import STATUSES, CaseBook, normalise_case_number
-from handover.redis_connection import connect
+from handover.agents.directory import AgentDirectory, AgentInputError
+from handover.cases.store import STATUSES, CaseBook, normalise_case_number
+from handover.ops.redis_connection import connect
+from handover.privacy import admin as privacy_admin
 from handover.settings import get_settings
 
 

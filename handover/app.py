@@ -17,35 +17,35 @@ from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from handover.agent_auth import AgentAuth
-from handover.agent_desk import AgentDesk
-from handover.agent_sessions import AgentSessions
-from handover.agent_sign_in import add_agent_sign_in, make_agent_sign_in
-from handover.agent_socket import serve_agent
-from handover.agents import AgentDirectory, ensure_demo_agent
-from handover.body_limit import BodyLimit, BodyTooLarge, too_large_response
-from handover.case_api import add_case_api
-from handover.cases import CaseBook, LookupThrottle
-from handover.citizen_socket import serve_citizen
-from handover.client_keys import CLIENT_KEY, ClientKeys
-from handover.conversation_log import ConversationLog
-from handover.delivery import ConversationHub
-from handover.event_bus import EventBus
-from handover.gateway import Gateway
-from handover.knowledge_api import add_knowledge_api
-from handover.login_limits import LoginRefused
-from handover.passwords import PasswordPool, PasswordPoolBusy
-from handover.presence import Presence
-from handover.privacy_api import PrivacyServices, add_privacy_api
-from handover.queues import Queues
-from handover.rasa_auth import RasaCredentials
-from handover.rasa_bot import RasaBot
-from handover.rate_limit import Budgets
-from handover.redis_connection import connect
-from handover.security_headers import SecurityHeaders
-from handover.service_hours import ServiceHours
+from handover.agents.auth import AgentAuth
+from handover.agents.desk import AgentDesk
+from handover.agents.directory import AgentDirectory, ensure_demo_agent
+from handover.agents.knowledge_search import add_knowledge_api
+from handover.agents.login_limits import LoginRefused
+from handover.agents.passwords import PasswordPool, PasswordPoolBusy
+from handover.agents.presence import Presence
+from handover.agents.queues import Queues
+from handover.agents.service_hours import ServiceHours
+from handover.agents.sessions import AgentSessions
+from handover.agents.sign_in import add_agent_sign_in, make_agent_sign_in
+from handover.agents.socket import serve_agent
+from handover.cases.api import add_case_api
+from handover.cases.store import CaseBook, LookupThrottle
+from handover.channels.web import serve_citizen
+from handover.conversation.bus import EventBus
+from handover.conversation.delivery import ConversationHub
+from handover.conversation.log import ConversationLog
+from handover.conversation.routing import Gateway
+from handover.conversation.timeline import Timeline
+from handover.ops.body_limit import BodyLimit, BodyTooLarge, too_large_response
+from handover.ops.client_keys import CLIENT_KEY, ClientKeys
+from handover.ops.rate_limit import Budgets
+from handover.ops.redis_connection import connect
+from handover.ops.security_headers import SecurityHeaders
+from handover.privacy.api import PrivacyServices, add_privacy_api
+from handover.rasa.auth import RasaCredentials
+from handover.rasa.client import RasaBot
 from handover.settings import PROJECT_ROOT, Settings, get_settings
-from handover.timeline import Timeline
 
 log = structlog.get_logger(__name__)
 

@@ -298,7 +298,7 @@ class Settings(BaseSettings):
         "(citizen and admin API, counted in Redis across replicas).",
     )
 
-    # --- damage reports and their status (handover/cases.py, docs/protocol.md) --
+    # --- damage reports and their status (handover/cases/store.py, docs/protocol.md) --
     case_api_token: str | None = Field(
         None,
         description="Bearer token the action server presents to create cases. Unset: nobody "

@@ -1,6 +1,6 @@
 """Start the assistant's real processes on free ports, for tests and benchmarks.
 
-The commands are `make run`'s own (handover.stack.process_commands), so what
+The commands are `make run`'s own (handover.ops.stack.process_commands), so what
 the tests exercise and the benchmarks measure is what a user runs.
 """
 
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import httpx
 
-from handover.rasa_auth import RasaCredentials
+from handover.ops.stack import process_commands
+from handover.rasa.auth import RasaCredentials
 from handover.settings import Settings
-from handover.stack import process_commands
 
 ROOT = Path(__file__).resolve().parent.parent
 BOT_VENV = Path(os.environ.get("BOT_VENV", ROOT / ".venv-bot"))

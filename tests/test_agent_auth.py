@@ -23,9 +23,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from handover.agents import AgentDirectory
-from handover.queues import Queues
-from handover.redis_connection import connect as connect_redis
+from handover.agents.directory import AgentDirectory
+from handover.agents.queues import Queues
+from handover.ops.redis_connection import connect as connect_redis
 from handover.settings import Settings
 from tests.agent_client import AgentClient, agent_ws_url, login
 from tests.citizen_client import CitizenClient

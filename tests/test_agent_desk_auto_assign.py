@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from handover.conversation_log import ConversationLog
-from handover.queues import Queues, agent_conversations_key
-from handover.redis_connection import connect as connect_redis
+from handover.agents.queues import Queues, agent_conversations_key
+from handover.conversation.log import ConversationLog
+from handover.ops.redis_connection import connect as connect_redis
 from handover.settings import Settings
 from tests.agent_client import AgentClient
 from tests.citizen_client import CitizenClient

@@ -19,8 +19,8 @@ from joserfc.jwk import RSAKey
 from playwright.async_api import Browser, Page, expect
 from websockets.exceptions import ConnectionClosed
 
-from handover.agent_sign_in import agent_from_claims
-from handover.identity_provider import BACKCHANNEL_LOGOUT_EVENT, IdentityError
+from handover.agents.identity_provider import BACKCHANNEL_LOGOUT_EVENT, IdentityError
+from handover.agents.sign_in import agent_from_claims
 from handover.settings import Settings
 from tests.agent_client import AgentClient
 from tests.frame_socket import FrameSocket

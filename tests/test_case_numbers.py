@@ -8,7 +8,7 @@ import pytest
 
 from actions.case_status import ValidateCaseStatusForm, read_case_number
 from actions.form_answers import Reply
-from handover.case_numbers import (
+from handover.cases.numbers import (
     ALPHABET,
     EXAMPLE,
     find_case_number,

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import redis
 
-from handover.case_numbers import new_case_number
+from handover.cases.numbers import new_case_number
 from handover.settings import Settings
 from tests.citizen_client import CitizenClient
 from tests.services import Service, rasa_headers

@@ -24,8 +24,8 @@ import httpx
 import pytest
 import redis
 
-from handover.case_numbers import is_valid, new_case_number
-from handover.cases import issued_mark
+from handover.cases.numbers import is_valid, new_case_number
+from handover.cases.store import issued_mark
 from tests.services import CASE_API_TOKEN, ROOT, Service, free_port, start_gateway
 
 TRUSTED = {"Authorization": f"Bearer {CASE_API_TOKEN}"}

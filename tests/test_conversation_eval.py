@@ -24,7 +24,7 @@ from benchmarks.conversation_eval import (
     turn_kind,
     warm_up,
 )
-from handover.citizen_texts import citizen_text
+from handover.conversation.citizen_texts import citizen_text
 from tests.frame_socket import Frame
 from tests.services import Service
 

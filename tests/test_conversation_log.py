@@ -10,9 +10,9 @@ from contextlib import ExitStack
 import pytest
 from redis.asyncio import Redis
 
-from handover.conversation_log import Conversation, ConversationLog
-from handover.protocol import message_event
-from handover.redis_connection import connect
+from handover.conversation.log import Conversation, ConversationLog
+from handover.conversation.protocol import message_event
+from handover.ops.redis_connection import connect
 from handover.settings import Settings
 
 RETENTION_S = 3600
@@ -127,7 +127,7 @@ async def test_a_token_signed_with_another_key_or_naming_another_conversation_is
     victim = await start(log)
     await log.append(victim.id, message_event("citizen", "Privat"), client_id="c")
     attacker = ConversationLog(redis, RETENTION_S, token_secret="guessed-key")
-    from handover.conversation_token import TokenClaims
+    from handover.conversation.token import TokenClaims
 
     forged = await attacker.tokens.issue(TokenClaims(victim.id, "web", "de"))
     assert await log.resume(forged) is None

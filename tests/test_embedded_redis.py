@@ -16,8 +16,8 @@ from tests.services import ROOT, Service, start, wait_until
 
 
 def embedded(data_dir: Path, name: str, log_dir: Path | None = None) -> Service:
-    return start([sys.executable, "-m", "handover.embedded_redis"], 0, name, log_dir or data_dir,
-                 env={"DATA_DIR": str(data_dir)})  # fmt: skip
+    command = [sys.executable, "-m", "handover.ops.embedded_redis"]
+    return start(command, 0, name, log_dir or data_dir, env={"DATA_DIR": str(data_dir)})
 
 
 @pytest.fixture
@@ -49,7 +49,10 @@ def test_every_process_reaches_it_by_the_socket_in_the_data_dir(
 
 def test_a_second_instance_refuses_to_start(server: Service, data_dir: Path) -> None:
     second = subprocess.run(
-        [sys.executable, "-m", "handover.embedded_redis"], cwd=ROOT, capture_output=True, text=True,
+        [sys.executable, "-m", "handover.ops.embedded_redis"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         env={"DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
         timeout=30,
     )  # fmt: skip

@@ -15,9 +15,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from handover.conversation_log import ConversationLog
-from handover.queues import Queues
-from handover.redis_connection import connect as connect_redis
+from handover.agents.queues import Queues
+from handover.conversation.log import ConversationLog
+from handover.ops.redis_connection import connect as connect_redis
 from handover.settings import Settings
 from tests.agent_client import AgentClient, agent_ws_url, login
 from tests.citizen_client import CitizenClient

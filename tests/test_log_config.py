@@ -1,4 +1,4 @@
-"""Every log line of the app's processes is cleaned (handover/log_config.py)."""
+"""Every log line of the app's processes is cleaned (handover/ops/log_config.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from handover.log_config import clean_event, install_log_cleaning, redact_query_strings
+from handover.ops.log_config import clean_event, install_log_cleaning, redact_query_strings
 
 
 def test_query_strings_are_cut_from_paths_and_urls() -> None:

@@ -9,7 +9,7 @@ import threading
 import pytest
 from argon2 import PasswordHasher, extract_parameters
 
-from handover.passwords import PasswordPool
+from handover.agents.passwords import PasswordPool
 
 
 async def test_a_new_hash_has_one_lane_and_the_rfc_9106_memory_and_passes() -> None:

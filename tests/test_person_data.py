@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from handover.audit_log import AuditLog
-from handover.conversation_log import ConversationLog
-from handover.deletion_records import DeletionRecords
-from handover.erasure import Eraser, Requester
-from handover.person_data import Holdings, UnknownSubject, normalised_subject
-from handover.pseudonyms import Pseudonyms, normalise_phone
-from handover.retention import DAY_S, may_live_forever
+from handover.conversation.log import ConversationLog
+from handover.privacy.audit_log import AuditLog
+from handover.privacy.deletion_records import DeletionRecords
+from handover.privacy.erasure import Eraser, Requester
+from handover.privacy.person_data import Holdings, UnknownSubject, normalised_subject
+from handover.privacy.pseudonyms import Pseudonyms, normalise_phone
+from handover.privacy.retention import DAY_S, may_live_forever
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
-"""Masking of contact and bank data in log text (handover/personal_data.py)."""
+"""Masking of contact and bank data in log text (handover/privacy/masking.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from handover.personal_data import mask_personal_data
+from handover.privacy.masking import mask_personal_data
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 from redis import Redis
 
-from handover.rasa_trackers import tracker_key
+from handover.rasa.trackers import tracker_key
 from tests.citizen_client import CitizenClient
 from tests.services import (
     RASA_JWT_SECRET,

@@ -2,8 +2,14 @@ from __future__ import annotations
 
 import pytest
 
+from handover.conversation.protocol import (
+    CsatFrame,
+    EndFrame,
+    MessageFrame,
+    TypingFrame,
+    parse_client_frame,
+)
 from handover.errors import BadFrame
-from handover.protocol import CsatFrame, EndFrame, MessageFrame, TypingFrame, parse_client_frame
 
 
 def test_message_frame_with_text_is_parsed() -> None:

@@ -1,7 +1,7 @@
 """Rasa's trackers live in the gateway's Redis with an expiry, and can be deleted.
 
 The tests' Rasa keeps its trackers in the tests' Redis (tests/conftest.py), as
-`make run`'s keeps them in the gateway's (handover/stack.py writes the endpoints).
+`make run`'s keeps them in the gateway's (handover/ops/stack.py writes the endpoints).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from handover.rasa_trackers import delete_tracker, tracker_key
+from handover.ops.stack import rasa_endpoints
+from handover.rasa.trackers import delete_tracker, tracker_key
 from handover.settings import Settings
-from handover.stack import rasa_endpoints
 from tests.citizen_client import CitizenClient
 from tests.services import Service, rasa_headers
 

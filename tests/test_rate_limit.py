@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from handover.rate_limit import Budgets, TokenBucket, address_key
-from handover.redis_connection import connect
+from handover.ops.rate_limit import Budgets, TokenBucket, address_key
+from handover.ops.redis_connection import connect
 from handover.settings import Settings
 
 

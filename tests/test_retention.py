@@ -15,7 +15,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from handover.retention import DAY_S, may_live_forever
+from handover.privacy.retention import DAY_S, may_live_forever
 from tests.agent_client import AgentClient
 from tests.citizen_client import CitizenClient
 from tests.services import CASE_API_TOKEN, Service, start_gateway
@@ -159,7 +159,7 @@ async def test_after_a_full_conversation_every_key_expires_within_its_retention(
         if await mentions(redis, key, needles):
             concerned.append((key, ttl))
             assert not may_live_forever(key), f"{key} names a conversation yet never expires"
-    assert unexpiring == [], "keys without an expiry (handover/retention.py UNEXPIRING)"
+    assert unexpiring == [], "keys without an expiry (handover/privacy/retention.py UNEXPIRING)"
     names = {key for key, _ in concerned}
     for expected in [f"bs:conv:{{{cid}}}:log", f"bs:conv:{{{cid}}}:nlu",
                      f"bs:conv:{{{cid}}}:csat", f"bs:ticket:{ticket_id}",

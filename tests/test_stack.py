@@ -1,4 +1,4 @@
-"""`make run`'s process group (handover/stack.py): what it writes and how its processes run."""
+"""`make run`'s process group (handover/ops/stack.py): what it writes and how its processes run."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from handover.ops.stack import process_commands, with_installation_secrets
 from handover.settings import Settings
-from handover.stack import process_commands, with_installation_secrets
 from tests.services import start, wait_until
 
 
@@ -61,7 +61,7 @@ def test_everything_under_the_data_dir_is_private(tmp_path_factory: pytest.TempP
     model.touch()  # the group checks a model exists; only Redis starts here
     previous = os.umask(0o022)
     try:
-        group = start([sys.executable, "-m", "handover.stack", "redis"], 0, "stack",
+        group = start([sys.executable, "-m", "handover.ops.stack", "redis"], 0, "stack",
                       tmp_path_factory.mktemp("logs"),
                       env={"DATA_DIR": str(data_dir), "RASA_MODEL": str(model)})  # fmt: skip
     finally:

@@ -1,0 +1,1 @@
+"""The human side: accounts, sign-in, queues, the desk, the agent socket."""

@@ -1,0 +1,535 @@
+"""The human side of a conversation: handover, queues, accept, agent turns, hand-back, close.
+
+State machine (DESIGN.md): bot → queued → with_agent → bot | closed. The state
+lives in the conversation's meta hash and every change is also a durable
+`state` event in its log, written in the same atomic append, so the transcript
+tells the whole story. While a person has (or waits for) the conversation the
+Rasa tracker is paused and citizen messages never reach the bot.
+
+Who sees what: an agent sees the queues of their skills and the conversations
+assigned to them; a supervisor sees every queue and every agent's load, and
+may transfer any waiting or assigned conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+
+from handover.agents.directory import Agent, AgentDirectory
+from handover.agents.presence import Presence
+from handover.agents.queues import HEAD, Accepted, Queues
+from handover.agents.service_hours import ServiceHours
+from handover.conversation.citizen_texts import citizen_text
+from handover.conversation.log import Conversation
+from handover.conversation.protocol import message_event, utc_now
+from handover.conversation.timeline import Timeline
+from handover.errors import AlreadyTaken, AtCapacity, NotAssigned, UnknownQueue
+from handover.privacy.audit_log import AuditLog
+from handover.rasa.client import HandoverRequest, RasaBot
+
+log = structlog.get_logger(__name__)
+
+PREVIEW_CHARS = 120
+# Before the first real wait in a queue is known, assume this per position.
+DEFAULT_WAIT_S = 120.0
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+PHONE = re.compile(r"(?:\+|\b0)[\d /()-]{6,}\d")
+
+# Why a conversation left an agent without their doing (the `unassigned` frame).
+TRANSFERRED = "transferred"  # a supervisor moved it to a queue
+REQUEUED = "requeued"  # the agent was away longer than the grace period
+CITIZEN_ENDED = "citizen_ended"
+
+
+def _now_ms() -> str:
+    return str(int(time.time() * 1000))
+
+
+class AgentDesk:
+    def __init__(
+        self,
+        redis: Redis,
+        timeline: Timeline,
+        queues: Queues,
+        agents: AgentDirectory,
+        presence: Presence,
+        bot: RasaBot,
+        hours: ServiceHours,
+        default_queue: str,
+        auto_assign: bool = False,
+        ticket_retention_s: int | None = None,
+    ) -> None:
+        self.timeline = timeline
+        self.queues = queues
+        self.agents = agents
+        self.presence = presence
+        self.bot = bot
+        self.hours = hours
+        self.default_queue = default_queue
+        self.auto_assign = auto_assign
+        self.ticket_retention_s = ticket_retention_s or timeline.log.retention_s
+        # Set by the app: records who read which conversation (audit_log.py).
+        self.audit: AuditLog | None = None
+        self._redis: Any = redis
+        # One auto-assignment pass at a time per process; a trigger during a pass
+        # asks for one more. Across replicas the accept script keeps it safe.
+        self._assigning = asyncio.Lock()
+        self._assign_again = False
+
+    # --- bot → queued ----------------------------------------------------------
+
+    async def agents_for(self, queue: str) -> list[Agent]:
+        online = [await self.agents.get(username) for username in await self.presence.online()]
+        return [agent for agent in online if agent is not None and agent.can_serve(queue)]
+
+    async def request_handover(self, conversation: Conversation, request: HandoverRequest) -> None:
+        """Queue the conversation for a person, or offer to take a message if nobody is there."""
+        await self.bot.pause(conversation.id)
+        queue = request.queue or self.default_queue
+        language = request.language if request.language in ("de", "en") else conversation.language
+        meta = {"reason": request.reason, "queue": queue, "summary": request.summary,
+                "language": language}  # fmt: skip
+        if not self.hours.open_at() or not await self.agents_for(queue):
+            hours = self.hours.spec if not self.hours.always else "rund um die Uhr"
+            text = citizen_text("no_agent", language, hours=hours)
+            await self.timeline.record(
+                conversation.id, message_event("bot", text), meta={**meta, "mode": "ticket"}
+            )
+            log.info("handover_offline", conversation_id=conversation.id, queue=queue)
+            return
+        now_ms = int(time.time() * 1000)
+        await self.queues.enqueue(queue, conversation.id, since_ms=now_ms)
+        await self._record_queued(
+            conversation.id,
+            language,
+            queue,
+            request.reason,
+            {**meta, "state": "queued", "queued_at": str(now_ms), "mode": ""},
+        )
+        log.info("handover_queued", conversation_id=conversation.id, queue=queue,
+                 reason=request.reason)  # fmt: skip
+        await self.timeline.bus.agents_changed()
+        await self.assign_waiting()
+
+    async def _record_queued(
+        self, conversation_id: str, language: str, queue: str, reason: str, meta: dict[str, str]
+    ) -> None:
+        position = await self.queues.position(queue, conversation_id) or 1
+        event = {
+            "type": "state",
+            "ts": utc_now(),
+            "state": "queued",
+            "reason": reason,
+            "position": position,
+            "eta_s": await self._eta_s(queue, position),
+        }
+        await self.timeline.record(conversation_id, event, meta=meta)
+
+    async def _eta_s(self, queue: str, position: int) -> int:
+        typical = await self.queues.typical_wait_s(queue) or DEFAULT_WAIT_S
+        agents = max(1, len(await self.agents_for(queue)))
+        return round(typical * position / agents)
+
+    async def announce_positions(self, queue: str) -> None:
+        """Tell everyone still waiting in `queue` where they are now."""
+        for position, (conversation_id, _) in enumerate(await self.queues.waiting(queue), 1):
+            event = {
+                "type": "state",
+                "ts": utc_now(),
+                "state": "queued",
+                "reason": "position",
+                "position": position,
+                "eta_s": await self._eta_s(queue, position),
+            }
+            await self.timeline.record(conversation_id, event, refuse_in="with_agent")
+
+    # --- queued → with_agent ------------------------------------------------------
+
+    async def accept(self, agent: Agent, conversation_id: str) -> None:
+        """Give the conversation to the agent, atomically: of two accepting, one wins."""
+        meta = await self.timeline.log.meta(conversation_id)
+        queue = meta.get("queue", "")
+        if meta.get("state") != "queued" or not queue:
+            raise AlreadyTaken("Dieses Gespräch wartet nicht (mehr) in einer Warteschlange.")
+        if not agent.can_serve(queue):
+            raise NotAssigned(f"Die Warteschlange {queue} gehört nicht zu Ihren Themen.")
+        accepted = await self.queues.accept(
+            queue, conversation_id, agent.username, agent.name, agent.capacity
+        )
+        if not accepted.won:
+            if accepted.reason == "at_capacity":
+                raise AtCapacity(f"Sie betreuen bereits {agent.capacity} Gespräche.")
+            raise AlreadyTaken(
+                "Eine Kollegin oder ein Kollege hat dieses Gespräch schon übernommen."
+            )
+        await self._joined(agent, conversation_id, queue, accepted)
+
+    async def _joined(
+        self, agent: Agent, conversation_id: str, queue: str, accepted: Accepted
+    ) -> None:
+        """After the accept script gave the conversation to `agent`: tell everyone."""
+        joined = {
+            "type": "state",
+            "ts": utc_now(),
+            "state": "with_agent",
+            "agent": {"name": agent.name},
+        }
+        await self.timeline.record(conversation_id, joined, meta={"state": "with_agent"})
+        log.info("handover_accepted", conversation_id=conversation_id, agent=agent.username,
+                 waited_s=round(accepted.waited_s, 1), auto=self.auto_assign)  # fmt: skip
+        await self.timeline.bus.agents_changed()
+        await self.announce_positions(queue)
+
+    # --- auto-assignment (AUTO_ASSIGN) -------------------------------------------------
+
+    async def assign_waiting(self) -> int:
+        """Give waiting conversations to available agents, if auto-assignment is on.
+
+        Called whenever a conversation is queued and whenever an agent comes
+        online or frees capacity. Returns how many were assigned by this call.
+        """
+        if not self.auto_assign:
+            return 0
+        if self._assigning.locked():
+            self._assign_again = True  # the running pass goes round once more
+            return 0
+        assigned = 0
+        async with self._assigning:
+            self._assign_again = True
+            while self._assign_again:
+                self._assign_again = False
+                assigned += await self._assign_pass()
+        return assigned
+
+    async def _assign_pass(self) -> int:
+        """Each queue's next conversation to the least-busy online agent with its skill.
+
+        Ties go to the agent whose load changed longest ago (idle longest). The
+        choice is made from a snapshot; the accept script decides, so a stale
+        snapshot costs a retry, never a double assignment or an agent over capacity.
+        """
+        online = [
+            agent
+            for agent in [await self.agents.get(u) for u in await self.presence.online()]
+            if agent is not None and agent.skills
+        ]
+        if not online:
+            return 0
+        loads = await self.queues.loads([agent.username for agent in online])
+        assigned = 0
+        for queue in await self.queues.names():
+            while (conversation_id := await self.queues.head(queue)) is not None:
+                candidates = sorted(
+                    (a for a in online
+                     if queue in a.skills and loads[a.username][0] < a.capacity),
+                    key=lambda a: loads[a.username],
+                )  # fmt: skip
+                if not candidates or not await self._assign_to_one(
+                    candidates, queue, conversation_id, loads
+                ):
+                    break
+                assigned += 1
+        return assigned
+
+    async def _assign_to_one(
+        self,
+        candidates: list[Agent],
+        queue: str,
+        conversation_id: str,
+        loads: dict[str, tuple[int, int]],
+    ) -> bool:
+        """Try the candidates in order; False if none took it (or it is gone)."""
+        meta = await self.timeline.log.meta(conversation_id)
+        if meta.get("state") != "queued" or meta.get("queue") != queue:
+            log.warning("auto_assign_skipped", conversation_id=conversation_id, queue=queue)
+            return False
+        for agent in candidates:
+            accepted = await self.queues.accept(
+                queue, conversation_id, agent.username, agent.name, agent.capacity
+            )
+            if accepted.won:
+                loads[agent.username] = (loads[agent.username][0] + 1, int(time.time() * 1000))
+                await self._joined(agent, conversation_id, queue, accepted)
+                return True
+            if accepted.reason != "at_capacity":
+                return False  # taken meanwhile (another replica): look at the head again
+            loads[agent.username] = (agent.capacity, loads[agent.username][1])
+        return False
+
+    async def assignment(self, conversation_id: str) -> dict[str, Any]:
+        """The `assigned` frame: every event so far and what the agent needs to know."""
+        log_ = self.timeline.log
+        events, understanding, meta = await asyncio.gather(
+            log_.events_after(conversation_id, 0),
+            log_.understanding(conversation_id),
+            log_.meta(conversation_id),
+        )
+        articles: list[dict[str, Any]] = []
+        for event in events:
+            if event.get("from") == "citizen" and event["seq"] in understanding:
+                event["nlu"] = understanding[event["seq"]]
+            articles.extend(event.get("links", []) if event.get("from") == "bot" else [])
+        queued_at = int(meta.get("queued_at") or 0)
+        assigned_at = int(meta.get("assigned_at") or 0)
+        context = {
+            "channel": meta.get("channel", "web"),
+            "language": meta.get("language", "de"),
+            "reason": meta.get("reason", ""),
+            "queue": meta.get("queue", ""),
+            **_transfer_fields(meta),
+            "summary": meta.get("summary", ""),
+            "waited_s": max(0, assigned_at - queued_at) // 1000 if queued_at else None,
+            "articles": articles,
+            "slots": await self.bot.slots(conversation_id),
+        }
+        return {
+            "type": "assigned",
+            "conversation_id": conversation_id,
+            "transcript": events,
+            "context": context,
+        }
+
+    # --- with_agent: the agent's turns ------------------------------------------
+
+    async def _assigned_meta(self, agent: Agent, conversation_id: str) -> dict[str, str]:
+        meta = await self.timeline.log.meta(conversation_id)
+        if meta.get("state") != "with_agent" or meta.get("agent") != agent.username:
+            raise NotAssigned("Dieses Gespräch ist Ihnen nicht zugewiesen.")
+        return meta
+
+    async def message(self, agent: Agent, conversation_id: str, client_id: str, text: str) -> int:
+        await self._assigned_meta(agent, conversation_id)
+        event = {**message_event("agent", text), "agent": {"name": agent.name}}
+        appended = await self.timeline.record(
+            conversation_id, event, client_id=f"agent:{client_id}", refuse_in="closed"
+        )
+        return appended.seq
+
+    async def note(self, agent: Agent, conversation_id: str, text: str) -> None:
+        """An internal note: in the transcript for colleagues, never shown to the citizen."""
+        await self._assigned_meta(agent, conversation_id)
+        note = {"type": "note", "ts": utc_now(), "internal": True, "from": "agent",
+                "agent": {"name": agent.name}, "text": text}  # fmt: skip
+        await self.timeline.record(conversation_id, note)
+
+    async def typing(self, agent: Agent, conversation_id: str, active: bool) -> None:
+        await self._assigned_meta(agent, conversation_id)
+        await self.timeline.ephemeral(
+            conversation_id, {"type": "typing", "from": "agent", "active": active}
+        )
+
+    async def transfer(self, agent: Agent, conversation_id: str, queue: str) -> None:
+        """Put the conversation into `queue`: the agent's own, or, for a supervisor, any
+        that waits or is with a colleague (who is told with `unassigned`)."""
+        meta = await self.timeline.log.meta(conversation_id)
+        state, holder = meta.get("state"), meta.get("agent", "")
+        mine = state == "with_agent" and holder == agent.username
+        if not mine and not (agent.is_supervisor and state in ("queued", "with_agent")):
+            raise NotAssigned("Dieses Gespräch ist Ihnen nicht zugewiesen.")
+        served = {skill for colleague in await self.agents.all() for skill in colleague.skills}
+        if queue not in served | {self.default_queue}:
+            raise UnknownQueue(f"Keine Kollegin und kein Kollege bearbeitet {queue!r}.")
+        from_queue = meta.get("queue") or self.default_queue
+        if state == "queued":
+            moved = await self.queues.remove(from_queue, conversation_id)
+        else:
+            moved = await self.queues.release(holder, conversation_id, "" if mine else TRANSFERRED)
+        if not moved:
+            raise AlreadyTaken("Das Gespräch hat sich gerade geändert; bitte prüfen Sie es erneut.")
+        await self.queues.enqueue(queue, conversation_id)
+        transferred = {
+            "state": "queued", "queue": queue, "agent": "", "queued_at": _now_ms(),
+            "reason": "transfer", "transferred_from": from_queue,
+            "original_reason": meta.get("original_reason") or meta.get("reason", ""),
+        }  # fmt: skip
+        await self._record_queued(
+            conversation_id, meta.get("language", "de"), queue, "transfer", transferred
+        )
+        log.info("handover_transferred", conversation_id=conversation_id, queue=queue,
+                 from_queue=from_queue, by=agent.username)  # fmt: skip
+        await self.timeline.bus.agents_changed()
+        if state == "queued" and from_queue != queue:
+            await self.announce_positions(from_queue)
+        await self.assign_waiting()
+
+    async def hand_back(self, agent: Agent, conversation_id: str) -> None:
+        await self._assigned_meta(agent, conversation_id)
+        await self.queues.release(agent.username, conversation_id)
+        event = {"type": "state", "ts": utc_now(), "state": "bot", "reason": "handback"}
+        await self.timeline.record(conversation_id, event, meta={"state": "bot", "agent": ""})
+        await self.bot.resume(conversation_id)
+        await self.timeline.bus.agents_changed()
+        await self.assign_waiting()
+
+    async def close(self, agent: Agent, conversation_id: str) -> None:
+        await self._assigned_meta(agent, conversation_id)
+        await self.queues.release(agent.username, conversation_id)
+        await self.close_conversation(conversation_id, "agent_closed")
+        await self.timeline.bus.agents_changed()
+        await self.assign_waiting()
+
+    async def close_conversation(self, conversation_id: str, reason: str) -> bool:
+        """Closed, then the satisfaction survey; False if it was closed already."""
+        closed = {"type": "state", "ts": utc_now(), "state": "closed", "reason": reason}
+        appended = await self.timeline.record(
+            conversation_id, closed, refuse_in="closed", meta={"state": "closed", "mode": ""}
+        )
+        if appended.refused:
+            return False
+        await self.timeline.record(conversation_id, {"type": "csat_request", "ts": utc_now()})
+        return True
+
+    async def citizen_left(self, conversation_id: str) -> None:
+        """The citizen ended the conversation: take it out of queues and agents' lists."""
+        meta = await self.timeline.log.meta(conversation_id)
+        if meta.get("state") == "queued" and meta.get("queue"):
+            await self.queues.remove(meta["queue"], conversation_id)
+        freed = False
+        if meta.get("state") == "with_agent" and meta.get("agent"):
+            freed = await self.queues.release(meta["agent"], conversation_id, CITIZEN_ENDED)
+        if await self.close_conversation(conversation_id, "citizen_ended"):
+            await self.timeline.bus.agents_changed()
+        if freed:
+            await self.assign_waiting()
+
+    # --- an agent drops out -----------------------------------------------------------
+
+    async def requeue_if_gone(self, username: str) -> int:
+        """After the grace period: an agent with no live socket loses their conversations
+        to the head of their queues. Returns how many went back."""
+        if await self.presence.is_online(username):
+            return 0
+        conversation_ids = await self.queues.assigned_to(username)
+        for conversation_id in conversation_ids:
+            meta = await self.timeline.log.meta(conversation_id)
+            still_theirs = meta.get("state") == "with_agent" and meta.get("agent") == username
+            await self.queues.release(username, conversation_id, REQUEUED if still_theirs else "")
+            if not still_theirs:
+                continue
+            queue = meta.get("queue") or self.default_queue
+            language = meta.get("language", "de")
+            since_ms = int(meta.get("queued_at") or _now_ms())
+            await self.queues.enqueue(queue, conversation_id, band=HEAD, since_ms=since_ms)
+            await self.timeline.record(
+                conversation_id, message_event("bot", citizen_text("agent_lost", language))
+            )
+            await self._record_queued(conversation_id, language, queue, "agent_disconnected",
+                                      {"state": "queued", "agent": ""})  # fmt: skip
+            log.warning("handover_requeued", conversation_id=conversation_id, agent=username)
+        if conversation_ids:
+            await self.timeline.bus.agents_changed()
+            await self.assign_waiting()
+        return len(conversation_ids)
+
+    # --- what agents see ------------------------------------------------------------------
+
+    async def queue_items(self, agent: Agent) -> list[dict[str, Any]]:
+        now_ms = int(time.time() * 1000)
+        items = []
+        for queue in await self.queues.names():
+            if not agent.can_serve(queue):
+                continue
+            for conversation_id, since_ms in await self.queues.waiting(queue):
+                meta = await self.timeline.log.meta(conversation_id)
+                items.append({
+                    "conversation_id": conversation_id,
+                    "queue": queue,
+                    "reason": meta.get("reason", ""),
+                    **_transfer_fields(meta),
+                    "waiting_s": max(0, now_ms - since_ms) // 1000,
+                    "language": meta.get("language", "de"),
+                    "channel": meta.get("channel", "web"),
+                    "preview": await self._preview(conversation_id),
+                    "summary": meta.get("summary", ""),
+                })  # fmt: skip
+        return items
+
+    async def agents_overview(self) -> list[dict[str, Any]]:
+        """Every agent account with presence and load: the supervisor's `agents` frame."""
+        agents = await self.agents.all()
+        online = set(await self.presence.online())
+        held = await self.queues.assigned_to_each([agent.username for agent in agents])
+        return [
+            {**agent.public(), "online": agent.username in online,
+             "load": len(held[agent.username]), "capacity": agent.capacity,
+             "conversations": held[agent.username]}
+            for agent in agents
+        ]  # fmt: skip
+
+    async def _preview(self, conversation_id: str) -> str:
+        text = await self.timeline.log.last_citizen_text(conversation_id)
+        return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+
+    # --- tickets (no agent / after hours) -----------------------------------------------
+
+    async def take_message(self, conversation: Conversation, text: str) -> None:
+        """A citizen message while the service is away becomes a ticket once it has a contact."""
+        meta = await self.timeline.log.meta(conversation.id)
+        if meta.get("mode") != "ticket":
+            return  # an earlier message already completed the ticket
+        collected = "\n".join(part for part in (meta.get("ticket_text", ""), text) if part)
+        contact = EMAIL.search(collected) or PHONE.search(collected)
+        if contact is None:
+            await self.timeline.record(
+                conversation.id,
+                message_event("bot", citizen_text("ticket_needs_contact", conversation.language)),
+                meta={"ticket_text": collected},
+            )
+            return
+        number = await self._redis.incr("bs:tickets:counter")
+        ticket_id = f"T-{time.strftime('%Y')}-{number:06d}"
+        ticket = {
+            "id": ticket_id,
+            "conversation_id": conversation.id,
+            "queue": meta.get("queue") or self.default_queue,
+            "reason": meta.get("reason", ""),
+            "contact": contact.group(0),
+            "text": collected,
+            "language": conversation.language,
+            "created_at": utc_now(),
+            "status": "open",
+        }
+        retention = self.ticket_retention_s
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(f"bs:ticket:{ticket_id}", mapping=ticket)
+            pipe.expire(f"bs:ticket:{ticket_id}", retention)
+            pipe.zadd("bs:tickets:open", {ticket_id: time.time()})
+            # The open list expires with the tickets it names (TICKET_RETENTION_DAYS).
+            pipe.zremrangebyscore("bs:tickets:open", 0, time.time() - retention)
+            pipe.expire("bs:tickets:open", retention)
+            await pipe.execute()
+        saved = citizen_text("ticket_saved", conversation.language, ticket=ticket_id)
+        await self.timeline.record(
+            conversation.id,
+            message_event("bot", saved),
+            meta={"ticket": ticket_id, "ticket_text": ""},
+        )
+        await self.close_conversation(conversation.id, "offline_message")
+        log.info("ticket_created", conversation_id=conversation.id, ticket=ticket_id)
+        await self.timeline.bus.agents_changed()
+
+    async def open_tickets(self, agent: Agent) -> list[dict[str, str]]:
+        tickets = []
+        for ticket_id in await self._redis.zrange("bs:tickets:open", 0, -1):
+            ticket = await self._redis.hgetall(f"bs:ticket:{ticket_id}")
+            if not ticket:  # expired with the retention period
+                await self._redis.zrem("bs:tickets:open", ticket_id)
+            elif agent.can_serve(ticket.get("queue", self.default_queue)):
+                tickets.append(ticket)
+        return tickets
+
+
+def _transfer_fields(meta: dict[str, str]) -> dict[str, str]:
+    """For a transferred conversation: the queue it came from and the original reason."""
+    if meta.get("reason") != "transfer":
+        return {}
+    return {
+        "transferred_from": meta.get("transferred_from", ""),
+        "original_reason": meta.get("original_reason", ""),
+    }

@@ -1,0 +1,1 @@
+"""Damage-report cases: their numbers, records and HTTP API."""

@@ -1,0 +1,1 @@
+"""Channel adapters: how citizens reach the gateway (the web socket first)."""

@@ -1,0 +1,1 @@
+"""Conversations: the log of record, tokens, states, routing, delivery to sockets."""

@@ -1,0 +1,474 @@
+"""The conversation log in Redis: the transcript of record.
+
+One stream per conversation. A durable event's `seq` is its stream entry id
+``0-<seq>``, so "everything after seq N" is one XRANGE and ids can never go
+backwards. Appending is one Lua script that de-duplicates by the client's id,
+allocates the next seq, writes the entry and refreshes the retention TTL
+atomically; two gateway replicas appending to one conversation therefore
+always agree on the order.
+
+A conversation is stored only with its first durable event: `start` stores
+nothing (the signed token carries what the first append needs), and the append
+script creates the conversation when this process holds it as not yet stored
+(`hold`). A socket that never speaks leaves no key behind.
+
+Keys share the hash tag ``{<conversation id>}`` so a Redis Cluster keeps one
+conversation on one shard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+import orjson
+from redis.asyncio import Redis
+
+from handover.conversation.protocol import ConversationState, utc_now
+from handover.conversation.token import ConversationTokens, TokenClaims
+
+# KEYS: meta hash, log stream, client-id hash, replica set (event_bus.py).
+# ARGV: client id ('' for none), event JSON, TTL seconds, a state in which to
+# refuse the event ('' for none), the host id of the appending process, the
+# number n of items that follow to create the conversation with if it does not
+# exist (0: refuse instead), those n items (field/value pairs of the meta hash:
+# channel, language, created_at), then field/value pairs to set on the meta hash
+# in the same step (a state change).
+# Publishes "<seq>|<conversation id>|<event JSON>" to every other replica that
+# holds a socket of the conversation; a conversation created here is announced
+# as "<host id>|<conversation id>" on BORN_CHANNEL, so other replicas holding
+# it unstored start listening (event_bus.py).
+# Returns {status, seq, state before, mode, created}: status 1 stored, 0
+# duplicate client id (seq is the earlier event's), -1 refused because of the
+# state or because the conversation does not exist (never did, or expired) and
+# was not to be created.
+_APPEND_SCRIPT = """
+local state = redis.call('HGET', KEYS[1], 'state') or ''
+local mode = redis.call('HGET', KEYS[1], 'mode') or ''
+if ARGV[1] ~= '' then
+  local existing = redis.call('HGET', KEYS[3], ARGV[1])
+  if existing then return {0, tonumber(existing), state, mode, 0} end
+end
+local ncreate = tonumber(ARGV[6])
+local created = 0
+if state == '' and ncreate > 0 then
+  redis.call('HSET', KEYS[1], 'state', 'bot', 'seq', 0, unpack(ARGV, 7, 6 + ncreate))
+  state = 'bot'
+  created = 1
+end
+if state == '' or (ARGV[4] ~= '' and state == ARGV[4]) then return {-1, 0, state, mode, 0} end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('XADD', KEYS[2], '0-' .. seq, 'e', ARGV[2])
+if #ARGV > 6 + ncreate then redis.call('HSET', KEYS[1], unpack(ARGV, 7 + ncreate)) end
+if ARGV[1] ~= '' then
+  redis.call('HSET', KEYS[3], ARGV[1], seq)
+  redis.call('EXPIRE', KEYS[3], ARGV[3])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+local id = string.match(KEYS[1], '{(.-)}')
+if created == 1 and ARGV[5] ~= '' then
+  redis.call('SADD', KEYS[4], ARGV[5])
+  redis.call('EXPIRE', KEYS[4], ARGV[3])
+  redis.call('PUBLISH', 'bs:conversations:born', ARGV[5] .. '|' .. id)
+end
+local replicas = redis.call('SMEMBERS', KEYS[4])
+if #replicas > 0 then
+  local payload = seq .. '|' .. id .. '|' .. ARGV[2]
+  for _, host in ipairs(replicas) do
+    if host ~= ARGV[5] then redis.call('PUBLISH', 'bs:replica:' .. host, payload) end
+  end
+end
+return {1, seq, state, mode, created}
+"""
+
+# Sets the satisfaction rating only on a conversation that exists (a rating
+# must not store a conversation that has no events), in a hash of its own that
+# expires with CSAT_RETENTION_DAYS. KEYS: meta, csat. ARGV: TTL, field/value pairs.
+_RATE_SCRIPT = """
+if redis.call('HEXISTS', KEYS[1], 'state') == 0 then return 0 end
+redis.call('HSET', KEYS[2], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1
+"""
+
+# Where the append script announces a conversation it created (event_bus.py).
+BORN_CHANNEL = "bs:conversations:born"
+
+# KEYS: meta hash, NLU hash. ARGV: citizen seq, parse JSON, TTL seconds.
+# Writes nothing for a conversation that does not exist (expired or erased).
+_UNDERSTOOD_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+# An append waiting for the next pipeline: conversation id, event, client id,
+# state to refuse in, meta fields.
+_AppendCall = tuple[
+    str, Mapping[str, Any], str | None, ConversationState | None, Mapping[str, str] | None
+]
+
+# A replay page; a reconnecting client with a long history gets it in pages.
+REPLAY_PAGE = 500
+
+
+def _meta_key(conversation_id: str) -> str:
+    return f"bs:conv:{{{conversation_id}}}"
+
+
+def _log_key(conversation_id: str) -> str:
+    return f"bs:conv:{{{conversation_id}}}:log"
+
+
+def _clients_key(conversation_id: str) -> str:
+    return f"bs:conv:{{{conversation_id}}}:clients"
+
+
+def _nlu_key(conversation_id: str) -> str:
+    return f"bs:conv:{{{conversation_id}}}:nlu"
+
+
+def _csat_key(conversation_id: str) -> str:
+    return f"bs:conv:{{{conversation_id}}}:csat"
+
+
+def erased_key(conversation_id: str) -> str:
+    """Marks an erased conversation, so its (signed, stateless) token resumes nothing.
+
+    Named by a hash: a marker must not keep the id of a conversation erased for good.
+    """
+    return "bs:erased:" + hashlib.sha256(conversation_id.encode()).hexdigest()
+
+
+def _legacy_token_key(token: str) -> str:
+    # Tokens before signed ones: a hash of the random token named the conversation.
+    return "bs:token:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: str
+    token: str
+    state: ConversationState
+    seq: int
+    channel: str
+    language: str
+    stored: bool = True  # False: no event yet, nothing of it in Redis
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    seq: int  # for a duplicate, the seq of the event stored first; 0 when refused
+    stored: bool  # False: a duplicate client id or a refused event; nothing was written
+    state_before: ConversationState | None  # None: the conversation does not exist (any more)
+    refused: bool = False
+    mode: str = ""  # a sub-state within `state_before`, e.g. "ticket" while taking a message
+    created: bool = False  # this event stored the conversation (its first event)
+
+
+@dataclass(slots=True)
+class _Unstored:
+    channel: str
+    language: str
+    holders: int = 0
+    stored: bool = False  # an append found or created it
+
+
+class ConversationLog:
+    """Conversations, their state and their durable events, in Redis."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        retention_s: int,
+        host_id: str = "",
+        token_secret: str | None = None,
+        *,
+        nlu_retention_s: int | None = None,
+        csat_retention_s: int | None = None,
+    ) -> None:
+        # Typed loosely: redis-py's stubs cannot know the client decodes to str.
+        self._redis: Any = redis
+        self.retention_s = retention_s
+        # NLU data and ratings have retentions of their own (docs/data-protection.md),
+        # never longer than the conversation's.
+        self.nlu_retention_s = min(nlu_retention_s or retention_s, retention_s)
+        self.csat_retention_s = min(csat_retention_s or retention_s, retention_s)
+        self.host_id = host_id
+        self.tokens = ConversationTokens(redis, token_secret)
+        self._append = redis.register_script(_APPEND_SCRIPT)
+        self._rate = redis.register_script(_RATE_SCRIPT)
+        self._understood = redis.register_script(_UNDERSTOOD_SCRIPT)
+        self._pending: list[tuple[_AppendCall, asyncio.Future[list[Any]]]] = []
+        self._flushes: set[asyncio.Task[None]] = set()
+        # Conversations this process holds open that may not be stored yet;
+        # their first append creates them.
+        self._unstored: dict[str, _Unstored] = {}
+
+    @property
+    def redis(self) -> Any:
+        """The client, for data kept beside the log (Rasa's tracker, erasure.py)."""
+        return self._redis
+
+    async def start(self, *, channel: str, language: str) -> Conversation:
+        """A new conversation; nothing is stored until its first event (`hold` it meanwhile)."""
+        conversation_id = uuid.uuid4().hex
+        token = await self.tokens.issue(TokenClaims(conversation_id, channel, language))
+        return Conversation(conversation_id, token, "bot", 0, channel, language, stored=False)
+
+    async def resume(self, token: str) -> Conversation | None:
+        """The conversation a genuine token belongs to, stored or not; None for a forged one.
+
+        A conversation whose events expired (or never came) is resumed as not
+        yet stored, with the language the token was issued with.
+        """
+        claims = await self.tokens.read(token)
+        if claims is None:
+            return await self._resume_legacy(token)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(_meta_key(claims.conversation_id))
+            pipe.exists(erased_key(claims.conversation_id))
+            meta, erased = await pipe.execute()
+        if erased:
+            return None
+        if not meta.get("state"):
+            return Conversation(
+                claims.conversation_id, token, "bot", 0, claims.channel, claims.language,
+                stored=False,
+            )  # fmt: skip
+        return self._conversation(claims.conversation_id, token, meta)
+
+    async def _resume_legacy(self, token: str) -> Conversation | None:
+        """Tokens issued before they were signed, until their conversations expire."""
+        if "." in token:  # a signed token that failed its check
+            return None
+        conversation_id = await self._redis.get(_legacy_token_key(token))
+        if conversation_id is None:
+            return None
+        meta = await self._redis.hgetall(_meta_key(conversation_id))
+        if not meta.get("state"):
+            return None
+        await self._redis.expire(_legacy_token_key(token), self.retention_s)
+        return self._conversation(conversation_id, token, meta)
+
+    @staticmethod
+    def _conversation(conversation_id: str, token: str, meta: Mapping[str, str]) -> Conversation:
+        return Conversation(
+            id=conversation_id,
+            token=token,
+            state=cast(ConversationState, meta.get("state", "bot")),
+            seq=int(meta.get("seq", 0)),
+            channel=meta.get("channel", "web"),
+            language=meta.get("language", "de"),
+        )
+
+    @contextmanager
+    def hold(self, conversation: Conversation) -> Iterator[None]:
+        """While a socket is open on a conversation that may not be stored yet, its first
+        durable event (whoever appends it in this process) creates it."""
+        if conversation.stored:
+            yield
+            return
+        held = self._unstored.setdefault(
+            conversation.id, _Unstored(conversation.channel, conversation.language)
+        )
+        held.holders += 1
+        try:
+            yield
+        finally:
+            held.holders -= 1
+            if held.holders == 0:
+                del self._unstored[conversation.id]
+
+    def is_unstored(self, conversation_id: str) -> bool:
+        """Held here and, as far as this process knows, without any event yet."""
+        held = self._unstored.get(conversation_id)
+        return held is not None and not held.stored
+
+    def _creation(self, conversation_id: str) -> list[str]:
+        held = self._unstored.get(conversation_id)
+        if held is None or held.stored:
+            return ["0"]
+        fields = ["channel", held.channel, "language", held.language, "created_at", utc_now()]
+        return [str(len(fields)), *fields]
+
+    def _note_exists(self, conversation_id: str, reply: Any) -> None:
+        held = self._unstored.get(conversation_id)
+        if held is not None and not isinstance(reply, Exception) and reply[2]:
+            held.stored = True
+
+    def _append_call(
+        self,
+        conversation_id: str,
+        event: Mapping[str, Any],
+        client_id: str | None,
+        refuse_in: ConversationState | None,
+        meta: Mapping[str, str] | None,
+        client: Any = None,
+    ) -> Any:
+        flat_meta = [item for pair in (meta or {}).items() for item in pair]
+        return self._append(
+            keys=[
+                _meta_key(conversation_id),
+                _log_key(conversation_id),
+                _clients_key(conversation_id),
+                f"bs:conv:{{{conversation_id}}}:replicas",
+            ],
+            args=[
+                client_id or "",
+                orjson.dumps(event).decode(),
+                self.retention_s,
+                refuse_in or "",
+                self.host_id,
+                *self._creation(conversation_id),
+                *flat_meta,
+            ],
+            client=client,
+        )
+
+    @staticmethod
+    def _appended(reply: list[Any]) -> Appended:
+        status, seq, state = int(reply[0]), int(reply[1]), reply[2] or None
+        return Appended(
+            seq=seq,
+            stored=status == 1,
+            state_before=cast(ConversationState | None, state),
+            refused=status == -1,
+            mode=reply[3] or "",
+            created=int(reply[4]) == 1,
+        )
+
+    async def append(
+        self,
+        conversation_id: str,
+        event: Mapping[str, Any],
+        *,
+        client_id: str | None = None,
+        refuse_in: ConversationState | None = None,
+        meta: Mapping[str, str] | None = None,
+    ) -> Appended:
+        """Store a durable event; with `client_id`, at most once per client id.
+
+        With `refuse_in`, nothing is stored while the conversation is in that
+        state; the check and the write are one atomic step.
+        """
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._pending.append(((conversation_id, event, client_id, refuse_in, meta), future))
+        if len(self._pending) == 1:
+            # Appends made while this loop iteration runs share one pipeline.
+            flush = asyncio.create_task(self._flush())
+            self._flushes.add(flush)
+            flush.add_done_callback(self._flushes.discard)
+        return self._appended(await future)
+
+    async def _flush(self) -> None:
+        """Run the pending appends as one pipeline: one connection checkout, one write
+        and one read for all of them. Each script call stays atomic and they run in
+        the order they were made, so a conversation's events keep their order."""
+        batch, self._pending = self._pending, []
+        try:
+            if len(batch) == 1:
+                replies: list[Any] = [await self._append_call(*batch[0][0])]
+            else:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for (cid, event, client_id, refuse_in, meta), _ in batch:
+                        # Awaiting a script call on a pipeline only queues it.
+                        await self._append_call(cid, event, client_id, refuse_in, meta, pipe)
+                    replies = await pipe.execute(raise_on_error=False)
+        except Exception as exc:  # the whole round trip failed (Redis gone)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (call, future), reply in zip(batch, replies, strict=True):
+            self._note_exists(call[0], reply)
+            if future.done():  # the caller was cancelled; the event is stored anyway
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def append_bot_turn(
+        self,
+        conversation_id: str,
+        citizen_seq: int,
+        parse: Mapping[str, Any],
+        events: list[dict[str, Any]],
+    ) -> list[Appended]:
+        """Keep what the bot understood of event `citizen_seq` and store its replies.
+
+        One round trip for the whole turn: the bot's answer is on its way to the
+        citizen a Redis round trip per message sooner.
+        """
+        async with self._redis.pipeline(transaction=False) as pipe:
+            # Only while the conversation exists: a turn that outlives its erasure
+            # (docs/data-protection.md) must not write the NLU data back.
+            await self._understood(
+                keys=[_meta_key(conversation_id), _nlu_key(conversation_id)],
+                args=[str(citizen_seq), json.dumps(parse, ensure_ascii=False),
+                      self.nlu_retention_s],
+                client=pipe,
+            )  # fmt: skip
+            for event in events:
+                # Awaiting a script call on a pipeline only queues it.
+                await self._append_call(conversation_id, event, None, None, None, client=pipe)
+            replies = await pipe.execute()
+        return [self._appended(reply) for reply in replies[1:]]
+
+    async def events_after(self, conversation_id: str, after: int) -> list[dict[str, Any]]:
+        """Every durable event with seq > `after`, in order, each with its `seq`."""
+        events: list[dict[str, Any]] = []
+        start = after + 1
+        while True:
+            page = await self._redis.xrange(
+                _log_key(conversation_id), min=f"0-{start}", max="+", count=REPLAY_PAGE
+            )
+            for entry_id, fields in page:
+                seq = int(entry_id.split("-", 1)[1])
+                events.append({**orjson.loads(fields["e"]), "seq": seq})
+                start = seq + 1
+            if len(page) < REPLAY_PAGE:
+                return events
+
+    async def meta(self, conversation_id: str) -> dict[str, str]:
+        """State, queue, agent and other facts about the conversation ({} if unknown)."""
+        return cast(dict[str, str], await self._redis.hgetall(_meta_key(conversation_id)))
+
+    async def last_citizen_text(self, conversation_id: str, lookback: int = 20) -> str:
+        entries = await self._redis.xrevrange(_log_key(conversation_id), count=lookback)
+        for _, fields in entries:
+            event = orjson.loads(fields["e"])
+            if event.get("type") == "message" and event.get("from") == "citizen":
+                return str(event.get("text", ""))
+        return ""
+
+    async def state(self, conversation_id: str) -> ConversationState | None:
+        state = await self._redis.hget(_meta_key(conversation_id), "state")
+        return cast(ConversationState | None, state)
+
+    async def understanding(self, conversation_id: str) -> dict[int, dict[str, Any]]:
+        raw = await self._redis.hgetall(_nlu_key(conversation_id))
+        return {int(seq): json.loads(data) for seq, data in raw.items()}
+
+    async def record_csat(self, conversation_id: str, score: int, comment: str | None) -> bool:
+        """The citizen's satisfaction rating; a later rating replaces an earlier one.
+
+        False (nothing stored) for a conversation without events. Kept in a hash of its
+        own so it expires with CSAT_RETENTION_DAYS.
+        """
+        fields = ["csat_score", str(score), "csat_comment", comment or "", "csat_at", utc_now()]
+        keys = [_meta_key(conversation_id), _csat_key(conversation_id)]
+        return bool(await self._rate(keys=keys, args=[self.csat_retention_s, *fields]))
+
+    async def csat(self, conversation_id: str) -> dict[str, str]:
+        """The rating the citizen gave ({} if none, or expired)."""
+        return cast(dict[str, str], await self._redis.hgetall(_csat_key(conversation_id)))

@@ -1,0 +1,51 @@
+"""Recording an event and delivering it: the one way both sides add to a conversation.
+
+The log append announces the event to other replicas itself; this process's
+own sockets get it straight from the hub.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from handover.conversation.bus import EventBus
+from handover.conversation.log import Appended, ConversationLog
+from handover.conversation.protocol import ConversationState
+from handover.ops import metrics
+
+
+class Timeline:
+    def __init__(self, log: ConversationLog, bus: EventBus) -> None:
+        self.log = log
+        self.bus = bus
+        bus.fetch_after = log.events_after
+
+    async def record(
+        self,
+        conversation_id: str,
+        event: dict[str, Any],
+        *,
+        client_id: str | None = None,
+        refuse_in: ConversationState | None = None,
+        meta: Mapping[str, str] | None = None,
+        on_stored: Callable[[Appended], None] | None = None,
+    ) -> Appended:
+        """Append and deliver; `on_stored` runs before delivery (e.g. to ack first)."""
+        appended = await self.log.append(
+            conversation_id, event, client_id=client_id, refuse_in=refuse_in, meta=meta
+        )
+        if on_stored is not None and not appended.refused:
+            on_stored(appended)
+        self.deliver(conversation_id, event, appended)
+        return appended
+
+    def deliver(self, conversation_id: str, event: dict[str, Any], appended: Appended) -> None:
+        if appended.created:
+            self.bus.created_here(conversation_id)
+        if appended.stored:
+            metrics.EVENTS.labels(sender=event.get("from", event["type"])).inc()
+            self.bus.publish_local(conversation_id, {**event, "seq": appended.seq})
+
+    async def ephemeral(self, conversation_id: str, frame: dict[str, Any]) -> None:
+        await self.bus.publish_ephemeral(conversation_id, frame)

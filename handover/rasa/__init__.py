@@ -1,0 +1,1 @@
+"""The Rasa server as the gateway sees it: the client, its credential, the trackers."""
