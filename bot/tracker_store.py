@@ -4,15 +4,15 @@ Rasa 3.6's RedisTrackerStore takes host/port/db/password only, and its key
 prefix must be alphanumeric. The embedded Redis of `make run` listens on a
 unix socket only (no TCP port for other local users to reach), and the
 gateway names its keys `bs:*`; this subclass connects with a Redis URL
-(`redis://`, `rediss://`, `unix://`) and uses the key prefix as given
-(handover/rasa/trackers.py spells the same prefix for deletion).
+(`redis://`, `rediss://`, `unix://`) and uses the key prefix as given,
+by default `handover.keys.RASA_TRACKER_PREFIX` (the gateway deletes trackers by it).
 
 endpoints.yml::
 
     tracker_store:
       type: bot.tracker_store.RedisUrlTrackerStore
       url: ${RASA_TRACKER_STORE_URL}
-      key_prefix: "bs:rasa:tracker:"
+      key_prefix: bs:rasa:tracker:   # optional: handover.keys.RASA_TRACKER_PREFIX
       record_exp: 2592000   # seconds; every turn renews it
 """
 
@@ -28,8 +28,9 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.tracker_events import merged_events
+from handover.keys import RASA_TRACKER_PREFIX
 
-DEFAULT_KEY_PREFIX = "bs:rasa:tracker:"
+DEFAULT_KEY_PREFIX = RASA_TRACKER_PREFIX
 
 
 class RedisUrlTrackerStore(RedisTrackerStore):

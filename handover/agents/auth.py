@@ -20,15 +20,16 @@ from typing import Any
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from redis.asyncio import Redis
 
+from handover import keys
 from handover.agents.directory import REVOKED_CHANNEL, Agent, AgentDirectory
 from handover.agents.login_limits import LoginLimits
 from handover.settings import Settings
 
-SECRET_KEY = "bs:secret:agent-tokens"
+SECRET_KEY = keys.AGENT_TOKEN_SECRET
 
 
 def _ended_key(session: str) -> str:
-    return f"bs:agent-session-ended:{session}"
+    return keys.agent_session_ended(session)
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 from redis.asyncio import Redis
 
+from handover import keys
 from handover.agents.directory import Agent, AgentDirectory
 from handover.agents.presence import Presence
 from handover.agents.queues import HEAD, Accepted, Queues
@@ -482,7 +483,7 @@ class AgentDesk:
                 meta={"ticket_text": collected},
             )
             return
-        number = await self._redis.incr("bs:tickets:counter")
+        number = await self._redis.incr(keys.TICKETS_COUNTER)
         ticket_id = f"T-{time.strftime('%Y')}-{number:06d}"
         ticket = {
             "id": ticket_id,
@@ -497,12 +498,12 @@ class AgentDesk:
         }
         retention = self.ticket_retention_s
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(f"bs:ticket:{ticket_id}", mapping=ticket)
-            pipe.expire(f"bs:ticket:{ticket_id}", retention)
-            pipe.zadd("bs:tickets:open", {ticket_id: time.time()})
+            pipe.hset(keys.ticket(ticket_id), mapping=ticket)
+            pipe.expire(keys.ticket(ticket_id), retention)
+            pipe.zadd(keys.TICKETS_OPEN, {ticket_id: time.time()})
             # The open list expires with the tickets it names (TICKET_RETENTION_DAYS).
-            pipe.zremrangebyscore("bs:tickets:open", 0, time.time() - retention)
-            pipe.expire("bs:tickets:open", retention)
+            pipe.zremrangebyscore(keys.TICKETS_OPEN, 0, time.time() - retention)
+            pipe.expire(keys.TICKETS_OPEN, retention)
             await pipe.execute()
         saved = citizen_text("ticket_saved", conversation.language, ticket=ticket_id)
         await self.timeline.record(
@@ -516,10 +517,10 @@ class AgentDesk:
 
     async def open_tickets(self, agent: Agent) -> list[dict[str, str]]:
         tickets = []
-        for ticket_id in await self._redis.zrange("bs:tickets:open", 0, -1):
-            ticket = await self._redis.hgetall(f"bs:ticket:{ticket_id}")
+        for ticket_id in await self._redis.zrange(keys.TICKETS_OPEN, 0, -1):
+            ticket = await self._redis.hgetall(keys.ticket(ticket_id))
             if not ticket:  # expired with the retention period
-                await self._redis.zrem("bs:tickets:open", ticket_id)
+                await self._redis.zrem(keys.TICKETS_OPEN, ticket_id)
             elif agent.can_serve(ticket.get("queue", self.default_queue)):
                 tickets.append(ticket)
         return tickets

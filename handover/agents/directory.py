@@ -21,6 +21,7 @@ from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
 
+from handover import keys
 from handover.agents.passwords import PasswordPool
 from handover.conversation.protocol import utc_now
 
@@ -29,7 +30,7 @@ ROLES: tuple[Role, ...] = ("agent", "supervisor")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 SKILL = re.compile(r"^[a-z0-9_-]{1,32}$")
 # Published with a username whenever that account is changed or removed.
-REVOKED_CHANNEL = "bs:agents:revoked"
+REVOKED_CHANNEL = keys.AGENTS_REVOKED
 
 
 class AgentInputError(ValueError):
@@ -64,7 +65,7 @@ class Agent:
 
 
 def _key(username: str) -> str:
-    return f"bs:agent:{username}"
+    return keys.agent(username)
 
 
 def _agent(username: str, data: dict[str, str]) -> Agent:
@@ -124,7 +125,7 @@ class AgentDirectory:
                     "updated_at": utc_now(),
                 },
             )
-            pipe.sadd("bs:agents", username)
+            pipe.sadd(keys.AGENTS, username)
             pipe.publish(REVOKED_CHANNEL, username)
             await pipe.execute()
         return Agent(username, name.strip(), role, tuple(skills), capacity, generation)
@@ -154,7 +155,7 @@ class AgentDirectory:
                 "subject": subject, "generation": generation or secrets.token_hex(8),
                 "updated_at": utc_now(),
             })  # fmt: skip
-            pipe.sadd("bs:agents", username)
+            pipe.sadd(keys.AGENTS, username)
             if generation is None and data:
                 pipe.publish(REVOKED_CHANNEL, username)
             await pipe.execute()
@@ -191,13 +192,13 @@ class AgentDirectory:
         """Delete the account; its tokens and open sockets stop working on every replica."""
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(_key(username))
-            pipe.srem("bs:agents", username)
+            pipe.srem(keys.AGENTS, username)
             pipe.publish(REVOKED_CHANNEL, username)
             removed, _, _ = await pipe.execute()
         return bool(removed)
 
     async def all(self) -> list[Agent]:
-        usernames = sorted(await self._redis.smembers("bs:agents"))
+        usernames = sorted(await self._redis.smembers(keys.AGENTS))
         agents = [await self.get(username) for username in usernames]
         return [agent for agent in agents if agent is not None]
 

@@ -31,10 +31,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from handover import keys
 from handover.errors import RateLimited
 from handover.settings import Settings
 
-GLOBAL_KEY = "bs:login:global"
+GLOBAL_KEY = keys.LOGIN_GLOBAL
 WINDOW_MS = 60_000
 # A username's failures are forgotten this long after its last attempt.
 FAILURE_WINDOW_MS = 15 * 60 * 1000
@@ -141,14 +142,14 @@ class LoginLimits:
     async def admit(self, username: str, address: str) -> Admission:
         """Count one attempt, or raise `LoginRefused` (then nothing may be hashed)."""
         user, settings = _username_key(username), self._settings
-        address_key = f"bs:login:address:{address}"
+        address_key = keys.login_address(address)
         verdict, wait_ms, gate, counted_global = await self._admit(
             keys=[
                 address_key,
                 GLOBAL_KEY,
-                f"bs:login:user:{user}",
-                f"bs:login:pair:{user}:{address}",
-                f"bs:login:known:{user}",
+                keys.login_user(user),
+                keys.login_pair(user, address),
+                keys.login_known(user),
             ],
             args=[
                 int(time.time() * 1000), address,
@@ -169,7 +170,7 @@ class LoginLimits:
 
     async def succeeded(self, admission: Admission) -> None:
         """The password was right: reset its gate, give its attempt back, know the address."""
-        known = f"bs:login:known:{admission.username}"
+        known = keys.login_known(admission.username)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(admission.gate)
             pipe.sadd(known, admission.address)

@@ -13,11 +13,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-ONLINE = "bs:presence:agents"
+from handover import keys
+
+ONLINE = keys.PRESENCE
 
 
 def _sockets_key(username: str) -> str:
-    return f"bs:presence:{username}"
+    return keys.presence(username)
 
 
 class Presence:

@@ -23,11 +23,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from handover import keys
+
 HEAD, NORMAL = 0, 1
 BAND = 10**13
 RECENT_WAITS = 20
 
-BUSY_AT = "bs:agents:busy_at"
+BUSY_AT = keys.AGENTS_BUSY_AT
 # How long the reason a conversation left an agent is kept for a socket that is
 # not connected at the time: long enough for a lunch break, short enough that a
 # console next morning is not told about yesterday.
@@ -64,15 +66,15 @@ return 1
 
 
 def queue_key(queue: str) -> str:
-    return f"bs:queue:{queue}"
+    return keys.queue(queue)
 
 
 def agent_conversations_key(username: str) -> str:
-    return f"bs:agent:{username}:conversations"
+    return keys.agent_conversations(username)
 
 
 def unassigned_key(username: str) -> str:
-    return f"bs:agent:{username}:unassigned"
+    return keys.agent_unassigned(username)
 
 
 def _now_ms() -> int:
@@ -100,7 +102,7 @@ class Queues:
     ) -> None:
         enqueued = since_ms if since_ms is not None else int(time.time() * 1000)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.sadd("bs:queues", queue)
+            pipe.sadd(keys.QUEUES, queue)
             pipe.zadd(queue_key(queue), {conversation_id: band * BAND + enqueued})
             if self.retention_s is not None:
                 # Entries older than the retention name conversations that are gone.
@@ -108,7 +110,7 @@ class Queues:
                 for band_start in (HEAD * BAND, NORMAL * BAND):
                     pipe.zremrangebyscore(queue_key(queue), band_start, band_start + cutoff)
                 pipe.expire(queue_key(queue), self.retention_s)
-                pipe.expire("bs:queues", self.retention_s)
+                pipe.expire(keys.QUEUES, self.retention_s)
             await pipe.execute()
 
     async def remove(self, queue: str, conversation_id: str) -> bool:
@@ -117,19 +119,19 @@ class Queues:
     async def accept(
         self, queue: str, conversation_id: str, username: str, name: str, capacity: int
     ) -> Accepted:
-        meta_key = f"bs:conv:{{{conversation_id}}}"
-        keys = [queue_key(queue), agent_conversations_key(username), meta_key,
-                unassigned_key(username), BUSY_AT]  # fmt: skip
+        meta_key = keys.conversation(conversation_id)
+        names = [queue_key(queue), agent_conversations_key(username), meta_key,
+                 unassigned_key(username), BUSY_AT]  # fmt: skip
         args: list[str | int] = [conversation_id, username, name, capacity, _now_ms()]
-        won, detail = await self._accept(keys=keys, args=args)
+        won, detail = await self._accept(keys=names, args=args)
         if not int(won):
             return Accepted(False, reason=str(detail))
         waited_s = max(0.0, int(detail) / 1000)
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.lpush(f"bs:waits:{queue}", round(waited_s, 1))
-            pipe.ltrim(f"bs:waits:{queue}", 0, RECENT_WAITS - 1)
+            pipe.lpush(keys.queue_waits(queue), round(waited_s, 1))
+            pipe.ltrim(keys.queue_waits(queue), 0, RECENT_WAITS - 1)
             if self.retention_s is not None:
-                pipe.expire(f"bs:waits:{queue}", self.retention_s)
+                pipe.expire(keys.queue_waits(queue), self.retention_s)
                 pipe.expire(agent_conversations_key(username), self.retention_s)
             await pipe.execute()
         return Accepted(True, waited_s=waited_s)
@@ -140,9 +142,9 @@ class Queues:
         `reason` says why when it was not the agent's own doing (closed, handed
         back or transferred by them): their sockets tell them with `unassigned`.
         """
-        keys = [agent_conversations_key(username), unassigned_key(username), BUSY_AT]
+        names = [agent_conversations_key(username), unassigned_key(username), BUSY_AT]
         args: list[str | int] = [conversation_id, reason, username, _now_ms(), UNASSIGNED_TTL_S]
-        return bool(await self._release(keys=keys, args=args))
+        return bool(await self._release(keys=names, args=args))
 
     async def unassigned_reasons(self, username: str) -> dict[str, str]:
         """Conversation id → why it left the agent, for those taken away recently."""
@@ -185,7 +187,7 @@ class Queues:
         return {u: sorted(ids) for u, ids in zip(usernames, held, strict=True)}
 
     async def names(self) -> list[str]:
-        return sorted(await self._redis.smembers("bs:queues"))
+        return sorted(await self._redis.smembers(keys.QUEUES))
 
     async def waiting(self, queue: str) -> list[tuple[str, int]]:
         """(conversation id, enqueued at ms) in queue order."""
@@ -198,5 +200,5 @@ class Queues:
 
     async def typical_wait_s(self, queue: str) -> float | None:
         """Median of the recent real waits in this queue; None before the first one."""
-        waits = sorted(float(w) for w in await self._redis.lrange(f"bs:waits:{queue}", 0, -1))
+        waits = sorted(float(w) for w in await self._redis.lrange(keys.queue_waits(queue), 0, -1))
         return waits[len(waits) // 2] if waits else None

@@ -25,6 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from redis.asyncio import Redis
 
+from handover import keys
 from handover.agents.auth import AgentAuth, bearer_token
 from handover.agents.directory import SKILL, USERNAME, AgentDirectory, AgentInputError, Role
 from handover.agents.identity_provider import IdentityError, IdentityProvider
@@ -41,7 +42,7 @@ MAX_LOGOUT_BODY = 16_384
 
 
 def _key(kind: str, value: str) -> str:
-    return f"bs:oidc:{kind}:{value}"
+    return keys.oidc(kind, value)
 
 
 def _claim(claims: dict[str, Any], path: str) -> Any:

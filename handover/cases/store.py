@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
+from handover import keys
 from handover.cases.numbers import new_case_number
 from handover.cases.numbers import normalise_case_number as normalise_case_number
 from handover.conversation.protocol import utc_now
@@ -109,15 +110,15 @@ return 0
 
 
 def _case_key(number: str) -> str:
-    return f"bs:case:{{{number}}}"
+    return keys.case(number)
 
 
 def _history_key(number: str) -> str:
-    return f"bs:case:{{{number}}}:history"
+    return keys.case_history(number)
 
 
 def _issued_key(year: int) -> str:
-    return f"bs:case-numbers:{year}"
+    return keys.case_numbers(year)
 
 
 def issued_mark(number: str) -> str:
@@ -341,11 +342,11 @@ class LookupThrottle:
     @staticmethod
     def keys(*, client: str, case_number: str | None) -> list[str]:
         """The client's budget counter, and its pair counter if the number is well formed."""
-        prefix = "bs:case-lookups:{throttle}"
-        keys = [f"{prefix}:client:{_name(client)}"]
+        prefix = keys.CASE_LOOKUPS
+        counters = [f"{prefix}:client:{_name(client)}"]
         if case_number:
-            keys.append(f"{prefix}:pair:{_name(f'{client} {case_number}')}")
-        return keys
+            counters.append(f"{prefix}:pair:{_name(f'{client} {case_number}')}")
+        return counters
 
     async def attempt(self, keys: list[str]) -> float:
         """0 if the look-up may go ahead (it is counted as failed until `succeeded`);

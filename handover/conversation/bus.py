@@ -34,30 +34,30 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from handover import keys
 from handover.conversation.delivery import ConversationHub, Frame, Subscriber
-from handover.conversation.log import BORN_CHANNEL
 from handover.ops.background_tasks import BackgroundTasks
 
 log = structlog.get_logger(__name__)
 
-AGENTS_CHANNEL = "bs:agents:changed"
+AGENTS_CHANNEL = keys.AGENTS_CHANGED
+BORN_CHANNEL = keys.CONVERSATIONS_BORN
 # How long the listener waits before resubscribing after Redis went away.
 RECONNECT_DELAY_S = 0.5
 
 # KEYS: the conversation's replica set. ARGV: this host, the payload.
-_PUBLISH_TO_OTHERS = """
+_PUBLISH_TO_OTHERS = keys.in_script(
+    """
 for _, host in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if host ~= ARGV[1] then redis.call('PUBLISH', 'bs:replica:' .. host, ARGV[2]) end
+  if host ~= ARGV[1] then redis.call('PUBLISH', $REPLICA .. host, ARGV[2]) end
 end
-"""
+""",
+    REPLICA=keys.REPLICA_CHANNEL_PREFIX,
+)
 
 
-def replicas_key(conversation_id: str) -> str:
-    return f"bs:conv:{{{conversation_id}}}:replicas"
-
-
-def replica_channel(host_id: str) -> str:
-    return f"bs:replica:{host_id}"
+replicas_key = keys.conversation_replicas
+replica_channel = keys.replica_channel
 
 
 class EventBus:
@@ -81,9 +81,7 @@ class EventBus:
 
     async def start(self) -> None:
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await self._pubsub.subscribe(
-            AGENTS_CHANNEL, BORN_CHANNEL, replica_channel(self.host_id)
-        )
+        await self._pubsub.subscribe(AGENTS_CHANNEL, BORN_CHANNEL, replica_channel(self.host_id))
         self._listener = asyncio.create_task(self._listen())
 
     async def stop(self) -> None:

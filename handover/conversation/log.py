@@ -19,7 +19,6 @@ conversation on one shard.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import uuid
 from collections.abc import Iterator, Mapping
@@ -30,6 +29,7 @@ from typing import Any, cast
 import orjson
 from redis.asyncio import Redis
 
+from handover import keys
 from handover.conversation.protocol import ConversationState, utc_now
 from handover.conversation.token import ConversationTokens, TokenClaims
 
@@ -48,7 +48,8 @@ from handover.conversation.token import ConversationTokens, TokenClaims
 # duplicate client id (seq is the earlier event's), -1 refused because of the
 # state or because the conversation does not exist (never did, or expired) and
 # was not to be created.
-_APPEND_SCRIPT = """
+_APPEND_SCRIPT = keys.in_script(
+    """
 local state = redis.call('HGET', KEYS[1], 'state') or ''
 local mode = redis.call('HGET', KEYS[1], 'mode') or ''
 if ARGV[1] ~= '' then
@@ -76,17 +77,20 @@ local id = string.match(KEYS[1], '{(.-)}')
 if created == 1 and ARGV[5] ~= '' then
   redis.call('SADD', KEYS[4], ARGV[5])
   redis.call('EXPIRE', KEYS[4], ARGV[3])
-  redis.call('PUBLISH', 'bs:conversations:born', ARGV[5] .. '|' .. id)
+  redis.call('PUBLISH', $BORN, ARGV[5] .. '|' .. id)
 end
 local replicas = redis.call('SMEMBERS', KEYS[4])
 if #replicas > 0 then
   local payload = seq .. '|' .. id .. '|' .. ARGV[2]
   for _, host in ipairs(replicas) do
-    if host ~= ARGV[5] then redis.call('PUBLISH', 'bs:replica:' .. host, payload) end
+    if host ~= ARGV[5] then redis.call('PUBLISH', $REPLICA .. host, payload) end
   end
 end
 return {1, seq, state, mode, created}
-"""
+""",
+    BORN=keys.CONVERSATIONS_BORN,
+    REPLICA=keys.REPLICA_CHANNEL_PREFIX,
+)
 
 # Sets the satisfaction rating only on a conversation that exists (a rating
 # must not store a conversation that has no events), in a hash of its own that
@@ -99,7 +103,7 @@ return 1
 """
 
 # Where the append script announces a conversation it created (event_bus.py).
-BORN_CHANNEL = "bs:conversations:born"
+BORN_CHANNEL = keys.CONVERSATIONS_BORN
 
 # KEYS: meta hash, NLU hash. ARGV: citizen seq, parse JSON, TTL seconds.
 # Writes nothing for a conversation that does not exist (expired or erased).
@@ -120,37 +124,12 @@ _AppendCall = tuple[
 REPLAY_PAGE = 500
 
 
-def _meta_key(conversation_id: str) -> str:
-    return f"bs:conv:{{{conversation_id}}}"
-
-
-def _log_key(conversation_id: str) -> str:
-    return f"bs:conv:{{{conversation_id}}}:log"
-
-
-def _clients_key(conversation_id: str) -> str:
-    return f"bs:conv:{{{conversation_id}}}:clients"
-
-
-def _nlu_key(conversation_id: str) -> str:
-    return f"bs:conv:{{{conversation_id}}}:nlu"
-
-
-def _csat_key(conversation_id: str) -> str:
-    return f"bs:conv:{{{conversation_id}}}:csat"
-
-
 def erased_key(conversation_id: str) -> str:
     """Marks an erased conversation, so its (signed, stateless) token resumes nothing.
 
     Named by a hash: a marker must not keep the id of a conversation erased for good.
     """
-    return "bs:erased:" + hashlib.sha256(conversation_id.encode()).hexdigest()
-
-
-def _legacy_token_key(token: str) -> str:
-    # Tokens before signed ones: a hash of the random token named the conversation.
-    return "bs:token:" + hashlib.sha256(token.encode()).hexdigest()
+    return keys.erased(conversation_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +213,7 @@ class ConversationLog:
         if claims is None:
             return await self._resume_legacy(token)
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(_meta_key(claims.conversation_id))
+            pipe.hgetall(keys.conversation(claims.conversation_id))
             pipe.exists(erased_key(claims.conversation_id))
             meta, erased = await pipe.execute()
         if erased:
@@ -250,13 +229,13 @@ class ConversationLog:
         """Tokens issued before they were signed, until their conversations expire."""
         if "." in token:  # a signed token that failed its check
             return None
-        conversation_id = await self._redis.get(_legacy_token_key(token))
+        conversation_id = await self._redis.get(keys.legacy_token(token))
         if conversation_id is None:
             return None
-        meta = await self._redis.hgetall(_meta_key(conversation_id))
+        meta = await self._redis.hgetall(keys.conversation(conversation_id))
         if not meta.get("state"):
             return None
-        await self._redis.expire(_legacy_token_key(token), self.retention_s)
+        await self._redis.expire(keys.legacy_token(token), self.retention_s)
         return self._conversation(conversation_id, token, meta)
 
     @staticmethod
@@ -317,10 +296,10 @@ class ConversationLog:
         flat_meta = [item for pair in (meta or {}).items() for item in pair]
         return self._append(
             keys=[
-                _meta_key(conversation_id),
-                _log_key(conversation_id),
-                _clients_key(conversation_id),
-                f"bs:conv:{{{conversation_id}}}:replicas",
+                keys.conversation(conversation_id),
+                keys.conversation_log(conversation_id),
+                keys.conversation_clients(conversation_id),
+                keys.conversation_replicas(conversation_id),
             ],
             args=[
                 client_id or "",
@@ -413,7 +392,7 @@ class ConversationLog:
             # Only while the conversation exists: a turn that outlives its erasure
             # (docs/data-protection.md) must not write the NLU data back.
             await self._understood(
-                keys=[_meta_key(conversation_id), _nlu_key(conversation_id)],
+                keys=[keys.conversation(conversation_id), keys.conversation_nlu(conversation_id)],
                 args=[str(citizen_seq), json.dumps(parse, ensure_ascii=False),
                       self.nlu_retention_s],
                 client=pipe,
@@ -430,7 +409,7 @@ class ConversationLog:
         start = after + 1
         while True:
             page = await self._redis.xrange(
-                _log_key(conversation_id), min=f"0-{start}", max="+", count=REPLAY_PAGE
+                keys.conversation_log(conversation_id), min=f"0-{start}", max="+", count=REPLAY_PAGE
             )
             for entry_id, fields in page:
                 seq = int(entry_id.split("-", 1)[1])
@@ -441,10 +420,12 @@ class ConversationLog:
 
     async def meta(self, conversation_id: str) -> dict[str, str]:
         """State, queue, agent and other facts about the conversation ({} if unknown)."""
-        return cast(dict[str, str], await self._redis.hgetall(_meta_key(conversation_id)))
+        meta = await self._redis.hgetall(keys.conversation(conversation_id))
+        return cast(dict[str, str], meta)
 
     async def last_citizen_text(self, conversation_id: str, lookback: int = 20) -> str:
-        entries = await self._redis.xrevrange(_log_key(conversation_id), count=lookback)
+        log_key = keys.conversation_log(conversation_id)
+        entries = await self._redis.xrevrange(log_key, count=lookback)
         for _, fields in entries:
             event = orjson.loads(fields["e"])
             if event.get("type") == "message" and event.get("from") == "citizen":
@@ -452,11 +433,11 @@ class ConversationLog:
         return ""
 
     async def state(self, conversation_id: str) -> ConversationState | None:
-        state = await self._redis.hget(_meta_key(conversation_id), "state")
+        state = await self._redis.hget(keys.conversation(conversation_id), "state")
         return cast(ConversationState | None, state)
 
     async def understanding(self, conversation_id: str) -> dict[int, dict[str, Any]]:
-        raw = await self._redis.hgetall(_nlu_key(conversation_id))
+        raw = await self._redis.hgetall(keys.conversation_nlu(conversation_id))
         return {int(seq): json.loads(data) for seq, data in raw.items()}
 
     async def record_csat(self, conversation_id: str, score: int, comment: str | None) -> bool:
@@ -466,9 +447,10 @@ class ConversationLog:
         own so it expires with CSAT_RETENTION_DAYS.
         """
         fields = ["csat_score", str(score), "csat_comment", comment or "", "csat_at", utc_now()]
-        keys = [_meta_key(conversation_id), _csat_key(conversation_id)]
-        return bool(await self._rate(keys=keys, args=[self.csat_retention_s, *fields]))
+        names = [keys.conversation(conversation_id), keys.conversation_csat(conversation_id)]
+        return bool(await self._rate(keys=names, args=[self.csat_retention_s, *fields]))
 
     async def csat(self, conversation_id: str) -> dict[str, str]:
         """The rating the citizen gave ({} if none, or expired)."""
-        return cast(dict[str, str], await self._redis.hgetall(_csat_key(conversation_id)))
+        rating = await self._redis.hgetall(keys.conversation_csat(conversation_id))
+        return cast(dict[str, str], rating)

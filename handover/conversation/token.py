@@ -20,7 +20,9 @@ from typing import Any
 from itsdangerous import BadSignature, URLSafeSerializer
 from redis.asyncio import Redis
 
-SECRET_KEY = "bs:secret:conversation-tokens"
+from handover import keys
+
+SECRET_KEY = keys.CONVERSATION_TOKEN_SECRET
 _SALT = "conversation-token"
 
 

@@ -28,7 +28,9 @@ from typing import Any
 from redis.asyncio import Redis
 from starlette.types import Scope
 
-SECRET_KEY = "bs:secret:client-keys"
+from handover import keys
+
+SECRET_KEY = keys.CLIENT_KEY_SECRET
 # 128 bits: no collisions among any realistic number of clients, short in metadata.
 KEY_CHARS = 32
 

@@ -21,6 +21,7 @@ from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 
+from handover import keys
 from handover.settings import Settings
 
 # What is counted, and per what: a conversation's frames of one type, or one
@@ -30,7 +31,7 @@ Budget = Literal[
     "address_connection", "address_conversation", "address_message",
 ]  # fmt: skip
 
-KEY_PREFIX = "bs:limit"
+KEY_PREFIX = keys.LIMITS
 
 
 class TokenBucket:

@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from redis.asyncio import Redis
 
+from handover import keys
 from handover.agents.auth import bearer_token
 from handover.agents.directory import Agent
 from handover.cases.store import CaseBook
@@ -143,7 +144,7 @@ class PrivacyServices:
 async def _count_request(request: Request, services: PrivacyServices) -> None:
     """Per client address, across replicas; refused before any other work."""
     client = request.app.state.client_keys.of(request.client.host if request.client else "")
-    key = f"bs:privacy-requests:{client}"
+    key = keys.privacy_requests(client)
     async with services.redis.pipeline(transaction=True) as pipe:
         pipe.incr(key)
         pipe.expire(key, RATE_WINDOW_S, nx=True)

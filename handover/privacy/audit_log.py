@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 
+from handover import keys
 from handover.conversation.protocol import utc_now
 from handover.privacy.daily_records import DailyRecords
 
@@ -24,7 +25,7 @@ AuditAction = Literal[
     "read_audit_log",  # a supervisor looked at this log
     "read_deletion_records",
 ]
-PREFIX = "bs:audit"
+PREFIX = keys.AUDIT
 
 
 class AuditLog:

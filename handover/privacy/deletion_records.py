@@ -15,10 +15,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from handover import keys
 from handover.conversation.protocol import utc_now
 from handover.privacy.daily_records import DailyRecords
 
-PREFIX = "bs:deletions"
+PREFIX = keys.DELETIONS
 
 
 class DeletionRecords:

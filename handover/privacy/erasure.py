@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 from redis.asyncio import Redis
 
+from handover import keys
 from handover.agents.queues import agent_conversations_key, queue_key, unassigned_key
 from handover.conversation.bus import AGENTS_CHANNEL, EventBus
 from handover.conversation.log import ConversationLog, erased_key
@@ -45,18 +46,9 @@ class Requester:
     via: str  # widget, admin-api, admin-command
 
 
-def _conversation_keys(conversation_id: str) -> list[str]:
-    base = f"bs:conv:{{{conversation_id}}}"
-    return [base, *(f"{base}:{part}" for part in ("log", "clients", "nlu", "csat", "replicas"))]
-
-
-def _token_key(token: str) -> str:
-    return "bs:token:" + hashlib.sha256(token.encode()).hexdigest()
-
-
 def _lookup_counter_key(conversation_id: str) -> str:
     digest = hashlib.sha256(conversation_id.encode()).hexdigest()[:32]
-    return f"bs:case-lookups:{{throttle}}:conversation:{digest}"
+    return keys.case_lookups_of_conversation(digest)
 
 
 class Eraser:
@@ -101,7 +93,7 @@ class Eraser:
         for conversation_id in sorted(holdings.conversations):
             await self._announce(conversation_id)
         token_keys = (
-            [_token_key(token)] if token else await self._token_keys(holdings.conversations)
+            [keys.legacy_token(token)] if token else await self._token_keys(holdings.conversations)
         )
         for conversation_id in sorted(holdings.conversations):
             for kind, n in (await self._erase_conversation(conversation_id)).items():
@@ -109,17 +101,17 @@ class Eraser:
         count("tokens", int(await self._redis.delete(*token_keys)) if token_keys else 0)
         for ticket_id in sorted(holdings.tickets):
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.delete(f"bs:ticket:{ticket_id}")
-                pipe.zrem("bs:tickets:open", ticket_id)
+                pipe.delete(keys.ticket(ticket_id))
+                pipe.zrem(keys.TICKETS_OPEN, ticket_id)
                 deleted, _ = await pipe.execute()
             count("tickets", int(deleted))
         for number in sorted(holdings.cases):
             if keep_cases:
-                unlinked = await self._redis.hdel(f"bs:case:{{{number}}}", "conversation_id")
+                unlinked = await self._redis.hdel(keys.case(number), "conversation_id")
                 count("case_links", int(unlinked))
             else:
-                deleted = await self._redis.delete(f"bs:case:{{{number}}}",
-                                                   f"bs:case:{{{number}}}:history")  # fmt: skip
+                deleted = await self._redis.delete(keys.case(number),
+                                                   keys.case_history(number))  # fmt: skip
                 count("cases", 1 if deleted else 0)
         for conversation_id in sorted(holdings.conversations):
             pseudonym = await self._pseudonyms.of("conversation", conversation_id)
@@ -142,14 +134,14 @@ class Eraser:
 
     async def _erase_conversation(self, conversation_id: str) -> dict[str, int]:
         meta = await self._log.meta(conversation_id)
-        keys = _conversation_keys(conversation_id)
+        names = keys.conversation_keys(conversation_id)
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xlen(keys[1])
-            pipe.hlen(keys[3])
-            pipe.exists(keys[4])
+            pipe.xlen(names[1])
+            pipe.hlen(names[3])
+            pipe.exists(names[4])
             events, nlu, rated = await pipe.execute()
-        queues = set(await self._redis.smembers("bs:queues")) | {meta.get("queue") or ""}
-        agents = set(await self._redis.smembers("bs:agents")) | {meta.get("agent") or ""}
+        queues = set(await self._redis.smembers(keys.QUEUES)) | {meta.get("queue") or ""}
+        agents = set(await self._redis.smembers(keys.AGENTS)) | {meta.get("agent") or ""}
         async with self._redis.pipeline(transaction=False) as pipe:
             for queue in sorted(queues - {""}):
                 pipe.zrem(queue_key(queue), conversation_id)
@@ -158,7 +150,7 @@ class Eraser:
                 pipe.hdel(unassigned_key(username), conversation_id)
             # Its signed token must not resume it, not even as a new empty conversation.
             pipe.set(erased_key(conversation_id), 1, ex=self._log.retention_s)
-            pipe.delete(*keys, _lookup_counter_key(conversation_id))
+            pipe.delete(*names, _lookup_counter_key(conversation_id))
             results = await pipe.execute()
         n_queues = len(queues - {""})
         n_agents = len(agents - {""})
@@ -182,7 +174,7 @@ class Eraser:
             found.extend(k for k, v in zip(batch, values, strict=True) if v in conversation_ids)
             batch.clear()
 
-        async for key in self._redis.scan_iter(match="bs:token:*", count=1000):
+        async for key in self._redis.scan_iter(match=keys.LEGACY_TOKEN_PREFIX + "*", count=1000):
             batch.append(key)
             if len(batch) >= 1000:
                 await check()

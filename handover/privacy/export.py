@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 
+from handover import keys
 from handover.cases.store import CaseBook
 from handover.conversation.delivery import visible_to_citizen
 from handover.conversation.log import ConversationLog
@@ -61,7 +62,7 @@ class DataExport:
         }
 
     async def case(self, number: str) -> dict[str, Any] | None:
-        data = await self._redis.hgetall(f"bs:case:{{{number}}}")
+        data = await self._redis.hgetall(keys.case(number))
         if not data:
             return None
         found = await self._cases.get(number)
@@ -70,7 +71,7 @@ class DataExport:
                 "history": history}  # fmt: skip
 
     async def ticket(self, ticket_id: str) -> dict[str, Any] | None:
-        data = await self._redis.hgetall(f"bs:ticket:{ticket_id}")
+        data = await self._redis.hgetall(keys.ticket(ticket_id))
         return {k: data[k] for k in TICKET_FIELDS if data.get(k)} if data else None
 
     async def bundle(self, holdings: Holdings, audience: Audience) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 
+from handover import keys
 from handover.cases.store import normalise_case_number
 from handover.privacy.pseudonyms import normalise_email, normalise_phone
 
@@ -79,10 +80,10 @@ class PersonData:
         """Everything linked to the (normalised) identifier, following links one step."""
         found = Holdings()
         if kind == "conversation_id":
-            if await self._redis.exists(f"bs:conv:{{{value}}}", f"bs:conv:{{{value}}}:log"):
+            if await self._redis.exists(keys.conversation(value), keys.conversation_log(value)):
                 found.conversations.add(value)
         elif kind == "case_number":
-            if await self._redis.exists(f"bs:case:{{{value}}}"):
+            if await self._redis.exists(keys.case(value)):
                 found.cases.add(value)
         else:
             await self._scan_contacts(kind, value, found)
@@ -92,12 +93,12 @@ class PersonData:
     async def _scan_contacts(self, kind: SubjectKind, value: str, found: Holdings) -> None:
         same = normalise_email if kind == "email" else normalise_phone
         if kind == "email":
-            async for key, (email,) in self._scan("bs:case:{*}", ["email"]):
+            async for key, (email,) in self._scan(keys.case("*"), ["email"]):
                 if email and same(email) == value:
-                    found.cases.add(key[len("bs:case:{") : -1])
-        async for key, (contact,) in self._scan("bs:ticket:*", ["contact"]):
+                    found.cases.add(key[len(keys.CASE_PREFIX) : -1])
+        async for key, (contact,) in self._scan(keys.ticket("*"), ["contact"]):
             if contact and ("@" in contact) == (kind == "email") and same(contact) == value:
-                found.tickets.add(key[len("bs:ticket:") :])
+                found.tickets.add(key[len(keys.TICKET_PREFIX) :])
 
     async def _scan(self, pattern: str, fields: list[str]) -> Any:
         """(key, field values) of every hash matching `pattern`, in pipelined batches."""
@@ -124,15 +125,15 @@ class PersonData:
         """Add the conversations of found cases and tickets, and the tickets and cases
         of found conversations."""
         for number in list(found.cases):
-            conversation_id = await self._redis.hget(f"bs:case:{{{number}}}", "conversation_id")
+            conversation_id = await self._redis.hget(keys.case(number), "conversation_id")
             if conversation_id:
                 found.conversations.add(conversation_id)
         for ticket_id in list(found.tickets):
-            conversation_id = await self._redis.hget(f"bs:ticket:{ticket_id}", "conversation_id")
+            conversation_id = await self._redis.hget(keys.ticket(ticket_id), "conversation_id")
             if conversation_id:
                 found.conversations.add(conversation_id)
         for conversation_id in list(found.conversations):
-            ticket_id = await self._redis.hget(f"bs:conv:{{{conversation_id}}}", "ticket")
+            ticket_id = await self._redis.hget(keys.conversation(conversation_id), "ticket")
             if ticket_id:
                 found.tickets.add(ticket_id)
         found.tickets |= await self.tickets_of(found.conversations)
@@ -145,7 +146,7 @@ class PersonData:
         only the ticket its meta names, no scan of every case and ticket.
         """
         found = Holdings(conversations={conversation_id})
-        ticket_id = await self._redis.hget(f"bs:conv:{{{conversation_id}}}", "ticket")
+        ticket_id = await self._redis.hget(keys.conversation(conversation_id), "ticket")
         if ticket_id:
             found.tickets.add(ticket_id)
         if scan:
@@ -158,8 +159,8 @@ class PersonData:
         if not conversation_ids:
             return set()
         return {
-            key[len("bs:ticket:") :]
-            async for key, (cid,) in self._scan("bs:ticket:*", ["conversation_id"])
+            key[len(keys.TICKET_PREFIX) :]
+            async for key, (cid,) in self._scan(keys.ticket("*"), ["conversation_id"])
             if cid in conversation_ids
         }
 
@@ -168,7 +169,7 @@ class PersonData:
         if not conversation_ids:
             return set()
         return {
-            key[len("bs:case:{") : -1]
-            async for key, (cid,) in self._scan("bs:case:{*}", ["conversation_id"])
+            key[len(keys.CASE_PREFIX) : -1]
+            async for key, (cid,) in self._scan(keys.case("*"), ["conversation_id"])
             if cid in conversation_ids
         }

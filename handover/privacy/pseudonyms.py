@@ -17,7 +17,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-SECRET_KEY = "bs:secret:pseudonyms"
+from handover import keys
+
+SECRET_KEY = keys.PSEUDONYM_SECRET
 
 
 def normalise_email(raw: str) -> str:

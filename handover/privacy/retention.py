@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from handover import keys
 from handover.settings import Settings
 
 DAY_S = 86_400
@@ -43,13 +44,16 @@ class Retention:
 
 
 # Keys that never expire, and why that is harmless: no citizen data, no conversation id.
+_USERNAME = r"[\w.@-]+"
 UNEXPIRING: dict[str, str] = {
-    r"bs:secret:[\w-]+": "signing and pseudonym keys of the deployment",
-    r"bs:agents": "the set of agent usernames (staff accounts, managed with the admin command)",
-    r"bs:agent:[\w.@-]+": "an agent account (name, role, skills, password hash)",
-    r"bs:agents:busy_at": "per agent, when their load last changed (a timestamp)",
-    r"bs:presence:[\w.@-]+": "an agent's open sockets (random socket ids), scored by expiry",
-    r"bs:tickets:counter": "the last ticket number (numbers are never reused)",
+    re.escape(keys.SECRET_PREFIX) + r"[\w-]+": "signing and pseudonym keys of the deployment",
+    re.escape(keys.AGENTS): "the set of agent usernames (staff accounts, managed with the "
+    "admin command)",
+    re.escape(keys.agent("")) + _USERNAME: "an agent account (name, role, skills, password hash)",
+    re.escape(keys.AGENTS_BUSY_AT): "per agent, when their load last changed (a timestamp)",
+    re.escape(keys.presence("")) + _USERNAME: "an agent's open sockets (random socket ids), "
+    "scored by expiry",
+    re.escape(keys.TICKETS_COUNTER): "the last ticket number (numbers are never reused)",
 }
 _UNEXPIRING = re.compile("|".join(f"(?:{pattern})" for pattern in UNEXPIRING))
 

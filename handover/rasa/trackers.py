@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import redis.asyncio
 
+from handover import keys
+
 # Rasa's own key layout is prefix + conversation id; this prefix keeps its keys
 # beside the gateway's `bs:*` keys, recognisable and scannable.
-TRACKER_KEY_PREFIX = "bs:rasa:tracker:"
+TRACKER_KEY_PREFIX = keys.RASA_TRACKER_PREFIX
 
 
 def tracker_key(conversation_id: str) -> str:
