@@ -1,10 +1,12 @@
 """The human side of a conversation: handover, queues, accept, agent turns, hand-back, close.
 
-State machine (DESIGN.md): bot → queued → with_agent → bot | closed. The state
-lives in the conversation's meta hash and every change is also a durable
-`state` event in its log, written in the same atomic append, so the transcript
-tells the whole story. While a person has (or waits for) the conversation the
-Rasa tracker is paused and citizen messages never reach the bot.
+Every state change is a transition of conversation/states.py, made through
+`Timeline.change`: the meta hash and a durable event in the log are written in one
+atomic append that is refused unless the conversation is in a state the transition
+starts from, so the transcript tells the whole story and a race (the citizen ends
+while an agent accepts) leaves no conversation in a state it cannot be in. While a
+person has (or waits for) the conversation the Rasa tracker is paused and citizen
+messages never reach the bot.
 
 Who sees what: an agent sees the queues of their skills and the conversations
 assigned to them; a supervisor sees every queue and every agent's load, and
@@ -24,11 +26,13 @@ from redis.asyncio import Redis
 from handover import keys
 from handover.agents.directory import Agent, AgentDirectory
 from handover.agents.presence import Presence
-from handover.agents.queues import HEAD, Accepted, Queues
+from handover.agents.queues import HEAD, NORMAL, Accepted, Queues
 from handover.agents.service_hours import ServiceHours
+from handover.conversation import states
 from handover.conversation.citizen_texts import citizen_text
 from handover.conversation.log import Conversation
 from handover.conversation.protocol import message_event, utc_now
+from handover.conversation.states import State, Transition
 from handover.conversation.timeline import Timeline
 from handover.errors import AlreadyTaken, AtCapacity, NotAssigned, UnknownQueue
 from handover.privacy.audit_log import AuditLog
@@ -94,43 +98,59 @@ class AgentDesk:
         await self.bot.pause(conversation.id)
         queue = request.queue or self.default_queue
         language = request.language if request.language in ("de", "en") else conversation.language
-        meta = {"reason": request.reason, "queue": queue, "summary": request.summary,
-                "language": language}  # fmt: skip
+        facts = {"reason": request.reason, "queue": queue, "summary": request.summary,
+                 "language": language}  # fmt: skip
         if not self.hours.open_at() or not await self.agents_for(queue):
             hours = self.hours.spec if not self.hours.always else "rund um die Uhr"
             text = citizen_text("no_agent", language, hours=hours)
-            await self.timeline.record(
-                conversation.id, message_event("bot", text), meta={**meta, "mode": "ticket"}
-            )
+            offer = message_event("bot", text)
+            changed = await self.timeline.change(conversation.id, states.NOBODY_THERE, offer, facts)
+            if changed.refused:
+                _refused(conversation.id, states.NOBODY_THERE, changed.was)
+                return
             log.info("handover_offline", conversation_id=conversation.id, queue=queue)
             return
         now_ms = int(time.time() * 1000)
-        await self.queues.enqueue(queue, conversation.id, since_ms=now_ms)
-        await self._record_queued(
-            conversation.id,
-            language,
-            queue,
-            request.reason,
-            {**meta, "state": "queued", "queued_at": str(now_ms), "mode": ""},
-        )
+        facts["queued_at"] = str(now_ms)
+        if not await self._queue(
+            conversation.id, states.HANDOVER, queue, request.reason, facts, since_ms=now_ms
+        ):
+            return
         log.info("handover_queued", conversation_id=conversation.id, queue=queue,
                  reason=request.reason)  # fmt: skip
         await self.timeline.bus.agents_changed()
         await self.assign_waiting()
 
-    async def _record_queued(
-        self, conversation_id: str, language: str, queue: str, reason: str, meta: dict[str, str]
-    ) -> None:
+    async def _queue(
+        self,
+        conversation_id: str,
+        transition: Transition,
+        queue: str,
+        reason: str,
+        facts: dict[str, str],
+        *,
+        band: int = NORMAL,
+        since_ms: int | None = None,
+    ) -> bool:
+        """Into `queue` through `transition`, the citizen told their place; False if refused.
+
+        The entry goes in first so the `queued` event can say the position; a refused
+        transition takes it out again (unless it is the same conversation already waiting
+        there: the queue keeps its first entry, so its place in line is not lost).
+        """
+        await self.queues.enqueue(queue, conversation_id, band=band, since_ms=since_ms)
         position = await self.queues.position(queue, conversation_id) or 1
-        event = {
-            "type": "state",
-            "ts": utc_now(),
-            "state": "queued",
-            "reason": reason,
-            "position": position,
-            "eta_s": await self._eta_s(queue, position),
-        }
-        await self.timeline.record(conversation_id, event, meta=meta)
+        event = states.queued(reason, position, await self._eta_s(queue, position))
+        changed = await self.timeline.change(
+            conversation_id, transition, event, {**facts, "queue": queue}
+        )
+        if not changed.refused:
+            return True
+        meta = await self.timeline.log.meta(conversation_id)
+        if not (changed.was is State.QUEUED and meta.get("queue") == queue):
+            await self.queues.remove(queue, conversation_id)
+        _refused(conversation_id, transition, changed.was)
+        return False
 
     async def _eta_s(self, queue: str, position: int) -> int:
         typical = await self.queues.typical_wait_s(queue) or DEFAULT_WAIT_S
@@ -140,15 +160,8 @@ class AgentDesk:
     async def announce_positions(self, queue: str) -> None:
         """Tell everyone still waiting in `queue` where they are now."""
         for position, (conversation_id, _) in enumerate(await self.queues.waiting(queue), 1):
-            event = {
-                "type": "state",
-                "ts": utc_now(),
-                "state": "queued",
-                "reason": "position",
-                "position": position,
-                "eta_s": await self._eta_s(queue, position),
-            }
-            await self.timeline.record(conversation_id, event, refuse_in="with_agent")
+            event = states.queued("position", position, await self._eta_s(queue, position))
+            await self.timeline.change(conversation_id, states.POSITION, event)
 
     # --- queued → with_agent ------------------------------------------------------
 
@@ -156,7 +169,7 @@ class AgentDesk:
         """Give the conversation to the agent, atomically: of two accepting, one wins."""
         meta = await self.timeline.log.meta(conversation_id)
         queue = meta.get("queue", "")
-        if meta.get("state") != "queued" or not queue:
+        if State.of_meta(meta) is not State.QUEUED or not queue:
             raise AlreadyTaken("Dieses Gespräch wartet nicht (mehr) in einer Warteschlange.")
         if not agent.can_serve(queue):
             raise NotAssigned(f"Die Warteschlange {queue} gehört nicht zu Ihren Themen.")
@@ -169,23 +182,30 @@ class AgentDesk:
             raise AlreadyTaken(
                 "Eine Kollegin oder ein Kollege hat dieses Gespräch schon übernommen."
             )
-        await self._joined(agent, conversation_id, queue, accepted)
+        if not await self._joined(agent, conversation_id, queue, accepted):
+            raise AlreadyTaken("Dieses Gespräch wurde inzwischen beendet.")
 
     async def _joined(
         self, agent: Agent, conversation_id: str, queue: str, accepted: Accepted
-    ) -> None:
-        """After the accept script gave the conversation to `agent`: tell everyone."""
-        joined = {
-            "type": "state",
-            "ts": utc_now(),
-            "state": "with_agent",
-            "agent": {"name": agent.name},
-        }
-        await self.timeline.record(conversation_id, joined, meta={"state": "with_agent"})
+    ) -> bool:
+        """After the accept script gave the conversation to `agent`: tell everyone.
+
+        False when the conversation left the queue's state meanwhile (the citizen ended
+        it): the agent lets go of it again.
+        """
+        changed = await self.timeline.change(
+            conversation_id, states.ACCEPT, states.with_agent(agent.name)
+        )
+        if changed.refused:
+            await self.queues.release(agent.username, conversation_id)
+            _refused(conversation_id, states.ACCEPT, changed.was)
+            await self.timeline.bus.agents_changed()
+            return False
         log.info("handover_accepted", conversation_id=conversation_id, agent=agent.username,
                  waited_s=round(accepted.waited_s, 1), auto=self.auto_assign)  # fmt: skip
         await self.timeline.bus.agents_changed()
         await self.announce_positions(queue)
+        return True
 
     # --- auto-assignment (AUTO_ASSIGN) -------------------------------------------------
 
@@ -247,7 +267,7 @@ class AgentDesk:
     ) -> bool:
         """Try the candidates in order; False if none took it (or it is gone)."""
         meta = await self.timeline.log.meta(conversation_id)
-        if meta.get("state") != "queued" or meta.get("queue") != queue:
+        if State.of_meta(meta) is not State.QUEUED or meta.get("queue") != queue:
             log.warning("auto_assign_skipped", conversation_id=conversation_id, queue=queue)
             return False
         for agent in candidates:
@@ -255,8 +275,9 @@ class AgentDesk:
                 queue, conversation_id, agent.username, agent.name, agent.capacity
             )
             if accepted.won:
+                if not await self._joined(agent, conversation_id, queue, accepted):
+                    return False
                 loads[agent.username] = (loads[agent.username][0] + 1, int(time.time() * 1000))
-                await self._joined(agent, conversation_id, queue, accepted)
                 return True
             if accepted.reason != "at_capacity":
                 return False  # taken meanwhile (another replica): look at the head again
@@ -300,7 +321,7 @@ class AgentDesk:
 
     async def _assigned_meta(self, agent: Agent, conversation_id: str) -> dict[str, str]:
         meta = await self.timeline.log.meta(conversation_id)
-        if meta.get("state") != "with_agent" or meta.get("agent") != agent.username:
+        if State.of_meta(meta) is not State.WITH_AGENT or meta.get("agent") != agent.username:
             raise NotAssigned("Dieses Gespräch ist Ihnen nicht zugewiesen.")
         return meta
 
@@ -308,7 +329,7 @@ class AgentDesk:
         await self._assigned_meta(agent, conversation_id)
         event = {**message_event("agent", text), "agent": {"name": agent.name}}
         appended = await self.timeline.record(
-            conversation_id, event, client_id=f"agent:{client_id}", refuse_in="closed"
+            conversation_id, event, client_id=f"agent:{client_id}", refuse_in=State.CLOSED
         )
         return appended.seq
 
@@ -329,42 +350,44 @@ class AgentDesk:
         """Put the conversation into `queue`: the agent's own, or, for a supervisor, any
         that waits or is with a colleague (who is told with `unassigned`)."""
         meta = await self.timeline.log.meta(conversation_id)
-        state, holder = meta.get("state"), meta.get("agent", "")
-        mine = state == "with_agent" and holder == agent.username
-        if not mine and not (agent.is_supervisor and state in ("queued", "with_agent")):
+        state, holder = State.of_meta(meta), meta.get("agent", "")
+        mine = state is State.WITH_AGENT and holder == agent.username
+        if not mine and not (agent.is_supervisor and state in states.TRANSFER.sources):
             raise NotAssigned("Dieses Gespräch ist Ihnen nicht zugewiesen.")
         served = {skill for colleague in await self.agents.all() for skill in colleague.skills}
         if queue not in served | {self.default_queue}:
             raise UnknownQueue(f"Keine Kollegin und kein Kollege bearbeitet {queue!r}.")
         from_queue = meta.get("queue") or self.default_queue
-        if state == "queued":
+        if state is State.QUEUED:
             moved = await self.queues.remove(from_queue, conversation_id)
         else:
             moved = await self.queues.release(holder, conversation_id, "" if mine else TRANSFERRED)
         if not moved:
             raise AlreadyTaken("Das Gespräch hat sich gerade geändert; bitte prüfen Sie es erneut.")
-        await self.queues.enqueue(queue, conversation_id)
         transferred = {
-            "state": "queued", "queue": queue, "agent": "", "queued_at": _now_ms(),
-            "reason": "transfer", "transferred_from": from_queue,
+            "agent": "", "queued_at": _now_ms(), "reason": "transfer",
+            "transferred_from": from_queue,
             "original_reason": meta.get("original_reason") or meta.get("reason", ""),
         }  # fmt: skip
-        await self._record_queued(
-            conversation_id, meta.get("language", "de"), queue, "transfer", transferred
-        )
+        if not await self._queue(conversation_id, states.TRANSFER, queue, "transfer", transferred):
+            raise AlreadyTaken("Das Gespräch hat sich gerade geändert; bitte prüfen Sie es erneut.")
         log.info("handover_transferred", conversation_id=conversation_id, queue=queue,
                  from_queue=from_queue, by=agent.username)  # fmt: skip
         await self.timeline.bus.agents_changed()
-        if state == "queued" and from_queue != queue:
+        if state is State.QUEUED and from_queue != queue:
             await self.announce_positions(from_queue)
         await self.assign_waiting()
 
     async def hand_back(self, agent: Agent, conversation_id: str) -> None:
         await self._assigned_meta(agent, conversation_id)
         await self.queues.release(agent.username, conversation_id)
-        event = {"type": "state", "ts": utc_now(), "state": "bot", "reason": "handback"}
-        await self.timeline.record(conversation_id, event, meta={"state": "bot", "agent": ""})
-        await self.bot.resume(conversation_id)
+        changed = await self.timeline.change(
+            conversation_id, states.HAND_BACK, states.back_to_bot(), {"agent": ""}
+        )
+        if changed.refused:  # the citizen ended it meanwhile: nothing to hand back
+            _refused(conversation_id, states.HAND_BACK, changed.was)
+        else:
+            await self.bot.resume(conversation_id)
         await self.timeline.bus.agents_changed()
         await self.assign_waiting()
 
@@ -377,10 +400,7 @@ class AgentDesk:
 
     async def close_conversation(self, conversation_id: str, reason: str) -> bool:
         """Closed, then the satisfaction survey; False if it was closed already."""
-        closed = {"type": "state", "ts": utc_now(), "state": "closed", "reason": reason}
-        appended = await self.timeline.record(
-            conversation_id, closed, refuse_in="closed", meta={"state": "closed", "mode": ""}
-        )
+        appended = await self.timeline.change(conversation_id, states.CLOSE, states.closed(reason))
         if appended.refused:
             return False
         await self.timeline.record(conversation_id, {"type": "csat_request", "ts": utc_now()})
@@ -389,10 +409,11 @@ class AgentDesk:
     async def citizen_left(self, conversation_id: str) -> None:
         """The citizen ended the conversation: take it out of queues and agents' lists."""
         meta = await self.timeline.log.meta(conversation_id)
-        if meta.get("state") == "queued" and meta.get("queue"):
+        state = State.of_meta(meta)
+        if state is State.QUEUED and meta.get("queue"):
             await self.queues.remove(meta["queue"], conversation_id)
         freed = False
-        if meta.get("state") == "with_agent" and meta.get("agent"):
+        if state is State.WITH_AGENT and meta.get("agent"):
             freed = await self.queues.release(meta["agent"], conversation_id, CITIZEN_ENDED)
         if await self.close_conversation(conversation_id, "citizen_ended"):
             await self.timeline.bus.agents_changed()
@@ -409,19 +430,20 @@ class AgentDesk:
         conversation_ids = await self.queues.assigned_to(username)
         for conversation_id in conversation_ids:
             meta = await self.timeline.log.meta(conversation_id)
-            still_theirs = meta.get("state") == "with_agent" and meta.get("agent") == username
+            still_theirs = State.of_meta(meta) is State.WITH_AGENT and meta.get("agent") == username
             await self.queues.release(username, conversation_id, REQUEUED if still_theirs else "")
             if not still_theirs:
                 continue
             queue = meta.get("queue") or self.default_queue
             language = meta.get("language", "de")
             since_ms = int(meta.get("queued_at") or _now_ms())
-            await self.queues.enqueue(queue, conversation_id, band=HEAD, since_ms=since_ms)
             await self.timeline.record(
                 conversation_id, message_event("bot", citizen_text("agent_lost", language))
             )
-            await self._record_queued(conversation_id, language, queue, "agent_disconnected",
-                                      {"state": "queued", "agent": ""})  # fmt: skip
+            if not await self._queue(conversation_id, states.AGENT_LOST, queue,
+                                     "agent_disconnected", {"agent": ""},
+                                     band=HEAD, since_ms=since_ms):  # fmt: skip
+                continue
             log.warning("handover_requeued", conversation_id=conversation_id, agent=username)
         if conversation_ids:
             await self.timeline.bus.agents_changed()
@@ -472,7 +494,7 @@ class AgentDesk:
     async def take_message(self, conversation: Conversation, text: str) -> None:
         """A citizen message while the service is away becomes a ticket once it has a contact."""
         meta = await self.timeline.log.meta(conversation.id)
-        if meta.get("mode") != "ticket":
+        if State.of_meta(meta) is not State.LEAVING_MESSAGE:
             return  # an earlier message already completed the ticket
         collected = "\n".join(part for part in (meta.get("ticket_text", ""), text) if part)
         contact = EMAIL.search(collected) or PHONE.search(collected)
@@ -524,6 +546,11 @@ class AgentDesk:
             elif agent.can_serve(ticket.get("queue", self.default_queue)):
                 tickets.append(ticket)
         return tickets
+
+
+def _refused(conversation_id: str, transition: Transition, state: State | None) -> None:
+    log.info("transition_refused", conversation_id=conversation_id,
+             transition=transition.name, state=state.value if state else None)  # fmt: skip
 
 
 def _transfer_fields(meta: dict[str, str]) -> dict[str, str]:

@@ -103,7 +103,8 @@ class Queues:
         enqueued = since_ms if since_ms is not None else int(time.time() * 1000)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.sadd(keys.QUEUES, queue)
-            pipe.zadd(queue_key(queue), {conversation_id: band * BAND + enqueued})
+            # NX: a conversation already waiting keeps its first entry (its place in line).
+            pipe.zadd(queue_key(queue), {conversation_id: band * BAND + enqueued}, nx=True)
             if self.retention_s is not None:
                 # Entries older than the retention name conversations that are gone.
                 cutoff = int(time.time() * 1000) - self.retention_s * 1000

@@ -31,11 +31,13 @@ from redis.asyncio import Redis
 
 from handover import keys
 from handover.conversation.protocol import ConversationState, utc_now
+from handover.conversation.states import State
 from handover.conversation.token import ConversationTokens, TokenClaims
 
 # KEYS: meta hash, log stream, client-id hash, replica set (event_bus.py).
-# ARGV: client id ('' for none), event JSON, TTL seconds, a state in which to
-# refuse the event ('' for none), the host id of the appending process, the
+# ARGV: client id ('' for none), event JSON, TTL seconds, the states in which to
+# refuse the event ('|closed|queued|', '' for none; `leaving_message` is state
+# `bot` with mode `ticket`, states.py), the host id of the appending process, the
 # number n of items that follow to create the conversation with if it does not
 # exist (0: refuse instead), those n items (field/value pairs of the meta hash:
 # channel, language, created_at), then field/value pairs to set on the meta hash
@@ -63,7 +65,11 @@ if state == '' and ncreate > 0 then
   state = 'bot'
   created = 1
 end
-if state == '' or (ARGV[4] ~= '' and state == ARGV[4]) then return {-1, 0, state, mode, 0} end
+local current = state
+if state == 'bot' and mode == 'ticket' then current = 'leaving_message' end
+if state == '' or (ARGV[4] ~= '' and string.find(ARGV[4], '|' .. current .. '|', 1, true)) then
+  return {-1, 0, state, mode, 0}
+end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('XADD', KEYS[2], '0-' .. seq, 'e', ARGV[2])
 if #ARGV > 6 + ncreate then redis.call('HSET', KEYS[1], unpack(ARGV, 7 + ncreate)) end
@@ -117,7 +123,7 @@ return 1
 # An append waiting for the next pipeline: conversation id, event, client id,
 # state to refuse in, meta fields.
 _AppendCall = tuple[
-    str, Mapping[str, Any], str | None, ConversationState | None, Mapping[str, str] | None
+    str, Mapping[str, Any], str | None, State | frozenset[State] | None, Mapping[str, str] | None
 ]
 
 # A replay page; a reconnecting client with a long history gets it in pages.
@@ -130,6 +136,14 @@ def erased_key(conversation_id: str) -> str:
     Named by a hash: a marker must not keep the id of a conversation erased for good.
     """
     return keys.erased(conversation_id)
+
+
+def _refused(states: State | frozenset[State] | None) -> str:
+    """The append script's form of a set of states: '|a|b|' ('' for none)."""
+    if states is None:
+        return ""
+    names = [State(states).value] if isinstance(states, str) else sorted(s.value for s in states)
+    return "|" + "|".join(names) + "|"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +163,13 @@ class Appended:
     stored: bool  # False: a duplicate client id or a refused event; nothing was written
     state_before: ConversationState | None  # None: the conversation does not exist (any more)
     refused: bool = False
-    mode: str = ""  # a sub-state within `state_before`, e.g. "ticket" while taking a message
+    mode: str = ""  # "ticket" while the gateway takes a message (states.LEAVING_MESSAGE)
     created: bool = False  # this event stored the conversation (its first event)
+
+    @property
+    def was(self) -> State | None:
+        """The state the conversation was in when the event came (None: it did not exist)."""
+        return State.of(self.state_before, self.mode)
 
 
 @dataclass(slots=True)
@@ -289,7 +308,7 @@ class ConversationLog:
         conversation_id: str,
         event: Mapping[str, Any],
         client_id: str | None,
-        refuse_in: ConversationState | None,
+        refuse_in: State | frozenset[State] | None,
         meta: Mapping[str, str] | None,
         client: Any = None,
     ) -> Any:
@@ -305,7 +324,7 @@ class ConversationLog:
                 client_id or "",
                 orjson.dumps(event).decode(),
                 self.retention_s,
-                refuse_in or "",
+                _refused(refuse_in),
                 self.host_id,
                 *self._creation(conversation_id),
                 *flat_meta,
@@ -331,13 +350,15 @@ class ConversationLog:
         event: Mapping[str, Any],
         *,
         client_id: str | None = None,
-        refuse_in: ConversationState | None = None,
+        refuse_in: State | frozenset[State] | None = None,
         meta: Mapping[str, str] | None = None,
     ) -> Appended:
         """Store a durable event; with `client_id`, at most once per client id.
 
-        With `refuse_in`, nothing is stored while the conversation is in that
-        state; the check and the write are one atomic step.
+        With `refuse_in`, nothing is stored while the conversation is in that state
+        (or one of those states); the check and the write are one atomic step. State
+        changes come through `Timeline.change`, which refuses what a transition may not
+        start from.
         """
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._pending.append(((conversation_id, event, client_id, refuse_in, meta), future))
@@ -432,9 +453,9 @@ class ConversationLog:
                 return str(event.get("text", ""))
         return ""
 
-    async def state(self, conversation_id: str) -> ConversationState | None:
-        state = await self._redis.hget(keys.conversation(conversation_id), "state")
-        return cast(ConversationState | None, state)
+    async def state(self, conversation_id: str) -> State | None:
+        state, mode = await self._redis.hmget(keys.conversation(conversation_id), "state", "mode")
+        return State.of(state, mode)
 
     async def understanding(self, conversation_id: str) -> dict[int, dict[str, Any]]:
         raw = await self._redis.hgetall(keys.conversation_nlu(conversation_id))

@@ -21,6 +21,7 @@ from handover.agents.desk import AgentDesk
 from handover.conversation.citizen_texts import citizen_text
 from handover.conversation.log import Appended, Conversation
 from handover.conversation.protocol import MessageFrame, message_event
+from handover.conversation.states import State
 from handover.conversation.timeline import Timeline
 from handover.errors import BotUnavailable, ConversationClosed
 from handover.ops import metrics
@@ -60,19 +61,20 @@ class Gateway:
             conversation.id,
             event,
             client_id=frame.client_id,
-            refuse_in="closed",
+            refuse_in=State.CLOSED,
             on_stored=lambda stored: ack(stored.seq),
         )
         if appended.refused:
             raise ConversationClosed(citizen_text("conversation_closed", conversation.language))
-        if appended.stored and appended.state_before == "bot":
-            if appended.mode == "ticket":
-                # One at a time, like bot turns: two quick messages make one ticket.
-                self._tasks.spawn(
-                    self._locked(conversation.id, self.desk.take_message(conversation, text))
-                )
-            else:
-                self._tasks.spawn(self._bot_turn(conversation, appended.seq, frame.payload or text))
+        if not appended.stored:
+            return appended
+        if appended.was is State.LEAVING_MESSAGE:
+            # One at a time, like bot turns: two quick messages make one ticket.
+            self._tasks.spawn(
+                self._locked(conversation.id, self.desk.take_message(conversation, text))
+            )
+        elif appended.was is State.BOT:
+            self._tasks.spawn(self._bot_turn(conversation, appended.seq, frame.payload or text))
         return appended
 
     async def end(self, conversation: Conversation) -> None:
@@ -81,7 +83,7 @@ class Gateway:
 
     async def citizen_typing(self, conversation: Conversation, active: bool) -> None:
         state = await self.conversations.state(conversation.id)
-        if state in ("queued", "with_agent"):
+        if state is not None and state.with_people:
             await self.timeline.ephemeral(
                 conversation.id, {"type": "typing", "from": "citizen", "active": active}
             )

@@ -1,7 +1,8 @@
 """Recording an event and delivering it: the one way both sides add to a conversation.
 
 The log append announces the event to other replicas itself; this process's
-own sockets get it straight from the hub.
+own sockets get it straight from the hub. State changes go through `change`, with a
+transition of states.py, never by writing the meta hash's state fields directly.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from handover.conversation.bus import EventBus
 from handover.conversation.log import Appended, ConversationLog
-from handover.conversation.protocol import ConversationState
+from handover.conversation.states import State, StateEvent, Transition
 from handover.ops import metrics
 
 
@@ -27,7 +28,7 @@ class Timeline:
         event: dict[str, Any],
         *,
         client_id: str | None = None,
-        refuse_in: ConversationState | None = None,
+        refuse_in: State | frozenset[State] | None = None,
         meta: Mapping[str, str] | None = None,
         on_stored: Callable[[Appended], None] | None = None,
     ) -> Appended:
@@ -39,6 +40,28 @@ class Timeline:
             on_stored(appended)
         self.deliver(conversation_id, event, appended)
         return appended
+
+    async def change(
+        self,
+        conversation_id: str,
+        transition: Transition,
+        event: StateEvent | dict[str, Any],
+        facts: Mapping[str, str] | None = None,
+    ) -> Appended:
+        """Take the conversation through `transition`, recording `event` with it.
+
+        `event` is the durable event that tells both sides (a `state` event, or the bot's
+        message for the leaving-message state); `facts` are further meta fields (queue,
+        agent, reason, …). Refused, atomically, unless the conversation is in one of the
+        transition's source states: then nothing is stored and `refused` is set.
+        """
+        durable = event.as_event() if isinstance(event, StateEvent) else event
+        return await self.record(
+            conversation_id,
+            durable,
+            refuse_in=transition.refused_in,
+            meta={**(facts or {}), **transition.meta()},
+        )
 
     def deliver(self, conversation_id: str, event: dict[str, Any], appended: Appended) -> None:
         if appended.created:

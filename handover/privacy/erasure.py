@@ -24,9 +24,9 @@ from redis.asyncio import Redis
 
 from handover import keys
 from handover.agents.queues import agent_conversations_key, queue_key, unassigned_key
+from handover.conversation import states
 from handover.conversation.bus import AGENTS_CHANNEL, EventBus
 from handover.conversation.log import ConversationLog, erased_key
-from handover.conversation.protocol import utc_now
 from handover.privacy.audit_log import AuditLog
 from handover.privacy.deletion_records import DeletionRecords
 from handover.privacy.person_data import Holdings, PersonData
@@ -127,8 +127,8 @@ class Eraser:
 
     async def _announce(self, conversation_id: str) -> None:
         """Tell open sockets (every replica) that the conversation is gone."""
-        event = {"type": "state", "ts": utc_now(), "state": "closed", "reason": ERASED}
-        appended = await self._log.append(conversation_id, event, meta={"state": "closed"})
+        event = states.closed(ERASED).as_event()
+        appended = await self._log.append(conversation_id, event, meta=states.CLOSE.meta())
         if appended.stored and self._bus is not None:
             self._bus.publish_local(conversation_id, {**event, "seq": appended.seq})
 
