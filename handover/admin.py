@@ -7,6 +7,8 @@
     python -m handover.admin case-status MM-2026-000001 in_bearbeitung [--note "…"]
     python -m handover.admin export-person|erase-person|audit-log|deletion-records …
         (data protection: handover/privacy/admin.py, docs/data-protection.md)
+    python -m handover.admin telegram-webhook --url https://gateway.example/channels/telegram
+        (tells Telegram where to deliver updates, with TELEGRAM_WEBHOOK_SECRET)
 
 Uses the same Redis as the gateway (REDIS_URL, or the embedded one of `make run`).
 """
@@ -17,10 +19,13 @@ import argparse
 import asyncio
 import sys
 
+import aiohttp
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from handover.agents.directory import AgentDirectory, AgentInputError
 from handover.cases.store import STATUSES, CaseBook, normalise_case_number
+from handover.channels.base import SendFailed
+from handover.channels.telegram import TelegramChannel
 from handover.ops.redis_connection import connect
 from handover.privacy import admin as privacy_admin
 from handover.settings import get_settings
@@ -45,11 +50,37 @@ def _parser() -> argparse.ArgumentParser:
     case.add_argument("case_number", help="e.g. MM-2026-000001")
     case.add_argument("status", choices=STATUSES)
     case.add_argument("--note", default=None, help="shown to the citizen in the history")
+    webhook = commands.add_parser(
+        "telegram-webhook", help="register the gateway's webhook with Telegram (setWebhook)"
+    )
+    webhook.add_argument("--url", required=True, help="public HTTPS URL of /channels/telegram")
     privacy_admin.add_commands(commands)
     return parser
 
 
+async def _set_telegram_webhook(url: str) -> int:
+    settings = get_settings()
+    missing = TelegramChannel.missing(settings)
+    if missing:
+        print(f"Set {', '.join(missing)} first.", file=sys.stderr)
+        return 2
+    channel = TelegramChannel.from_settings(settings)
+    async with aiohttp.ClientSession() as http:
+        channel.http = http
+        try:
+            await channel.set_webhook(url)
+        except (SendFailed, aiohttp.ClientError, TimeoutError) as exc:
+            # Telegram's description only: the request URL holds the bot token.
+            print(f"Telegram refused: {getattr(exc, 'reason', type(exc).__name__)}",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+    print(f"Telegram delivers updates to {url}.")
+    return 0
+
+
 async def _run(args: argparse.Namespace) -> int:
+    if args.command == "telegram-webhook":
+        return await _set_telegram_webhook(args.url)
     settings = get_settings()
     redis = connect(settings)
     directory = AgentDirectory(redis)

@@ -14,9 +14,11 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+import handover.channels.telegram  # noqa: F401  (registers the adapter)
 from handover.agents.auth import AgentAuth
 from handover.agents.desk import AgentDesk
 from handover.agents.directory import AgentDirectory, ensure_demo_agent
@@ -31,6 +33,9 @@ from handover.agents.sign_in import add_agent_sign_in, make_agent_sign_in
 from handover.agents.socket import serve_agent
 from handover.cases.api import add_case_api
 from handover.cases.store import CaseBook, LookupThrottle
+from handover.channels.base import ChannelAdapter, enabled_adapters
+from handover.channels.inbox import ChannelInbox
+from handover.channels.outbox import Outbox
 from handover.channels.web import serve_citizen
 from handover.conversation.bus import EventBus
 from handover.conversation.delivery import ConversationHub
@@ -116,6 +121,12 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         )  # fmt: skip
         app.state.client_keys = await ClientKeys.load(redis)
         app.state.budgets = Budgets(redis, settings, app.state.client_keys.of)
+        app.state.channel_inbox = ChannelInbox(
+            app.state.gateway, app.state.privacy.pseudonyms, app.state.budgets,
+            settings.retention_s, settings.max_text_chars,
+        )  # fmt: skip
+        outboxes = _start_outboxes(channels, redis, conversation_log, bus.host_id, http, settings)
+        app.state.outboxes = {name: outbox for name, (outbox, _) in outboxes.items()}
         app.state.grace_tasks = set()
         demo_login = ""
         if settings.demo_agent:
@@ -131,7 +142,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
             yield
         finally:
             announce.cancel()
-            for task in [announce, *app.state.grace_tasks]:
+            for task in [announce, *app.state.grace_tasks, *(t for _, t in outboxes.values())]:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -146,6 +157,10 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
             knowledge.close()
 
     app = FastAPI(title="Bürgerservice gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # Messenger channels whose settings are complete; their webhooks are part of the app.
+    channels = enabled_adapters(settings)
+    for channel in channels:
+        app.include_router(channel.router())
     # The widget script is 47 KB and loads on every page of the city portal: gzip makes it
     # about 15 KB. Websockets are not touched by this middleware.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
@@ -295,6 +310,24 @@ class GatewayApp:
             await self.api(scope, receive, send)
             return
         await self._http(scope, receive, send)
+
+
+def _start_outboxes(
+    channels: list[ChannelAdapter],
+    redis: Redis,
+    conversation_log: ConversationLog,
+    host_id: str,
+    http: aiohttp.ClientSession,
+    settings: Settings,
+) -> dict[str, tuple[Outbox, asyncio.Task[None]]]:
+    """Each channel's outbox sender, running until the app stops."""
+    started = {}
+    for channel in channels:
+        channel.http = http
+        outbox = Outbox(redis, conversation_log, channel, host_id, lease_s=settings.outbox_lease_s,
+                        failed_retention_s=settings.retention_s)  # fmt: skip
+        started[channel.name] = (outbox, asyncio.create_task(outbox.run()))
+    return started
 
 
 class LoginBody(BaseModel):

@@ -83,6 +83,32 @@ def replica_channel(host_id: str) -> str:
     return REPLICA_CHANNEL_PREFIX + host_id
 
 
+# --- channels (channels/) ------------------------------------------------------------
+
+# A stream per channel of what its citizens are to receive, "<conversation id>|<seq>",
+# added by the append script (so the name is built there from this prefix).
+OUTBOX_PREFIX = "bs:outbox:"
+
+
+def outbox(channel: str) -> str:
+    return OUTBOX_PREFIX + channel
+
+
+def outbox_failed(channel: str) -> str:
+    """List: deliveries the provider refused for good, for supervisors to see."""
+    return f"{outbox(channel)}:failed"
+
+
+def outbox_sender(channel: str) -> str:
+    """Lease of the one replica that sends a channel's outbox, so replies keep their order."""
+    return f"{outbox(channel)}:sender"
+
+
+def channel_user(channel: str, pseudonym: str) -> str:
+    """A channel user's (chat id, phone number, …) open conversation, named by a pseudonym."""
+    return f"bs:channel:{channel}:{pseudonym}"
+
+
 # --- deployment secrets (never expire) ---------------------------------------------------
 
 SECRET_PREFIX = "bs:secret:"

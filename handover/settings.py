@@ -254,6 +254,27 @@ class Settings(BaseSettings):
         "(e.g. '/buergerservice/' for Keycloak group paths).",
     )
 
+    # --- messenger channels (handover/channels/, docs/protocol.md "Channels") ---------
+    # A channel without its secrets is off and says so at start.
+    telegram_bot_token: str = Field(
+        "", description="Telegram bot token from @BotFather. Unset: the Telegram channel is off."
+    )
+    telegram_webhook_secret: str = Field(
+        "", description="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token with every "
+        "update (set with `python -m handover.admin telegram-webhook`); 1-256 of A-Z a-z 0-9 _ -.",
+    )
+    telegram_api_url: str = Field(
+        "https://api.telegram.org", description="Base URL of the Telegram Bot API."
+    )
+    channel_send_timeout_s: float = Field(
+        5.0, gt=0, description="How long one send to a messenger's API may take before it is "
+        "retried (the outbox keeps the reply)."
+    )
+    outbox_lease_s: float = Field(
+        10.0, gt=0, description="How long a replica sends a channel's outbox without renewing "
+        "its lease; another takes over after it (kill -9, network loss)."
+    )
+
     # --- data protection ------------------------------------------------------
     retention_days: int = Field(
         30, description="Days a conversation is kept after its last event, then Redis expires it."

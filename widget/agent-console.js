@@ -274,6 +274,11 @@
       this._queueCount = h('span', { class: 'ac-count', text: '0' });
       this._queueList = h('ul', { class: 'ac-list', 'aria-labelledby': 'ac-queue-h' });
       this._queueEmpty = h('p', { class: 'ac-empty', text: 'Niemand wartet.' });
+      // Only the channels a conversation waits on are offered; "all" stays first.
+      this._channelFilter = h('select', { id: 'ac-channel-filter', 'data-testid': 'channel-filter',
+        onchange: () => this._renderQueue() }, h('option', { value: '', text: 'Alle Kanäle' }));
+      this._channelField = h('div', { class: 'ac-field ac-filter', hidden: true },
+        h('label', { for: 'ac-channel-filter', text: 'Kanal' }), this._channelFilter);
       this._ticketCount = h('span', { class: 'ac-count', text: '0' });
       this._ticketList = h('ul', { class: 'ac-list', 'aria-labelledby': 'ac-tickets-h' });
       this._ticketEmpty = h('p', { class: 'ac-empty', text: 'Keine offenen Rückrufwünsche.' });
@@ -297,7 +302,8 @@
       this._desk = h('div', { class: 'ac-desk', hidden: true },
         h('div', { class: 'ac-side' },
           h('section', { class: 'ac-card', 'aria-labelledby': 'ac-queue-h' },
-            h('h2', { id: 'ac-queue-h' }, 'Warteschlange', this._queueCount), this._queueEmpty, this._queueList),
+            h('h2', { id: 'ac-queue-h' }, 'Warteschlange', this._queueCount), this._channelField,
+            this._queueEmpty, this._queueList),
           this._sup,
           this._auditPanel = this._buildAuditPanel(),
           h('section', { class: 'ac-card', 'aria-labelledby': 'ac-tickets-h' },
@@ -664,8 +670,23 @@
 
     // ---- queue and tickets --------------------------------------------------------------------
 
+    _renderChannelFilter() {
+      const channels = [...new Set(this._queue.map((i) => String(i.channel || 'web')))].sort();
+      const chosen = this._channelFilter.value;
+      if (chosen && !channels.includes(chosen)) channels.push(chosen);
+      const options = [...this._channelFilter.options].slice(1).map((o) => o.value);
+      if (options.join() !== channels.join()) {
+        this._channelFilter.replaceChildren(this._channelFilter.options[0],
+          ...channels.map((c) => h('option', { value: c, text: CHANNELS[c] || c })));
+        this._channelFilter.value = chosen;
+      }
+      this._channelField.hidden = channels.length < 2 && !chosen;
+    }
+
     _renderQueue() {
-      const items = this._queue;
+      this._renderChannelFilter();
+      const channel = this._channelFilter.value;
+      const items = channel ? this._queue.filter((i) => String(i.channel || 'web') === channel) : this._queue;
       const focused = document.activeElement && this._queueList.contains(document.activeElement)
         ? document.activeElement.closest('[data-conversation-id]') : null;
       const focusId = focused && focused.dataset.conversationId;
@@ -682,9 +703,11 @@
         if (again && !again.contains(document.activeElement)) again.querySelector('button').focus();
       }
       this._queueEmpty.hidden = items.length > 0;
+      this._queueEmpty.textContent = channel && this._queue.length ? 'Niemand wartet über diesen Kanal.' : 'Niemand wartet.';
       this._queueCount.textContent = String(items.length);
       this._queueCount.setAttribute('aria-label', `${items.length} wartend`);
-      document.title = (items.length ? `(${items.length}) ` : '') + this._baseTitle;
+      const all = this._queue.length;
+      document.title = (all ? `(${all}) ` : '') + this._baseTitle;
       this._renderSupervisor();
       this._updateWaits();
     }

@@ -57,6 +57,44 @@ _TEXTS: dict[str, dict[Language, str]] = {
         "en": "The connection to the person helping you was lost. You are back at the front of "
         "the queue; someone will be with you shortly.",
     },
+    # --- messenger channels (channels/rendering.py): what the widget shows as UI ----------
+    "queued": {
+        "de": "Sie sind in der Warteschlange (Platz {position}, etwa {minutes} Min.). "
+        "Gleich ist jemand vom Bürgerservice für Sie da.",
+        "en": "You are in the queue (position {position}, about {minutes} min). "
+        "Someone from the citizen service will be with you shortly.",
+    },
+    "with_agent": {
+        "de": "{agent} vom Bürgerservice ist jetzt für Sie da.",
+        "en": "{agent} from the citizen service is with you now.",
+    },
+    "back_to_bot": {
+        "de": "Sie schreiben wieder mit dem digitalen Assistenten.",
+        "en": "You are talking to the digital assistant again.",
+    },
+    "closed": {
+        "de": "Das Gespräch ist beendet. Schreiben Sie jederzeit wieder, um ein neues zu beginnen.",
+        "en": "The conversation has ended. Write again any time to start a new one.",
+    },
+    "csat_request": {
+        "de": "Wie zufrieden waren Sie mit dem Gespräch? Antworten Sie mit einer Zahl von "
+        "1 (gar nicht) bis 5 (sehr).",
+        "en": "How satisfied were you with the conversation? Reply with a number from "
+        "1 (not at all) to 5 (very).",
+    },
+    "csat_thanks": {
+        "de": "Vielen Dank für Ihre Bewertung!",
+        "en": "Thank you for your rating!",
+    },
+    "choose_by_number": {
+        "de": "Antworten Sie mit der Nummer Ihrer Wahl.",
+        "en": "Reply with the number of your choice.",
+    },
+    "unsupported_message": {
+        "de": "Ich kann hier nur Textnachrichten lesen. Bitte schreiben Sie mir Ihr Anliegen "
+        "in ein paar Worten.",
+        "en": "I can only read text messages here. Please write your request in a few words.",
+    },
     "conversation_closed": {
         "de": "Dieses Gespräch ist beendet. Laden Sie die Seite neu, um ein neues zu beginnen.",
         "en": "This conversation has ended. Reload the page to start a new one.",

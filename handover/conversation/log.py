@@ -37,11 +37,15 @@ from handover.conversation.token import ConversationTokens, TokenClaims
 # KEYS: meta hash, log stream, client-id hash, replica set (event_bus.py).
 # ARGV: client id ('' for none), event JSON, TTL seconds, the states in which to
 # refuse the event ('|closed|queued|', '' for none; `leaving_message` is state
-# `bot` with mode `ticket`, states.py), the host id of the appending process, the
-# number n of items that follow to create the conversation with if it does not
-# exist (0: refuse instead), those n items (field/value pairs of the meta hash:
-# channel, language, created_at), then field/value pairs to set on the meta hash
-# in the same step (a state change).
+# `bot` with mode `ticket`, states.py), the host id of the appending process, '1'
+# if the event is for the citizen to receive ('' if not), the number n of items
+# that follow to create the conversation with if it does not exist (0: refuse
+# instead), those n items (field/value pairs of the meta hash: channel, language,
+# created_at), then field/value pairs to set on the meta hash in the same step (a
+# state change).
+# An event for the citizen of a conversation on a channel other than the web
+# socket is also added to that channel's outbox stream ("<conversation id>|<seq>"),
+# in the same step: a reply stored is a reply that will be sent (channels/outbox.py).
 # Publishes "<seq>|<conversation id>|<event JSON>" to every other replica that
 # holds a socket of the conversation; a conversation created here is announced
 # as "<host id>|<conversation id>" on BORN_CHANNEL, so other replicas holding
@@ -58,10 +62,10 @@ if ARGV[1] ~= '' then
   local existing = redis.call('HGET', KEYS[3], ARGV[1])
   if existing then return {0, tonumber(existing), state, mode, 0} end
 end
-local ncreate = tonumber(ARGV[6])
+local ncreate = tonumber(ARGV[7])
 local created = 0
 if state == '' and ncreate > 0 then
-  redis.call('HSET', KEYS[1], 'state', 'bot', 'seq', 0, unpack(ARGV, 7, 6 + ncreate))
+  redis.call('HSET', KEYS[1], 'state', 'bot', 'seq', 0, unpack(ARGV, 8, 7 + ncreate))
   state = 'bot'
   created = 1
 end
@@ -72,7 +76,7 @@ if state == '' or (ARGV[4] ~= '' and string.find(ARGV[4], '|' .. current .. '|',
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('XADD', KEYS[2], '0-' .. seq, 'e', ARGV[2])
-if #ARGV > 6 + ncreate then redis.call('HSET', KEYS[1], unpack(ARGV, 7 + ncreate)) end
+if #ARGV > 7 + ncreate then redis.call('HSET', KEYS[1], unpack(ARGV, 8 + ncreate)) end
 if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[3], ARGV[1], seq)
   redis.call('EXPIRE', KEYS[3], ARGV[3])
@@ -80,6 +84,13 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 local id = string.match(KEYS[1], '{(.-)}')
+if ARGV[6] == '1' then
+  local channel = redis.call('HGET', KEYS[1], 'channel') or 'web'
+  if channel ~= 'web' then
+    redis.call('XADD', $OUTBOX .. channel, '*', 'e', id .. '|' .. seq)
+    redis.call('EXPIRE', $OUTBOX .. channel, ARGV[3])
+  end
+end
 if created == 1 and ARGV[5] ~= '' then
   redis.call('SADD', KEYS[4], ARGV[5])
   redis.call('EXPIRE', KEYS[4], ARGV[3])
@@ -96,6 +107,7 @@ return {1, seq, state, mode, created}
 """,
     BORN=keys.CONVERSATIONS_BORN,
     REPLICA=keys.REPLICA_CHANNEL_PREFIX,
+    OUTBOX=keys.OUTBOX_PREFIX,
 )
 
 # Sets the satisfaction rating only on a conversation that exists (a rating
@@ -138,6 +150,14 @@ def erased_key(conversation_id: str) -> str:
     return keys.erased(conversation_id)
 
 
+def for_citizen(event: Mapping[str, Any]) -> bool:
+    """Whether the citizen receives the event: the bot's and agents' words, states, CSAT."""
+    kind = event.get("type")
+    if kind == "message":
+        return event.get("from") in ("bot", "agent")
+    return kind in ("state", "csat_request")
+
+
 def _refused(states: State | frozenset[State] | None) -> str:
     """The append script's form of a set of states: '|a|b|' ('' for none)."""
     if states is None:
@@ -176,6 +196,7 @@ class Appended:
 class _Unstored:
     channel: str
     language: str
+    recipient: str = ""  # the channel's address of the citizen (chat id, …); web: none
     holders: int = 0
     stored: bool = False  # an append found or created it
 
@@ -269,14 +290,18 @@ class ConversationLog:
         )
 
     @contextmanager
-    def hold(self, conversation: Conversation) -> Iterator[None]:
+    def hold(self, conversation: Conversation, recipient: str = "") -> Iterator[None]:
         """While a socket is open on a conversation that may not be stored yet, its first
-        durable event (whoever appends it in this process) creates it."""
+        durable event (whoever appends it in this process) creates it.
+
+        `recipient` is where a messenger channel sends the citizen's replies (a chat id);
+        it is stored with the conversation, so it expires and is erased with it.
+        """
         if conversation.stored:
             yield
             return
         held = self._unstored.setdefault(
-            conversation.id, _Unstored(conversation.channel, conversation.language)
+            conversation.id, _Unstored(conversation.channel, conversation.language, recipient)
         )
         held.holders += 1
         try:
@@ -296,6 +321,8 @@ class ConversationLog:
         if held is None or held.stored:
             return ["0"]
         fields = ["channel", held.channel, "language", held.language, "created_at", utc_now()]
+        if held.recipient:
+            fields += ["recipient", held.recipient]
         return [str(len(fields)), *fields]
 
     def _note_exists(self, conversation_id: str, reply: Any) -> None:
@@ -326,6 +353,7 @@ class ConversationLog:
                 self.retention_s,
                 _refused(refuse_in),
                 self.host_id,
+                "1" if for_citizen(event) else "",
                 *self._creation(conversation_id),
                 *flat_meta,
             ],
@@ -423,6 +451,23 @@ class ConversationLog:
                 await self._append_call(conversation_id, event, None, None, None, client=pipe)
             replies = await pipe.execute()
         return [self._appended(reply) for reply in replies[1:]]
+
+    async def event_at(self, conversation_id: str, seq: int) -> dict[str, Any] | None:
+        """The durable event `seq`, with its `seq` (None: gone with the conversation)."""
+        entries = await self._redis.xrange(
+            keys.conversation_log(conversation_id), min=f"0-{seq}", max=f"0-{seq}"
+        )
+        if not entries:
+            return None
+        return {**orjson.loads(entries[0][1]["e"]), "seq": seq}
+
+    async def last_event(self, conversation_id: str) -> dict[str, Any] | None:
+        """The latest durable event, with its `seq` (None: no event, or gone)."""
+        entries = await self._redis.xrevrange(keys.conversation_log(conversation_id), count=1)
+        if not entries:
+            return None
+        entry_id, fields = entries[0]
+        return {**orjson.loads(fields["e"]), "seq": int(entry_id.split("-", 1)[1])}
 
     async def events_after(self, conversation_id: str, after: int) -> list[dict[str, Any]]:
         """Every durable event with seq > `after`, in order, each with its `seq`."""

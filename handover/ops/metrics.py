@@ -18,3 +18,17 @@ CASES_CREATED = Counter("gateway_cases_created_total", "Damage reports created."
 CASE_LOOKUP_FAILURES = Counter(
     "gateway_case_lookup_failures_total", "Case status look-ups refused.", ["outcome"]
 )
+CHANNEL_MESSAGES = Counter(
+    "gateway_channel_messages_total",
+    "Messenger messages received (in) and sent (out).",
+    ["channel", "direction"],
+)
+OUTBOX_FAILED = Counter(
+    "gateway_outbox_failed_total", "Replies a provider refused for good.", ["channel"]
+)
+OUTBOX_RETRIES = Counter(
+    "gateway_outbox_retries_total",
+    "Sends a provider did not take and that wait to retry.",
+    ["channel"],
+)
+OUTBOX_BACKLOG = Gauge("gateway_outbox_backlog", "Replies waiting to be sent.", ["channel"])

@@ -140,6 +140,7 @@ class Eraser:
             pipe.hlen(names[3])
             pipe.exists(names[4])
             events, nlu, rated = await pipe.execute()
+        await self._forget_channel_user(conversation_id, meta)
         queues = set(await self._redis.smembers(keys.QUEUES)) | {meta.get("queue") or ""}
         agents = set(await self._redis.smembers(keys.AGENTS)) | {meta.get("agent") or ""}
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -160,6 +161,15 @@ class Eraser:
         return {"conversations": 1 if results[-1] else 0, "conversation_events": int(events),
                 "nlu_entries": int(nlu), "ratings": int(rated), "queue_entries": queue_entries,
                 "assignments": assignments, "rasa_trackers": int(trackers)}  # fmt: skip
+
+    async def _forget_channel_user(self, conversation_id: str, meta: dict[str, str]) -> None:
+        """A messenger user's next message must not find the erased conversation."""
+        channel, recipient = meta.get("channel", "web"), meta.get("recipient")
+        if not recipient or channel == "web":
+            return
+        user_key = keys.channel_user(channel, await self._pseudonyms.of(channel, recipient))
+        if await self._redis.get(user_key) == conversation_id:
+            await self._redis.delete(user_key)
 
     async def _token_keys(self, conversation_ids: set[str]) -> list[str]:
         """Token keys pointing at these conversations: a scan, since only a hash of

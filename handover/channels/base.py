@@ -1,0 +1,125 @@
+"""Channel adapters: one per way citizens reach the gateway (DESIGN.md, "Channels").
+
+An adapter turns its channel's inbound traffic into the gateway's citizen message
+model, and the gateway's durable events into its channel's send API. The web socket
+delivers frames itself (channels/web.py). Every messenger channel is a webhook in and
+an outbox out:
+
+- **In** (`router`): verify the request (401/403 and nothing stored on failure), read
+  it, hand each message to the `ChannelInbox`, which de-duplicates by the provider's
+  message id (the conversation log's client id), stores it and answers at once; the
+  bot turn runs afterwards, so a slow bot never makes the provider retry.
+- **Out** (`send`): the outbox worker (channels/outbox.py) hands the adapter every
+  event the citizen is to receive, in order; the adapter renders it (with the text
+  fallbacks of channels/rendering.py where the channel has no buttons) and calls the
+  provider, raising `SendFailed` with what it learnt (retry later, or never).
+
+Adapters are looked up by `name` in `REGISTRY`; one without its settings is off and
+says so at start.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import aiohttp
+import structlog
+from fastapi import APIRouter
+
+from handover.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One durable event (with its `seq`) for the citizen at `recipient`."""
+
+    conversation_id: str
+    recipient: str
+    language: str
+    event: dict[str, Any]
+
+
+class SendFailed(Exception):
+    """The provider did not take a message.
+
+    `permanent`: it never will (blocked by the user, a malformed request): the outbox
+    records it for supervisors and goes on. Otherwise the outbox retries, after
+    `retry_after_s` when the provider said how long to wait (429).
+    """
+
+    def __init__(
+        self, reason: str, *, permanent: bool = False, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after_s = retry_after_s
+
+
+class ChannelAdapter(ABC):
+    """A messenger channel: its webhook routes and its send API.
+
+    Made when the app is made (its routes are part of it); the HTTP session it sends
+    with is given in the app's lifespan (`http`). Its webhooks find the inbox at
+    `request.app.state.channel_inbox`.
+    """
+
+    name: ClassVar[str]
+    # The settings it needs (environment variable names), all non-empty, or it is off.
+    required: ClassVar[tuple[str, ...]] = ()
+    http: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def missing(cls, settings: Settings) -> list[str]:
+        return [name for name in cls.required if not getattr(settings, name.lower())]
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: Settings) -> ChannelAdapter:
+        """The adapter for a deployment whose settings have everything in `required`."""
+
+    def session(self) -> aiohttp.ClientSession:
+        if self.http is None:
+            raise RuntimeError(
+                f"The {self.name} channel sends before the app started: set its `http` first."
+            )
+        return self.http
+
+    @abstractmethod
+    def router(self) -> APIRouter:
+        """The channel's webhook routes, under /channels/<name>."""
+
+    @abstractmethod
+    async def send(self, delivery: Delivery) -> None:
+        """Send one event to the citizen; `SendFailed` if the provider did not take it."""
+
+
+REGISTRY: dict[str, type[ChannelAdapter]] = {}
+
+
+def register(adapter: type[ChannelAdapter]) -> type[ChannelAdapter]:
+    """Class decorator: make an adapter known under its `name`."""
+    if REGISTRY.get(adapter.name, adapter) is not adapter:
+        raise RuntimeError(f"two channel adapters are named {adapter.name!r}")
+    REGISTRY[adapter.name] = adapter
+    return adapter
+
+
+def enabled_adapters(
+    settings: Settings, report: Callable[..., Any] = log.info
+) -> list[ChannelAdapter]:
+    """Every registered channel whose settings are complete; the others say why they are off."""
+    adapters = []
+    for name, adapter in sorted(REGISTRY.items()):
+        missing = adapter.missing(settings)
+        if missing:
+            report("channel_off", channel=name, missing=missing)
+            continue
+        adapters.append(adapter.from_settings(settings))
+        report("channel_on", channel=name)
+    return adapters

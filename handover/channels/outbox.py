@@ -1,0 +1,194 @@
+"""A channel's outbox: every reply stored for a messenger's citizen is sent, in order.
+
+The append script adds ``<conversation id>|<seq>`` to `bs:outbox:<channel>` in the same
+step as it stores an event the citizen of a conversation on that channel is to receive,
+so a reply that is stored will be sent, whatever happens to the process that stored it.
+
+One replica at a time sends a channel's outbox: it holds a lease in Redis, renews it
+while it works, and another replica takes over when it lapses. It sends the oldest
+entry first and deletes it once the provider took it, so a conversation's replies
+arrive in the order they were stored. A provider that fails (5xx, 429, a timeout, no
+connection) gets the same entry again after a backoff (the provider's own wait for a
+429) and the entries behind it wait: an outage loses nothing and nothing overtakes. A
+refusal for good (the user blocked the bot, a request the provider cannot take) is kept
+in `bs:outbox:<channel>:failed` for supervisors, counted and logged at warning (never
+with the text), and the outbox goes on.
+
+Exactly once is not promised across a crash: a replica killed after the provider took
+a message but before the entry was deleted leaves it for the next sender, which sends
+it again (a window of one request; providers offer no idempotency key for sends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from handover import keys
+from handover.channels.base import ChannelAdapter, Delivery, SendFailed
+from handover.conversation.log import ConversationLog
+from handover.ops import metrics
+
+log = structlog.get_logger(__name__)
+
+# Take the lease if it is free, or renew it if it is ours. KEYS: lease. ARGV: host, ms.
+_LEAD = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+# Entries read per round trip; each is still sent (and deleted) one at a time.
+BATCH = 100
+# Supervisors see the latest refusals; older ones are dropped from the list.
+FAILED_KEPT = 1000
+
+
+class Outbox:
+    def __init__(
+        self,
+        redis: Redis,
+        conversations: ConversationLog,
+        adapter: ChannelAdapter,
+        host_id: str,
+        *,
+        lease_s: float = 10.0,
+        first_retry_s: float = 0.5,
+        max_retry_s: float = 30.0,
+        failed_retention_s: int = 30 * 86_400,
+    ) -> None:
+        self._redis: Any = redis
+        self.conversations = conversations
+        self.adapter = adapter
+        self.channel = adapter.name
+        self.host_id = host_id
+        # The lease outlives any one send (the adapter's timeout is shorter) and a
+        # sender renews it at least every third of it, also while it waits to retry.
+        self.lease_s = lease_s
+        self.first_retry_s = first_retry_s
+        self.max_retry_s = max_retry_s
+        self.failed_retention_s = failed_retention_s
+        self._lead_script = redis.register_script(_LEAD)
+        self._stream = keys.outbox(self.channel)
+        self._renewed_at = 0.0
+
+    async def run(self) -> None:
+        """Send for as long as the process lives; cancel to stop."""
+        while True:
+            try:
+                if not await self._lead():
+                    await asyncio.sleep(self.lease_s / 3)
+                    continue
+                if not await self.drain():
+                    await self._wait_for_entries()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("outbox_unavailable", channel=self.channel, error=repr(exc))
+                await asyncio.sleep(1.0)
+
+    async def drain(self) -> int:
+        """Send what is waiting, oldest first, while this replica leads; how many were done."""
+        done = 0
+        while True:
+            entries = await self._redis.xrange(self._stream, count=BATCH)
+            metrics.OUTBOX_BACKLOG.labels(channel=self.channel).set(len(entries))
+            if not entries:
+                return done
+            for entry_id, fields in entries:
+                if not await self._lead(when_due=True) or not await self._deliver(
+                    entry_id, fields["e"]
+                ):
+                    return done
+                done += 1
+
+    async def _deliver(self, entry_id: str, entry: str) -> bool:
+        """Send one entry until the provider takes or refuses it; False if the lead was lost."""
+        conversation_id, _, seq = entry.partition("|")
+        event = await self.conversations.event_at(conversation_id, int(seq or 0))
+        meta = await self.conversations.meta(conversation_id)
+        if event is None or not meta.get("recipient"):
+            # Erased or expired meanwhile: nothing to send, nobody to send it to.
+            await self._redis.xdel(self._stream, entry_id)
+            return True
+        delivery = Delivery(conversation_id, meta["recipient"], meta.get("language", "de"), event)
+        attempt = 0
+        while True:
+            try:
+                await self.adapter.send(delivery)
+            except SendFailed as failed:
+                if failed.permanent:
+                    await self._refused(delivery, failed.reason)
+                    break
+                delay = failed.retry_after_s
+                reason = failed.reason
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                delay, reason = None, type(exc).__name__
+            else:
+                metrics.CHANNEL_MESSAGES.labels(channel=self.channel, direction="out").inc()
+                break
+            delay = delay or min(self.max_retry_s, self.first_retry_s * 2**attempt)
+            attempt += 1
+            metrics.OUTBOX_RETRIES.labels(channel=self.channel).inc()
+            log.warning("outbox_retry", channel=self.channel, conversation_id=conversation_id,
+                        seq=delivery.event.get("seq"), reason=reason, attempt=attempt,
+                        retry_in_s=round(delay, 2))  # fmt: skip
+            if not await self._wait_leading(delay):
+                return False
+        await self._redis.xdel(self._stream, entry_id)
+        return True
+
+    async def _refused(self, delivery: Delivery, reason: str) -> None:
+        record = json.dumps({"conversation_id": delivery.conversation_id,
+                             "seq": delivery.event.get("seq"), "reason": reason[:200],
+                             "at": int(time.time())})  # fmt: skip
+        failed = keys.outbox_failed(self.channel)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.lpush(failed, record)
+            pipe.ltrim(failed, 0, FAILED_KEPT - 1)
+            # It names conversations: it expires with them.
+            pipe.expire(failed, self.failed_retention_s)
+            await pipe.execute()
+        metrics.OUTBOX_FAILED.labels(channel=self.channel).inc()
+        log.warning("outbox_refused", channel=self.channel,
+                    conversation_id=delivery.conversation_id, seq=delivery.event.get("seq"),
+                    reason=reason[:200])  # fmt: skip
+
+    async def failures(self, count: int = 100) -> list[dict[str, Any]]:
+        """The latest refusals, newest first (for supervisors)."""
+        raw = await self._redis.lrange(keys.outbox_failed(self.channel), 0, count - 1)
+        return [json.loads(item) for item in raw]
+
+    async def _lead(self, when_due: bool = False) -> bool:
+        """Take or renew the lease; with `when_due`, only talk to Redis every third of it."""
+        now = time.monotonic()
+        if when_due and now - self._renewed_at < self.lease_s / 3:
+            return True
+        ms = int(self.lease_s * 1000)
+        leading = bool(await self._lead_script(keys=[keys.outbox_sender(self.channel)],
+                                               args=[self.host_id, ms]))  # fmt: skip
+        self._renewed_at = now if leading else 0.0
+        return leading
+
+    async def _wait_leading(self, delay_s: float) -> bool:
+        """Sleep `delay_s` while keeping the lease; False if another replica took it."""
+        deadline = time.monotonic() + delay_s
+        while (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, self.lease_s / 3))
+            if not await self._lead():
+                return False
+        return True
+
+    async def _wait_for_entries(self) -> None:
+        """Block until the outbox has an entry, or a third of the lease has passed."""
+        block_ms = int(self.lease_s / 3 * 1000)
+        await self._redis.xread({self._stream: "0-0"}, count=1, block=block_ms)
