@@ -7,6 +7,7 @@ import sys
 
 from benchmarks import (
     capacity,
+    channels,
     conversation_length,
     dialogue_latency,
     gateway_latency,
@@ -18,6 +19,7 @@ from benchmarks import (
 
 BENCHMARKS = {
     "capacity": capacity.run,
+    "channels": channels.run,
     "conversation_length": conversation_length.run,
     "dialogue_latency": dialogue_latency.run,
     "gateway_latency": gateway_latency.run,

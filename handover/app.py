@@ -18,7 +18,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-import handover.channels.telegram  # noqa: F401  (registers the adapter)
+import handover.channels.messenger
+import handover.channels.telegram
+import handover.channels.whatsapp  # noqa: F401
 from handover.agents.auth import AgentAuth
 from handover.agents.desk import AgentDesk
 from handover.agents.directory import AgentDirectory, ensure_demo_agent

@@ -266,6 +266,31 @@ class Settings(BaseSettings):
     telegram_api_url: str = Field(
         "https://api.telegram.org", description="Base URL of the Telegram Bot API."
     )
+    whatsapp_access_token: str = Field(
+        "", description="WhatsApp Cloud API access token (system user). Unset: WhatsApp is off."
+    )
+    whatsapp_phone_number_id: str = Field("", description="The sending phone number's id.")
+    whatsapp_app_secret: str = Field(
+        "", description="The Meta app's secret: webhooks are signed with it (X-Hub-Signature-256)."
+    )
+    whatsapp_verify_token: str = Field(
+        "", description="Token Meta's webhook subscription handshake must present."
+    )
+    whatsapp_api_url: str = Field(
+        "https://graph.facebook.com/v21.0", description="Base URL of the Graph API for WhatsApp."
+    )
+    messenger_page_token: str = Field(
+        "", description="Facebook page access token. Unset: Messenger is off."
+    )
+    messenger_app_secret: str = Field(
+        "", description="The Meta app's secret: webhooks are signed with it (X-Hub-Signature-256)."
+    )
+    messenger_verify_token: str = Field(
+        "", description="Token Meta's webhook subscription handshake must present."
+    )
+    messenger_api_url: str = Field(
+        "https://graph.facebook.com/v21.0", description="Base URL of the Graph API for Messenger."
+    )
     channel_send_timeout_s: float = Field(
         5.0, gt=0, description="How long one send to a messenger's API may take before it is "
         "retried (the outbox keeps the reply)."

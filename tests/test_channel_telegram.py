@@ -26,8 +26,8 @@ from handover.conversation.log import ConversationLog, for_citizen
 from handover.ops.redis_connection import connect as connect_redis
 from handover.settings import Settings
 from tests.agent_client import AgentClient
+from tests.provider_apis import Call, TelegramApi
 from tests.services import ROOT, Service, start_gateway
-from tests.telegram_api import Call, TelegramApi
 from tests.test_accessibility_browser import serious_violations
 from tests.test_agent_console_browser import sign_in
 from tests.test_handover import PASSWORD, add_agent, citizen_asking_for_a_person
@@ -269,9 +269,8 @@ async def test_a_provider_outage_loses_no_reply_and_sends_none_twice(
     telegram_gateway: Service, telegram: TelegramApi, redis: Redis
 ) -> None:
     chat = next(_chats)
-    telegram.fail_next(3, 502, description="Bad Gateway")
-    telegram.fail_next(1, 429, description="Too Many Requests: retry after 1",
-                       parameters={"retry_after": 1})  # fmt: skip
+    telegram.fail_next(3, 502, "Bad Gateway")
+    telegram.fail_next(1, 429, "Too Many Requests: retry after 1", parameters={"retry_after": 1})
     questions = ["Ich brauche einen neuen Personalausweis", "Was kostet das?"]
     for question in questions:
         assert (await post(telegram_gateway, text_update(chat, question))).status_code == 200
@@ -289,7 +288,7 @@ async def test_a_user_who_blocked_the_bot_is_recorded_and_others_still_get_answe
     telegram_gateway: Service, telegram: TelegramApi, redis: Redis
 ) -> None:
     blocked, other = next(_chats), next(_chats)
-    telegram.fail_next(1, 403, description="Forbidden: bot was blocked by the user")
+    telegram.fail_next(1, 403, "Forbidden: bot was blocked by the user")
     await post(telegram_gateway, text_update(blocked, "Hallo"))
     await asyncio.sleep(1.5)
     await post(telegram_gateway, text_update(other, "Hallo"))

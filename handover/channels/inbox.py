@@ -24,6 +24,7 @@ from handover.conversation.protocol import MessageFrame, message_event
 from handover.conversation.routing import Gateway
 from handover.conversation.states import State
 from handover.errors import ConversationClosed
+from handover.ops import metrics
 from handover.ops.rate_limit import Budgets
 from handover.privacy.pseudonyms import Pseudonyms
 
@@ -99,6 +100,13 @@ class ChannelInbox:
             outcome = await self._store(conversation, inbound, payload, text)
         await self.log.redis.set(user_key, conversation.id, ex=self.retention_s)
         return outcome
+
+    async def receive_all(self, inbound: list[Inbound]) -> None:
+        """Every message of one webhook delivery, in order (providers batch them)."""
+        for message in inbound:
+            metrics.CHANNEL_MESSAGES.labels(channel=message.channel, direction="in").inc()
+            outcome = await self.receive(message)
+            log.info("channel_message", channel=message.channel, outcome=outcome)
 
     async def _open(self, user_key: str, previous: str, inbound: Inbound) -> Conversation:
         """A new conversation for the user; or, if a request of theirs that came at the same

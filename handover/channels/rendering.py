@@ -13,6 +13,10 @@ from typing import Any
 
 from handover.conversation.citizen_texts import citizen_text
 
+# The start of the conversation id in a choice's id: a choice of an earlier conversation's
+# message is told apart from the current one's (ids stay far below every channel's limit,
+# Telegram's 64 bytes of callback data the smallest).
+CONVERSATION_TAG = 12
 CSAT_SCORES = (1, 2, 3, 4, 5)
 # The payload a CSAT choice carries; read back by the channel inbox.
 CSAT_PAYLOAD = "csat:{score}"
@@ -101,3 +105,26 @@ def choice_for(text: str, choices: list[Choice]) -> Choice | None:
     if answer.isdigit() and 1 <= int(answer) <= len(choices):
         return choices[int(answer) - 1]
     return next((c for c in choices if c.title.casefold() == answer), None)
+
+
+def choice_id(conversation_id: str, seq: int, index: int) -> str:
+    """What a channel sends back when the citizen takes a choice: `<conversation>:<seq>:<index>`."""
+    return f"{conversation_id[:CONVERSATION_TAG]}:{seq}:{index}"
+
+
+def read_choice_id(value: str) -> tuple[str, int, int]:
+    """The parts of a `choice_id`; ValueError for anything else (a forged or foreign id)."""
+    parts = value.split(":")
+    if len(parts) != 3 or not (parts[0].isalnum() and parts[1].isdigit() and parts[2].isdigit()):
+        raise ValueError("an id that names no choice")
+    return parts[0], int(parts[1]), int(parts[2])
+
+
+def fit(text: str, limit: int) -> str:
+    """`text` cut to a channel's limit, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def with_links(rendered: Rendered) -> str:
+    """The text with its links written out, for channels without link buttons."""
+    return "\n\n".join([rendered.text, *(f"{link.title}: {link.url}" for link in rendered.links)])

@@ -28,8 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from handover.channels.base import ChannelAdapter, Delivery, SendFailed, register
 from handover.channels.inbox import ChannelInbox, Inbound
-from handover.channels.rendering import Rendered, render
-from handover.ops import metrics
+from handover.channels.rendering import Rendered, choice_id, fit, read_choice_id, render
 from handover.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -37,9 +36,6 @@ log = structlog.get_logger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_TEXT = 4096  # Telegram's limit for one message
 MAX_BUTTON_TEXT = 64
-# The start of the conversation id in a button's callback data (64 bytes at most): a
-# button of an earlier conversation's message is told apart from the current one's.
-CONVERSATION_TAG = 12
 
 
 class _Loose(BaseModel):
@@ -111,10 +107,8 @@ class TelegramChannel(ChannelAdapter):
                 return JSONResponse({"error": "bad_request"}, status_code=400)
             if inbound is None:
                 return JSONResponse({"ok": True})  # an update kind the bot does not take
-            metrics.CHANNEL_MESSAGES.labels(channel=self.name, direction="in").inc()
             inbox: ChannelInbox = request.app.state.channel_inbox
-            outcome = await inbox.receive(inbound)
-            log.info("channel_message", channel=self.name, outcome=outcome)
+            await inbox.receive_all([inbound])
             if update.callback_query is not None:
                 await self._answer_callback(update.callback_query.id)
             return JSONResponse({"ok": True})
@@ -125,14 +119,8 @@ class TelegramChannel(ChannelAdapter):
         message_id = f"u{update.update_id}"
         if update.callback_query is not None:
             query = update.callback_query
-            parts = (query.data or "").split(":")
-            if len(parts) != 3:
-                raise ValueError("callback data is not <conversation>:<seq>:<index>")
-            tag, seq, index = parts
-            if not (tag.isalnum() and seq.isdigit() and index.isdigit()):
-                raise ValueError("callback data is not <conversation>:<seq>:<index>")
             return Inbound(self.name, str(query.from_.id), message_id,
-                           answers=(tag, int(seq), int(index)),
+                           answers=read_choice_id(query.data or ""),
                            language=query.from_.language_code)  # fmt: skip
         if update.message is None:
             return None
@@ -155,9 +143,8 @@ class TelegramChannel(ChannelAdapter):
         if not rendered.text:
             return
         body: dict[str, Any] = {"chat_id": int(delivery.recipient),
-                                "text": _fit(rendered.text, MAX_TEXT)}  # fmt: skip
-        tag = delivery.conversation_id[:CONVERSATION_TAG]
-        keyboard = _keyboard(rendered, f"{tag}:{delivery.event['seq']}")
+                                "text": fit(rendered.text, MAX_TEXT)}  # fmt: skip
+        keyboard = _keyboard(rendered, delivery.conversation_id, int(delivery.event["seq"]))
         if keyboard:
             body["reply_markup"] = {"inline_keyboard": keyboard}
         await self._call("sendMessage", body)
@@ -195,16 +182,17 @@ class TelegramChannel(ChannelAdapter):
         raise SendFailed(f"{method}: {description}", permanent=permanent)
 
 
-def _keyboard(rendered: Rendered, event: str) -> list[list[dict[str, str]]]:
-    """Choices as callback buttons (`<conversation>:<seq>:<index>`), links as URL buttons."""
+def _keyboard(rendered: Rendered, conversation_id: str, seq: int) -> list[list[dict[str, str]]]:
+    """Choices as callback buttons (`choice_id`), links as URL buttons."""
     rows = [
-        [{"text": _fit(choice.title, MAX_BUTTON_TEXT), "callback_data": f"{event}:{choice.index}"}]
-        for choice in rendered.choices
+        [
+            {
+                "text": fit(c.title, MAX_BUTTON_TEXT),
+                "callback_data": choice_id(conversation_id, seq, c.index),
+            }
+        ]
+        for c in rendered.choices
     ]
-    rows += [[{"text": _fit(link.title, MAX_BUTTON_TEXT), "url": link.url}]
+    rows += [[{"text": fit(link.title, MAX_BUTTON_TEXT), "url": link.url}]
              for link in rendered.links]  # fmt: skip
     return rows
-
-
-def _fit(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
