@@ -7,11 +7,16 @@ user runs, talking to a real Redis and a real trained Rasa model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
+from handover.conversation.log import ConversationLog
+from handover.ops.redis_connection import connect
+from handover.settings import Settings
 from tests.services import (
     Service,
     free_port,
@@ -72,3 +77,21 @@ def gateway(
 @pytest.fixture(scope="session")
 def ws_url(gateway: Service) -> str:
     return f"ws://127.0.0.1:{gateway.port}/ws/chat"
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A client of the session's redis-server, as every app process connects (decoded)."""
+    client = connect(Settings(redis_url=redis_url))
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def log(redis: Redis) -> Iterator[ConversationLog]:
+    """A conversation log (retention an hour) that holds, until the test ends, what a test
+    puts in `log.held` (as a socket holds its conversation: its first event stores it)."""
+    log = ConversationLog(redis, 3600)
+    with ExitStack() as held:
+        log.held = held  # type: ignore[attr-defined]
+        yield log

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import pytest
@@ -94,14 +93,6 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
                         keys.outbox_sender("testchannel"))  # fmt: skip
     yield client
     await client.aclose()
-
-
-@pytest.fixture
-def log(redis: Redis) -> Iterator[ConversationLog]:
-    log = ConversationLog(redis, RETENTION_S)
-    with ExitStack() as held:
-        log.held = held  # type: ignore[attr-defined]
-        yield log
 
 
 async def on_channel(log: ConversationLog, channel: str, recipient: str) -> Conversation:

@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,6 @@ from handover import keys
 from handover.agents.queues import Queues
 from handover.channels.rendering import render
 from handover.conversation.log import ConversationLog, for_citizen
-from handover.ops.redis_connection import connect as connect_redis
-from handover.settings import Settings
 from tests.agent_client import AgentClient
 from tests.provider_apis import Call, TelegramApi
 from tests.services import ROOT, Service, start_gateway
@@ -70,13 +68,6 @@ def telegram_gateway(
     })  # fmt: skip
     yield service
     service.stop()
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = connect_redis(Settings(redis_url=redis_url))
-    yield client
-    await client.aclose()
 
 
 def text_update(chat: int, text: str, **message: Any) -> dict[str, Any]:

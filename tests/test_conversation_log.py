@@ -4,33 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
 
-import pytest
 from redis.asyncio import Redis
 
 from handover.conversation.log import Conversation, ConversationLog
 from handover.conversation.protocol import message_event
-from handover.ops.redis_connection import connect
-from handover.settings import Settings
 
 RETENTION_S = 3600
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = connect(Settings(redis_url=redis_url))
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def log(redis: Redis) -> Iterator[ConversationLog]:
-    log = ConversationLog(redis, RETENTION_S)
-    with ExitStack() as held:
-        log.held = held  # type: ignore[attr-defined]
-        yield log
 
 
 async def start(log: ConversationLog, language: str = "de") -> Conversation:

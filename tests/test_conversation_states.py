@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
 
 import pytest
 from redis.asyncio import Redis
@@ -22,8 +20,6 @@ from handover.conversation.log import Conversation, ConversationLog
 from handover.conversation.protocol import message_event
 from handover.conversation.states import State
 from handover.conversation.timeline import Timeline
-from handover.ops.redis_connection import connect
-from handover.settings import Settings
 
 RETENTION_S = 3600
 
@@ -63,18 +59,8 @@ def test_state_events_have_the_wire_shape() -> None:
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = connect(Settings(redis_url=redis_url))
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def timeline(redis: Redis) -> Iterator[Timeline]:
-    log = ConversationLog(redis, RETENTION_S)
-    with ExitStack() as held:
-        log.held = held  # type: ignore[attr-defined]
-        yield Timeline(log, EventBus(redis, ConversationHub(), RETENTION_S))
+def timeline(redis: Redis, log: ConversationLog) -> Timeline:
+    return Timeline(log, EventBus(redis, ConversationHub(), RETENTION_S))
 
 
 async def started(timeline: Timeline) -> Conversation:

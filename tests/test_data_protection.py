@@ -58,13 +58,6 @@ def privacy_agents(redis_url: str) -> None:
         assert done.returncode == 0, done.stderr
 
 
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
 def ws(service: Service) -> str:
     return service.url.replace("http://", "ws://") + "/ws/chat"
 

@@ -44,13 +44,6 @@ def read_text(path: Path | str) -> str:
     return Path(path).read_text()
 
 
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
 async def test_the_citizen_downloads_and_deletes_the_conversation_in_the_widget(
     page: Page,
     privacy_gateway: Service,  # noqa: F811

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -15,13 +14,6 @@ from handover.privacy.erasure import Eraser, Requester
 from handover.privacy.person_data import Holdings, UnknownSubject, normalised_subject
 from handover.privacy.pseudonyms import Pseudonyms, normalise_phone
 from handover.privacy.retention import DAY_S, may_live_forever
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 def test_phone_numbers_written_differently_are_one_number() -> None:

@@ -4,13 +4,10 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from redis.asyncio import Redis
 
 from handover.ops.rate_limit import Budgets, TokenBucket, address_key
-from handover.ops.redis_connection import connect
 from handover.settings import Settings
 
 
@@ -39,13 +36,6 @@ def test_an_ipv6_client_counts_as_its_64_and_ipv4_as_itself() -> None:
     assert address_key("::ffff:192.0.2.7") == "192.0.2.7"
     assert address_key("192.0.2.7") == "192.0.2.7"
     assert address_key("testclient") == "testclient"
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = connect(Settings(redis_url=redis_url))
-    yield client
-    await client.aclose()
 
 
 async def test_two_replicas_share_one_budget_and_its_windows_expire(redis: Redis) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -49,13 +49,6 @@ def closed_gateway(service_dir: Path, redis_url: str, rasa_server: Service) -> I
                             env={**RETENTION, "SERVICE_HOURS": "Mo 00:00-00:01"})  # fmt: skip
     yield service
     service.stop()
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 def ws(service: Service) -> str:

@@ -15,18 +15,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import aiohttp
-import structlog
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
-from handover.channels.base import ChannelAdapter, Delivery, register
+from handover.channels.base import Delivery, register
 from handover.channels.inbox import Inbound
-from handover.channels.meta import graph_post, webhook_router
+from handover.channels.meta import MetaChannel
 from handover.channels.rendering import choice_id, fit, read_choice_id, render, with_links
 from handover.settings import Settings
-
-log = structlog.get_logger(__name__)
 
 MAX_TEXT = 2000
 MAX_QUICK_REPLIES = 13
@@ -76,29 +71,21 @@ class Notification(_Loose):
 
 
 @register
-class MessengerChannel(ChannelAdapter):
+class MessengerChannel(MetaChannel):
     name: ClassVar[str] = "messenger"
     required: ClassVar[tuple[str, ...]] = (
         "MESSENGER_PAGE_TOKEN", "MESSENGER_APP_SECRET", "MESSENGER_VERIFY_TOKEN",
     )  # fmt: skip
 
-    def __init__(self, settings: Settings) -> None:
-        self._url = f"{settings.messenger_api_url.rstrip('/')}/me/messages"
-        self._token = settings.messenger_page_token
-        self._secret = settings.messenger_app_secret
-        self._verify_token = settings.messenger_verify_token
-        self._timeout = aiohttp.ClientTimeout(total=settings.channel_send_timeout_s)
-
     @classmethod
     def from_settings(cls, settings: Settings) -> MessengerChannel:
-        return cls(settings)
+        return cls(f"{settings.messenger_api_url.rstrip('/')}/me/messages",
+                   settings.messenger_page_token, settings.messenger_app_secret,
+                   settings.messenger_verify_token, settings.channel_send_timeout_s)  # fmt: skip
 
     # --- in ---------------------------------------------------------------------------
 
-    def router(self) -> APIRouter:
-        return webhook_router(self.name, self._secret, self._verify_token, self._read)
-
-    def _read(self, body: bytes) -> list[Inbound]:
+    def read(self, body: bytes) -> list[Inbound]:
         return self._inbound(Notification.model_validate_json(body))
 
     def _inbound(self, notification: Notification) -> list[Inbound]:
@@ -145,4 +132,4 @@ class MessengerChannel(ChannelAdapter):
             ]  # fmt: skip
         body = {"recipient": {"id": delivery.recipient}, "messaging_type": "RESPONSE",
                 "message": message}  # fmt: skip
-        await graph_post(self.session(), self._url, self._token, body, self._timeout)
+        await self.post(body)

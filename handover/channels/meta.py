@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +27,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import ValidationError
 
-from handover.channels.base import SendFailed
+from handover.channels.base import ChannelAdapter, SendFailed
 from handover.channels.inbox import ChannelInbox, Inbound
 
 log = structlog.get_logger(__name__)
@@ -110,3 +111,26 @@ async def graph_post(
         wait = float(retry_after) if retry_after and retry_after.isdigit() else None
         raise SendFailed(reason, retry_after_s=wait or 5.0)
     raise SendFailed(reason, permanent=status < 500)
+
+
+class MetaChannel(ChannelAdapter):
+    """A channel on Meta's webhooks and Graph API; a subclass reads and writes its messages."""
+
+    def __init__(
+        self, send_url: str, token: str, app_secret: str, verify_token: str, timeout_s: float
+    ) -> None:
+        self._send_url = send_url
+        self._token = token
+        self._secret = app_secret
+        self._verify_token = verify_token
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    def router(self) -> APIRouter:
+        return webhook_router(self.name, self._secret, self._verify_token, self.read)
+
+    @abstractmethod
+    def read(self, body: bytes) -> list[Inbound]:
+        """The messages of a verified notification, in order."""
+
+    async def post(self, body: dict[str, Any]) -> None:
+        await graph_post(self.session(), self._send_url, self._token, body, self._timeout)

@@ -18,18 +18,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import aiohttp
-import structlog
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from handover.channels.base import ChannelAdapter, Delivery, register
+from handover.channels.base import Delivery, register
 from handover.channels.inbox import Inbound
-from handover.channels.meta import graph_post, webhook_router
+from handover.channels.meta import MetaChannel
 from handover.channels.rendering import Rendered, choice_id, fit, read_choice_id, render, with_links
 from handover.settings import Settings
-
-log = structlog.get_logger(__name__)
 
 MAX_TEXT = 4096
 MAX_INTERACTIVE_TEXT = 1024
@@ -85,32 +80,23 @@ class Notification(_Loose):
 
 
 @register
-class WhatsAppChannel(ChannelAdapter):
+class WhatsAppChannel(MetaChannel):
     name: ClassVar[str] = "whatsapp"
     required: ClassVar[tuple[str, ...]] = (
         "WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_APP_SECRET",
         "WHATSAPP_VERIFY_TOKEN",
     )  # fmt: skip
 
-    def __init__(self, settings: Settings) -> None:
-        self._url = (
-            f"{settings.whatsapp_api_url.rstrip('/')}/{settings.whatsapp_phone_number_id}/messages"
-        )
-        self._token = settings.whatsapp_access_token
-        self._secret = settings.whatsapp_app_secret
-        self._verify_token = settings.whatsapp_verify_token
-        self._timeout = aiohttp.ClientTimeout(total=settings.channel_send_timeout_s)
-
     @classmethod
     def from_settings(cls, settings: Settings) -> WhatsAppChannel:
-        return cls(settings)
+        api, phone = settings.whatsapp_api_url.rstrip("/"), settings.whatsapp_phone_number_id
+        return cls(f"{api}/{phone}/messages", settings.whatsapp_access_token,
+                   settings.whatsapp_app_secret, settings.whatsapp_verify_token,
+                   settings.channel_send_timeout_s)  # fmt: skip
 
     # --- in ---------------------------------------------------------------------------
 
-    def router(self) -> APIRouter:
-        return webhook_router(self.name, self._secret, self._verify_token, self._read)
-
-    def _read(self, body: bytes) -> list[Inbound]:
+    def read(self, body: bytes) -> list[Inbound]:
         return self._inbound(Notification.model_validate_json(body))
 
     def _inbound(self, notification: Notification) -> list[Inbound]:
@@ -145,7 +131,7 @@ class WhatsAppChannel(ChannelAdapter):
         ids = [choice_id(delivery.conversation_id, int(delivery.event["seq"]), c.index)
                for c in rendered.choices]  # fmt: skip
         body.update(_message(rendered, ids, delivery.language))
-        await graph_post(self.session(), self._url, self._token, body, self._timeout)
+        await self.post(body)
 
 
 def _message(rendered: Rendered, ids: list[str], language: str) -> dict[str, Any]:
