@@ -249,7 +249,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         return JSONResponse({"token": token, "agent": agent.public()})
 
     async def citizen_socket(websocket: WebSocket) -> None:
-        # Token and `after` come in the hello frame (citizen_socket.py); a `token` or
+        # Token and `after` come in the hello frame (channels/web.py); a `token` or
         # `after` left in the query by an old client is never read.
         await serve_citizen(
             websocket,
@@ -302,7 +302,7 @@ class GatewayApp:
             handler = self._sockets.get(scope["path"])
             if handler is not None:
                 # Bot turns started from this connection inherit the citizen's client
-                # key; Rasa's metadata carries it to the action server (rasa_bot.py).
+                # key; Rasa's metadata carries it to the action server (rasa/client.py).
                 token = CLIENT_KEY.set(self.state.client_keys.of_scope(scope))
                 try:
                     await handler(WebSocket(scope, receive, send))

@@ -2,7 +2,7 @@
 
 Tokens are signed (itsdangerous) rather than stored: any gateway replica can
 check one with one Redis read (the account). A token names the account's
-`generation` (agents.py): changing or removing the account invalidates it. The
+`generation` (agents/directory.py): changing or removing the account invalidates it. The
 signing key is a setting, or a random key that the first replica stores in
 Redis for all of them.
 

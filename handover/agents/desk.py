@@ -276,6 +276,7 @@ class AgentDesk:
             )
             if accepted.won:
                 if not await self._joined(agent, conversation_id, queue, accepted):
+                    self._assign_again = True  # it ended meanwhile: look at the queue again
                     return False
                 loads[agent.username] = (loads[agent.username][0] + 1, int(time.time() * 1000))
                 return True

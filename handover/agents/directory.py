@@ -6,9 +6,9 @@ Accounts live in Redis, so every gateway replica and the admin command see the
 same directory.
 
 Each save gives the account a new random `generation`; tokens name the
-generation they were issued for (agent_auth.py), so changing or removing an
+generation they were issued for (agents/auth.py), so changing or removing an
 account invalidates its tokens, and the change is announced on
-`REVOKED_CHANNEL` so open agent sockets on every replica close (agent_sessions.py).
+`REVOKED_CHANNEL` so open agent sockets on every replica close (agents/sessions.py).
 """
 
 from __future__ import annotations

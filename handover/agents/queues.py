@@ -5,7 +5,7 @@ queue (conversations whose agent dropped out go back there), band 1 is normal.
 Accepting is one Lua script: it removes the conversation from the queue and
 assigns it only if the removal succeeded, so of two agents accepting at once
 exactly one wins, whichever replica each is connected to. Auto-assignment
-(agent_desk.py) uses the same script, so it can never give one conversation to
+(agents/desk.py) uses the same script, so it can never give one conversation to
 two agents either.
 
 When a conversation leaves an agent without their doing (a supervisor's

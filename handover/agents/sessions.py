@@ -1,10 +1,10 @@
 """Open agent sockets of this replica, told when their account changes on any replica.
 
-agents.py publishes a username on `REVOKED_CHANNEL` whenever that account is
+agents/directory.py publishes a username on `REVOKED_CHANNEL` whenever that account is
 saved or removed, from whichever process does it (a gateway replica, the admin
 command). Every replica listens on one subscription and calls the callbacks of
 that agent's open sockets; each socket then checks its token again and closes
-with 4401 if it is no longer valid (agent_socket.py). Pub/sub is
+with 4401 if it is no longer valid (agents/socket.py). Pub/sub is
 fire-and-forget, so sockets also re-check on their presence beat: a missed
 announcement delays a revocation by seconds, never forever.
 """

@@ -3,7 +3,7 @@
 The token never travels in the URL: the first frame is `{"type":"auth","token"}`.
 A socket without a valid one within AUTH_TIMEOUT_S is closed with 4401 before
 anything is read or stored for it. Afterwards the token is checked again when
-the agent's account changes on any replica (agent_sessions.py), on every
+the agent's account changes on any replica (agents/sessions.py), on every
 presence beat, and at its expiry: a socket whose token is no longer valid is
 closed with 4401 and processes no further frame.
 

@@ -1,7 +1,7 @@
 """Fan-out between gateway replicas over Redis pub/sub.
 
 Each conversation has a set of the replicas that hold a socket of it
-(`bs:conv:{id}:replicas`). The append script (conversation_log.py) publishes
+(`bs:conv:{id}:replicas`). The append script (conversation/log.py) publishes
 every new event to each *other* replica in that set, on the replica's own
 channel `bs:replica:<host id>`; every process subscribes to its own channel
 only. So a process never receives its own events back, one subscription serves

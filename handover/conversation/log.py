@@ -34,7 +34,7 @@ from handover.conversation.protocol import ConversationState, utc_now
 from handover.conversation.states import State
 from handover.conversation.token import ConversationTokens, TokenClaims
 
-# KEYS: meta hash, log stream, client-id hash, replica set (event_bus.py).
+# KEYS: meta hash, log stream, client-id hash, replica set (conversation/bus.py).
 # ARGV: client id ('' for none), event JSON, TTL seconds, the states in which to
 # refuse the event ('|closed|queued|', '' for none; `leaving_message` is state
 # `bot` with mode `ticket`, states.py), the host id of the appending process, '1'
@@ -49,7 +49,7 @@ from handover.conversation.token import ConversationTokens, TokenClaims
 # Publishes "<seq>|<conversation id>|<event JSON>" to every other replica that
 # holds a socket of the conversation; a conversation created here is announced
 # as "<host id>|<conversation id>" on BORN_CHANNEL, so other replicas holding
-# it unstored start listening (event_bus.py).
+# it unstored start listening (conversation/bus.py).
 # Returns {status, seq, state before, mode, created}: status 1 stored, 0
 # duplicate client id (seq is the earlier event's), -1 refused because of the
 # state or because the conversation does not exist (never did, or expired) and
@@ -120,7 +120,7 @@ redis.call('EXPIRE', KEYS[2], ARGV[1])
 return 1
 """
 
-# Where the append script announces a conversation it created (event_bus.py).
+# Where the append script announces a conversation it created (conversation/bus.py).
 BORN_CHANNEL = keys.CONVERSATIONS_BORN
 
 # KEYS: meta hash, NLU hash. ARGV: citizen seq, parse JSON, TTL seconds.

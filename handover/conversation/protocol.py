@@ -126,7 +126,7 @@ def utc_now() -> str:
 
 # --- server frames ------------------------------------------------------------
 # Durable events are stored in the conversation log as plain dicts (see
-# conversation_log.py) and sent as they are; these builders fix their shapes.
+# conversation/log.py) and sent as they are; these builders fix their shapes.
 
 
 class Button(BaseModel):

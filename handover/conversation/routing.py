@@ -1,7 +1,7 @@
 """What happens to a citizen's message: stored first, then routed by conversation state.
 
-The socket layer (citizen_socket.py) speaks the protocol; this module owns the
-order of effects on the citizen's side (agent_desk.py owns the agent's). A
+The socket layer (channels/web.py) speaks the protocol; this module owns the
+order of effects on the citizen's side (agents/desk.py owns the agent's). A
 message is appended to the log and acknowledged before the bot sees it, so a
 Rasa outage or a dropped socket never loses it. Bot turns run as tasks of their
 own, one at a time per conversation, and finish even if the citizen's socket

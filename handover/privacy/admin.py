@@ -6,7 +6,7 @@
     python -m handover.admin audit-log [--limit N]
     python -m handover.admin deletion-records [--limit N]
 
-The same logic as the admin API (privacy_api.py): exports and erasures are
+The same logic as the admin API (privacy/api.py): exports and erasures are
 written to the audit log, erasures leave a deletion record. An export file is
 created with mode 0600: it holds personal data.
 """

@@ -2,7 +2,7 @@
 
 Final and complete: the log stream, meta hash, client ids, NLU data, rating,
 replica set, the token's key, queue entries, agents' lists and reasons, the
-tickets written in it, the Rasa tracker (rasa_trackers.py) and the look-up
+tickets written in it, the Rasa tracker (rasa/trackers.py) and the look-up
 counter named after it. Before anything is deleted, a `state` event with
 reason `erased` is appended: every replica's open citizen socket and every
 agent following it is told (the widget forgets its token; the console drops
