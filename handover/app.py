@@ -18,6 +18,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+# Each channel module registers its adapter when imported.
+import handover.channels.mail
 import handover.channels.messenger
 import handover.channels.telegram
 import handover.channels.whatsapp  # noqa: F401
@@ -128,6 +130,8 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
             settings.retention_s, settings.max_text_chars,
         )  # fmt: skip
         outboxes = _start_outboxes(channels, redis, conversation_log, bus.host_id, http, settings)
+        for channel in channels:
+            await channel.start(app.state.channel_inbox)
         app.state.outboxes = {name: outbox for name, (outbox, _) in outboxes.items()}
         app.state.grace_tasks = set()
         demo_login = ""
@@ -148,6 +152,8 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            for channel in channels:
+                await channel.stop()
             await app.state.gateway.drain()
             await sessions.stop()
             await bus.stop()

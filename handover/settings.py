@@ -291,6 +291,29 @@ class Settings(BaseSettings):
     messenger_api_url: str = Field(
         "https://graph.facebook.com/v21.0", description="Base URL of the Graph API for Messenger."
     )
+    email_address: str = Field(
+        "", description="The citizen service's chat mailbox, e.g. chat@musterstadt.example. "
+        "Unset: the e-mail channel is off."
+    )
+    email_display_name: str = Field("Bürgerservice", description="Sender name of replies.")
+    email_listen_host: str = Field(
+        "127.0.0.1", description="Interface of the gateway's SMTP listener for incoming mail."
+    )
+    email_listen_port: int = Field(
+        0, ge=0, description="Port of the SMTP listener (0: the e-mail channel is off)."
+    )
+    email_trusted_relays: str = Field(
+        "127.0.0.1/32,::1/128", description="Comma-separated networks of the mail servers "
+        "that may deliver to the listener (they check SPF and DKIM)."
+    )
+    email_max_bytes: int = Field(
+        262_144, gt=0, description="Largest incoming mail; larger ones are refused (552)."
+    )
+    email_smtp_host: str = Field("", description="SMTP relay for outgoing mail.")
+    email_smtp_port: int = Field(25, description="Port of the SMTP relay.")
+    email_smtp_user: str = Field("", description="SMTP relay user (unset: no login).")
+    email_smtp_password: str = Field("", description="SMTP relay password.")
+    email_smtp_starttls: bool = Field(False, description="Use STARTTLS towards the relay.")
     channel_send_timeout_s: float = Field(
         5.0, gt=0, description="How long one send to a messenger's API may take before it is "
         "retried (the outbox keeps the reply)."

@@ -201,3 +201,57 @@ class GraphApi(ProviderApi):
         return self.answer(call, {"messaging_product": "whatsapp",
                                   "contacts": [{"input": call.recipient, "wa_id": call.recipient}],
                                   "messages": [{"id": f"wamid.{next(self._ids)}"}]})  # fmt: skip
+
+
+class SmtpRelay:
+    """A real SMTP server (aiosmtpd) standing for the city's relay: it keeps what it is given.
+
+    `fail_next(n, code)` answers the next n mails with that code (451: try later; 550: never).
+    """
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.port = free_port()
+        self.messages: list[Any] = []  # email.message.EmailMessage
+        self._failures: list[str] = []
+        self._lock = threading.Lock()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> SmtpRelay:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def fail_next(self, times: int, code: int) -> None:
+        with self._lock:
+            reply = f"{code} 4.3.0 Try again later" if code < 500 else f"{code} 5.7.1 Refused"
+            self._failures.extend([reply] * times)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        import email
+        import email.policy
+
+        with self._lock:
+            if self._failures:
+                return self._failures.pop(0)
+            self.messages.append(email.message_from_bytes(envelope.content,
+                                                          policy=email.policy.default))  # fmt: skip
+        return "250 OK"
+
+    def to(self, address: str) -> list[Any]:
+        with self._lock:
+            return [m for m in self.messages if address in str(m["To"])]
+
+    async def wait_for(self, address: str, predicate: Callable[[Any], bool],
+                       timeout: float = 30.0) -> Any:  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [m for m in self.to(address) if predicate(m)]
+            if found:
+                return found[0]
+            await asyncio.sleep(0.05)
+        texts = [m.get_content()[:80] for m in self.to(address)]
+        raise AssertionError(f"no such mail to {address} within {timeout} s; got: {texts}")

@@ -22,14 +22,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 import structlog
 from fastapi import APIRouter
 
 from handover.settings import Settings
+
+if TYPE_CHECKING:
+    from handover.channels.inbox import ChannelInbox
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +45,8 @@ class Delivery:
     recipient: str
     language: str
     event: dict[str, Any]
+    # The conversation's meta fields (a channel's facts for replies, e.g. an e-mail thread).
+    meta: dict[str, str] = field(default_factory=dict)
 
 
 class SendFailed(Exception):
@@ -73,6 +78,9 @@ class ChannelAdapter(ABC):
     # The settings it needs (environment variable names), all non-empty, or it is off.
     required: ClassVar[tuple[str, ...]] = ()
     http: aiohttp.ClientSession | None = None
+    # Consecutive replies of one conversation go out as one message (`send_batch`): an
+    # e-mail per bot turn, not per sentence.
+    batches_replies: ClassVar[bool] = False
 
     @classmethod
     def missing(cls, settings: Settings) -> list[str]:
@@ -97,6 +105,16 @@ class ChannelAdapter(ABC):
     @abstractmethod
     async def send(self, delivery: Delivery) -> None:
         """Send one event to the citizen; `SendFailed` if the provider did not take it."""
+
+    async def send_batch(self, deliveries: list[Delivery]) -> None:
+        """Send consecutive events of one conversation as one message (`batches_replies`)."""
+        raise NotImplementedError(f"{self.name} sends one event at a time")
+
+    async def start(self, inbox: ChannelInbox) -> None:  # noqa: B027 (most need none)
+        """Start what receives without a webhook (an SMTP listener)."""
+
+    async def stop(self) -> None:  # noqa: B027
+        """Stop what `start` started."""
 
 
 REGISTRY: dict[str, type[ChannelAdapter]] = {}

@@ -32,6 +32,8 @@ log = structlog.get_logger(__name__)
 
 _CSAT = re.compile(CSAT_PAYLOAD.replace("{score}", r"([1-5])"))
 CLIENT_ID_CHARS = 64
+# How far back a numbered answer looks for the choices it names.
+RECENT_EVENTS = 10
 
 # Point a channel user's key at a new conversation, unless another request did first.
 # KEYS: the user's key. ARGV: the conversation it pointed at ('' for none), the new one,
@@ -57,6 +59,10 @@ class Inbound:
     answers: tuple[str, int, int] | None = None
     language: str | None = None
     unsupported: bool = False  # a sticker, voice message, location, …
+    # The channel shows choices as a numbered list: "2" (or a title) answers the latest.
+    numbered_choices: bool = False
+    # Meta fields the channel keeps for its replies (an e-mail thread and subject).
+    facts: tuple[tuple[str, str], ...] = ()
 
 
 class ChannelInbox:
@@ -96,7 +102,12 @@ class ChannelInbox:
         else:
             conversation = Conversation(conversation_id, "", state.wire, 0, inbound.channel,
                                         meta.get("language", "de"), stored=True)  # fmt: skip
-        with self.log.hold(conversation, recipient=inbound.user):
+        if conversation.stored and inbound.facts:
+            await self.log.redis.hset(keys.conversation(conversation.id),
+                                      mapping=dict(inbound.facts))  # fmt: skip
+        if inbound.numbered_choices and conversation.stored and not payload:
+            payload, text = await self._numbered(conversation.id, text)
+        with self.log.hold(conversation, recipient=inbound.user, facts=dict(inbound.facts)):
             outcome = await self._store(conversation, inbound, payload, text)
         await self.log.redis.set(user_key, conversation.id, ex=self.retention_s)
         return outcome
@@ -131,6 +142,21 @@ class ChannelInbox:
         choices = render(event, "de").choices if event else []
         chosen = next((c for c in choices if c.index == index), None)
         return (chosen.payload, chosen.title) if chosen else ("", inbound.text)
+
+    async def _numbered(self, conversation_id: str, text: str) -> tuple[str, str]:
+        """A reply naming a choice of the bot's latest message with choices, if it does."""
+        if len(text) > 40:
+            return "", text  # a sentence, not a choice
+        for event in await self.log.latest_events(conversation_id, RECENT_EVENTS):
+            if event.get("from") == "citizen":
+                continue
+            choices = render(event, "de").choices
+            if choices:
+                chosen = choice_for(text, choices)
+                return (chosen.payload, chosen.title) if chosen else ("", text)
+            if event.get("type") == "message" and event.get("from") in ("bot", "agent"):
+                return "", text
+        return "", text
 
     async def _store(
         self, conversation: Conversation, inbound: Inbound, payload: str, text: str

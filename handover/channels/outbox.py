@@ -104,34 +104,52 @@ class Outbox:
             metrics.OUTBOX_BACKLOG.labels(channel=self.channel).set(len(entries))
             if not entries:
                 return done
-            for entry_id, fields in entries:
-                if not await self._lead(when_due=True) or not await self._deliver(
-                    entry_id, fields["e"]
-                ):
+            for group in self._groups(entries):
+                if not await self._lead(when_due=True) or not await self._deliver(group):
                     return done
-                done += 1
+                done += len(group)
 
-    async def _deliver(self, entry_id: str, entry: str) -> bool:
-        """Send one entry until the provider takes or refuses it; False if the lead was lost."""
-        conversation_id, _, seq = entry.partition("|")
-        event = await self.conversations.event_at(conversation_id, int(seq or 0))
+    def _groups(self, entries: list[tuple[str, dict[str, str]]]) -> list[list[tuple[str, str]]]:
+        """(entry id, "<conversation>|<seq>") lists to send at once: one entry each, or for a
+        channel that `batches_replies`, the run of one conversation's consecutive entries
+        (a bot turn's messages become one e-mail)."""
+        groups: list[list[tuple[str, str]]] = []
+        for entry_id, fields in entries:
+            entry = fields["e"]
+            same = groups and groups[-1][0][1].partition("|")[0] == entry.partition("|")[0]
+            if self.adapter.batches_replies and same:
+                groups[-1].append((entry_id, entry))
+            else:
+                groups.append([(entry_id, entry)])
+        return groups
+
+    async def _deliver(self, group: list[tuple[str, str]]) -> bool:
+        """Send a group until the provider takes or refuses it; False if the lead was lost."""
+        conversation_id = group[0][1].partition("|")[0]
         meta = await self.conversations.meta(conversation_id)
-        if event is None or not meta.get("recipient"):
+        seqs = [int(entry.partition("|")[2] or 0) for _, entry in group]
+        events = [await self.conversations.event_at(conversation_id, seq) for seq in seqs]
+        deliveries = [Delivery(conversation_id, meta.get("recipient", ""),
+                               meta.get("language", "de"), event, meta)
+                      for event in events if event is not None]  # fmt: skip
+        if not deliveries or not meta.get("recipient"):
             # Erased or expired meanwhile: nothing to send, nobody to send it to.
-            await self._redis.xdel(self._stream, entry_id)
+            await self._redis.xdel(self._stream, *(entry_id for entry_id, _ in group))
             return True
-        delivery = Delivery(conversation_id, meta["recipient"], meta.get("language", "de"), event)
         attempt = 0
         while True:
             try:
-                await self.adapter.send(delivery)
+                if self.adapter.batches_replies:
+                    await self.adapter.send_batch(deliveries)
+                else:
+                    await self.adapter.send(deliveries[0])
             except SendFailed as failed:
                 if failed.permanent:
-                    await self._refused(delivery, failed.reason)
+                    await self._refused(deliveries[0], failed.reason)
                     break
                 delay = failed.retry_after_s
                 reason = failed.reason
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 delay, reason = None, type(exc).__name__
             else:
                 metrics.CHANNEL_MESSAGES.labels(channel=self.channel, direction="out").inc()
@@ -140,11 +158,11 @@ class Outbox:
             attempt += 1
             metrics.OUTBOX_RETRIES.labels(channel=self.channel).inc()
             log.warning("outbox_retry", channel=self.channel, conversation_id=conversation_id,
-                        seq=delivery.event.get("seq"), reason=reason, attempt=attempt,
+                        seq=deliveries[0].event.get("seq"), reason=reason, attempt=attempt,
                         retry_in_s=round(delay, 2))  # fmt: skip
             if not await self._wait_leading(delay):
                 return False
-        await self._redis.xdel(self._stream, entry_id)
+        await self._redis.xdel(self._stream, *(entry_id for entry_id, _ in group))
         return True
 
     async def _refused(self, delivery: Delivery, reason: str) -> None:

@@ -197,6 +197,7 @@ class _Unstored:
     channel: str
     language: str
     recipient: str = ""  # the channel's address of the citizen (chat id, …); web: none
+    facts: tuple[tuple[str, str], ...] = ()  # what else a channel keeps for its replies
     holders: int = 0
     stored: bool = False  # an append found or created it
 
@@ -290,18 +291,27 @@ class ConversationLog:
         )
 
     @contextmanager
-    def hold(self, conversation: Conversation, recipient: str = "") -> Iterator[None]:
+    def hold(
+        self,
+        conversation: Conversation,
+        recipient: str = "",
+        facts: Mapping[str, str] | None = None,
+    ) -> Iterator[None]:
         """While a socket is open on a conversation that may not be stored yet, its first
         durable event (whoever appends it in this process) creates it.
 
         `recipient` is where a messenger channel sends the citizen's replies (a chat id);
-        it is stored with the conversation, so it expires and is erased with it.
+        it is stored with the conversation, so it expires and is erased with it, as are
+        `facts` (meta fields a channel needs for its replies, e.g. an e-mail thread).
         """
         if conversation.stored:
             yield
             return
         held = self._unstored.setdefault(
-            conversation.id, _Unstored(conversation.channel, conversation.language, recipient)
+            conversation.id,
+            _Unstored(
+                conversation.channel, conversation.language, recipient, tuple((facts or {}).items())
+            ),
         )
         held.holders += 1
         try:
@@ -323,6 +333,7 @@ class ConversationLog:
         fields = ["channel", held.channel, "language", held.language, "created_at", utc_now()]
         if held.recipient:
             fields += ["recipient", held.recipient]
+        fields += [item for pair in held.facts for item in pair]
         return [str(len(fields)), *fields]
 
     def _note_exists(self, conversation_id: str, reply: Any) -> None:
@@ -463,11 +474,16 @@ class ConversationLog:
 
     async def last_event(self, conversation_id: str) -> dict[str, Any] | None:
         """The latest durable event, with its `seq` (None: no event, or gone)."""
-        entries = await self._redis.xrevrange(keys.conversation_log(conversation_id), count=1)
-        if not entries:
-            return None
-        entry_id, fields = entries[0]
-        return {**orjson.loads(fields["e"]), "seq": int(entry_id.split("-", 1)[1])}
+        latest = await self.latest_events(conversation_id, 1)
+        return latest[0] if latest else None
+
+    async def latest_events(self, conversation_id: str, count: int) -> list[dict[str, Any]]:
+        """The latest `count` durable events, newest first, each with its `seq`."""
+        entries = await self._redis.xrevrange(keys.conversation_log(conversation_id), count=count)
+        return [
+            {**orjson.loads(fields["e"]), "seq": int(entry_id.split("-", 1)[1])}
+            for entry_id, fields in entries
+        ]
 
     async def events_after(self, conversation_id: str, after: int) -> list[dict[str, Any]]:
         """Every durable event with seq > `after`, in order, each with its `seq`."""
