@@ -126,7 +126,18 @@ OIDC_PROVIDER := .cache/npm/node_modules/oidc-provider/package.json
 $(OIDC_PROVIDER):
 	npm install --no-audit --no-fund --silent --prefix .cache/npm oidc-provider@9.13.3
 
-test: venv model knowledge $(AXE) $(OIDC_PROVIDER)
+# A real Matrix homeserver for the Matrix channel's tests: Synapse from PyPI, in an
+# environment of its own so its pinned libraries never meet the app's.
+SYNAPSE_VENV := .cache/synapse-venv
+SYNAPSE_STAMP := $(SYNAPSE_VENV)/.installed
+$(SYNAPSE_STAMP):
+	@test -n "$(PYTHON)" || { echo "No Python 3.11+ found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	test -x $(SYNAPSE_VENV)/bin/python || $(PYTHON) -m venv $(SYNAPSE_VENV)
+	$(SYNAPSE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SYNAPSE_VENV)/bin/python -m pip install --quiet 'matrix-synapse>=1.100'
+	touch $@
+
+test: venv model knowledge $(AXE) $(OIDC_PROVIDER) $(SYNAPSE_STAMP)
 	@command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install redis-server" >&2; exit 1; }
 	@command -v chromium >/dev/null || { echo "chromium not found: apt-get install chromium" >&2; exit 1; }
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 # Each channel module registers its adapter when imported.
 import handover.channels.mail
+import handover.channels.matrix
 import handover.channels.messenger
 import handover.channels.telegram
 import handover.channels.whatsapp  # noqa: F401

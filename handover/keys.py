@@ -104,6 +104,16 @@ def outbox_sender(channel: str) -> str:
     return f"{outbox(channel)}:sender"
 
 
+def channel_cursor(channel: str) -> str:
+    """Where a channel that reads by syncing (Matrix) has got to (no personal data)."""
+    return f"bs:channel:{channel}:cursor"
+
+
+def channel_receiver(channel: str) -> str:
+    """Lease of the one replica that syncs a channel's account."""
+    return f"bs:channel:{channel}:receiver"
+
+
 def channel_user(channel: str, pseudonym: str) -> str:
     """A channel user's (chat id, phone number, …) open conversation, named by a pseudonym."""
     return f"bs:channel:{channel}:{pseudonym}"

@@ -314,6 +314,13 @@ class Settings(BaseSettings):
     email_smtp_user: str = Field("", description="SMTP relay user (unset: no login).")
     email_smtp_password: str = Field("", description="SMTP relay password.")
     email_smtp_starttls: bool = Field(False, description="Use STARTTLS towards the relay.")
+    matrix_homeserver_url: str = Field(
+        "", description="The city's Matrix homeserver. Unset: the Matrix channel is off."
+    )
+    matrix_user_id: str = Field(
+        "", description="The bot account, e.g. @buergerservice:city.example."
+    )
+    matrix_access_token: str = Field("", description="The bot account's access token.")
     channel_send_timeout_s: float = Field(
         5.0, gt=0, description="How long one send to a messenger's API may take before it is "
         "retried (the outbox keeps the reply)."

@@ -132,7 +132,7 @@ async def test_replies_are_sent_in_order_and_a_transient_failure_is_retried(
         await log.append(conversation.id, message_event("bot", f"Antwort {i}"))
     channel.failures = [SendFailed("Bad Gateway"), SendFailed("Too Many", retry_after_s=0.1)]
     sender = outbox(redis, log, channel)
-    assert await sender._lead()
+    assert await sender.lease.hold()
     assert await sender.drain() == 5
     assert channel.sent == [("4711", seq) for seq in range(2, 7)]
     assert await redis.xlen(keys.outbox("testchannel")) == 0
@@ -148,7 +148,7 @@ async def test_a_permanent_refusal_is_recorded_without_text_and_the_rest_goes_ou
     await log.append(other.id, message_event("bot", "Antwort"))
     channel.failures = [SendFailed("Forbidden: bot was blocked by the user", permanent=True)]
     sender = outbox(redis, log, channel)
-    assert await sender._lead() and await sender.drain() == 2
+    assert await sender.lease.hold() and await sender.drain() == 2
     assert channel.sent == [("777", 2)]
     failed = await sender.failures()
     assert failed[0]["conversation_id"] == blocked.id and "blocked" in failed[0]["reason"]
@@ -183,5 +183,5 @@ async def test_a_reply_of_an_erased_conversation_is_dropped(
     await log.append(conversation.id, message_event("bot", "Guten Tag"))
     await redis.delete(*keys.conversation_keys(conversation.id))
     sender = outbox(redis, log, channel)
-    assert await sender._lead() and await sender.drain() == 1
+    assert await sender.lease.hold() and await sender.drain() == 1
     assert channel.sent == [] and await redis.xlen(keys.outbox("testchannel")) == 0

@@ -33,20 +33,12 @@ from redis.exceptions import RedisError
 
 from handover import keys
 from handover.channels.base import ChannelAdapter, Delivery, SendFailed
+from handover.channels.lease import Lease
 from handover.conversation.log import ConversationLog
 from handover.ops import metrics
 
 log = structlog.get_logger(__name__)
 
-# Take the lease if it is free, or renew it if it is ours. KEYS: lease. ARGV: host, ms.
-_LEAD = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-"""
 # Entries read per round trip; each is still sent (and deleted) one at a time.
 BATCH = 100
 # Supervisors see the latest refusals; older ones are dropped from the list.
@@ -77,15 +69,14 @@ class Outbox:
         self.first_retry_s = first_retry_s
         self.max_retry_s = max_retry_s
         self.failed_retention_s = failed_retention_s
-        self._lead_script = redis.register_script(_LEAD)
+        self.lease = Lease(redis, keys.outbox_sender(self.channel), host_id, lease_s)
         self._stream = keys.outbox(self.channel)
-        self._renewed_at = 0.0
 
     async def run(self) -> None:
         """Send for as long as the process lives; cancel to stop."""
         while True:
             try:
-                if not await self._lead():
+                if not await self.lease.hold():
                     await asyncio.sleep(self.lease_s / 3)
                     continue
                 if not await self.drain():
@@ -105,7 +96,7 @@ class Outbox:
             if not entries:
                 return done
             for group in self._groups(entries):
-                if not await self._lead(when_due=True) or not await self._deliver(group):
+                if not await self.lease.hold(when_due=True) or not await self._deliver(group):
                     return done
                 done += len(group)
 
@@ -160,7 +151,7 @@ class Outbox:
             log.warning("outbox_retry", channel=self.channel, conversation_id=conversation_id,
                         seq=deliveries[0].event.get("seq"), reason=reason, attempt=attempt,
                         retry_in_s=round(delay, 2))  # fmt: skip
-            if not await self._wait_leading(delay):
+            if not await self.lease.sleep(delay):
                 return False
         await self._redis.xdel(self._stream, *(entry_id for entry_id, _ in group))
         return True
@@ -185,26 +176,6 @@ class Outbox:
         """The latest refusals, newest first (for supervisors)."""
         raw = await self._redis.lrange(keys.outbox_failed(self.channel), 0, count - 1)
         return [json.loads(item) for item in raw]
-
-    async def _lead(self, when_due: bool = False) -> bool:
-        """Take or renew the lease; with `when_due`, only talk to Redis every third of it."""
-        now = time.monotonic()
-        if when_due and now - self._renewed_at < self.lease_s / 3:
-            return True
-        ms = int(self.lease_s * 1000)
-        leading = bool(await self._lead_script(keys=[keys.outbox_sender(self.channel)],
-                                               args=[self.host_id, ms]))  # fmt: skip
-        self._renewed_at = now if leading else 0.0
-        return leading
-
-    async def _wait_leading(self, delay_s: float) -> bool:
-        """Sleep `delay_s` while keeping the lease; False if another replica took it."""
-        deadline = time.monotonic() + delay_s
-        while (left := deadline - time.monotonic()) > 0:
-            await asyncio.sleep(min(left, self.lease_s / 3))
-            if not await self._lead():
-                return False
-        return True
 
     async def _wait_for_entries(self) -> None:
         """Block until the outbox has an entry, or a third of the lease has passed."""
