@@ -131,6 +131,9 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
             settings.retention_s, settings.max_text_chars,
         )  # fmt: skip
         outboxes = _start_outboxes(channels, redis, conversation_log, bus.host_id, http, settings)
+        desk.reply_windows = {c.name: c.reply_window_s for c in channels if c.reply_window_s}
+        if settings.whatsapp_template_name:
+            desk.template_text = settings.whatsapp_template_text
         for channel in channels:
             await channel.start(app.state.channel_inbox)
         app.state.outboxes = {name: outbox for name, (outbox, _) in outboxes.items()}

@@ -52,6 +52,20 @@ class BotUnavailable(GatewayError):
     http_status = 503
 
 
+class OutsideWindow(GatewayError):
+    """The messenger takes no free text now (WhatsApp, 24 hours after the citizen's last)."""
+
+    code = "outside_window"
+    http_status = 409
+
+
+class NoTemplate(GatewayError):
+    """A template message was asked for where none is configured or none is needed."""
+
+    code = "no_template"
+    http_status = 409
+
+
 class ConversationClosed(GatewayError):
     code = "conversation_closed"
     http_status = 409

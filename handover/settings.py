@@ -279,6 +279,16 @@ class Settings(BaseSettings):
     whatsapp_api_url: str = Field(
         "https://graph.facebook.com/v21.0", description="Base URL of the Graph API for WhatsApp."
     )
+    whatsapp_template_name: str = Field(
+        "", description="Approved template agents may send outside WhatsApp's 24-hour "
+        "customer-service window (unset: none; the console says so)."
+    )
+    whatsapp_template_language: str = Field("de", description="The template's language code.")
+    whatsapp_template_text: str = Field(
+        "Wir haben eine Antwort auf Ihre Anfrage. Bitte schreiben Sie uns kurz, dann setzen wir "
+        "das Gespräch hier fort.", description="What the template says, as the transcript and "
+        "the agent show it."
+    )
     messenger_page_token: str = Field(
         "", description="Facebook page access token. Unset: Messenger is off."
     )

@@ -95,3 +95,13 @@ def log(redis: Redis) -> Iterator[ConversationLog]:
     with ExitStack() as held:
         log.held = held  # type: ignore[attr-defined]
         yield log
+
+
+@pytest.fixture(scope="session")
+def alina_account(redis_url: str) -> None:
+    """Alina's account (agent of general and bauamt): the channel tests' person to hand over to."""
+    from tests.test_handover import add_agent
+
+    done = add_agent(redis_url, "alina", "Alina Berger", "--skills", "general,bauamt",
+                     "--capacity", "20")  # fmt: skip
+    assert done.returncode == 0, done.stderr

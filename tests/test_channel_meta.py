@@ -9,15 +9,24 @@ import hashlib
 import hmac
 import itertools
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from playwright.async_api import Browser, expect
+from redis.asyncio import Redis
 
+from handover import keys
+from tests.agent_client import AgentClient
 from tests.provider_apis import Call, GraphApi
 from tests.services import Service, start_gateway
+from tests.test_accessibility_browser import serious_violations
+from tests.test_agent_console_browser import sign_in
+from tests.test_handover import PASSWORD
+from tests.test_widget_browser import browser  # noqa: F401
 
 pytestmark = pytest.mark.rasa
 
@@ -37,14 +46,16 @@ def graph() -> Iterator[dict[str, GraphApi]]:
 
 @pytest.fixture(scope="module")
 def meta_gateway(
-    service_dir: Path, redis_url: str, rasa_server: Service, graph: dict[str, GraphApi]
-) -> Iterator[Service]:
+    service_dir: Path, redis_url: str, rasa_server: Service, graph: dict[str, GraphApi],
+    alina_account: None,
+) -> Iterator[Service]:  # fmt: skip
     service = start_gateway(service_dir, "gateway-meta", redis_url, rasa_server.port, env={
         "WHATSAPP_ACCESS_TOKEN": WA_TOKEN, "WHATSAPP_PHONE_NUMBER_ID": WA_PHONE,
         "WHATSAPP_APP_SECRET": WA_SECRET, "WHATSAPP_VERIFY_TOKEN": WA_VERIFY,
         "WHATSAPP_API_URL": graph["whatsapp"].url,
         "MESSENGER_PAGE_TOKEN": FB_TOKEN, "MESSENGER_APP_SECRET": FB_SECRET,
         "MESSENGER_VERIFY_TOKEN": FB_VERIFY, "MESSENGER_API_URL": graph["messenger"].url,
+        "WHATSAPP_TEMPLATE_NAME": "rueckmeldung",
     })  # fmt: skip
     yield service
     service.stop()
@@ -197,3 +208,103 @@ async def test_a_forged_choice_is_refused_and_a_picture_gets_told_what_the_bot_r
         )
     assert (await post(meta_gateway, channel, picture)).status_code == 200
     await graph[channel].wait_for(user, lambda c: "Textnachrichten" in c.text)
+
+
+async def test_outside_whatsapps_window_an_agent_may_send_only_the_template(
+    meta_gateway: Service, graph: dict[str, GraphApi], redis: Redis
+) -> None:
+    user = str(next(_users))
+    agent = await AgentClient.open(meta_gateway.url, "alina", PASSWORD)
+    try:
+        payload = wa_notification(wa_text(user, "Ich möchte mit einem Mitarbeiter sprechen"))
+        assert (await post(meta_gateway, "whatsapp", payload)).status_code == 200
+        await graph["whatsapp"].wait_for(user, lambda c: "Warteschlange" in c.text)
+        conversation_id = await conversation_of(redis, user)
+        await agent.queue_with(conversation_id)
+        assigned = await agent.accept(conversation_id)
+        context = assigned["context"]
+        assert context["reply_window_s"] == 24 * 3600
+        assert context["reply_window_closes_ms"] > (time.time() + 23 * 3600) * 1000
+        assert context["template"]
+        await agent.say(conversation_id, "Guten Tag, ich schaue nach.")
+        await graph["whatsapp"].wait_for(user, lambda c: "ich schaue nach" in c.text)
+
+        # A day and more later: WhatsApp would refuse free text, so the gateway does first.
+        day_ago = int((time.time() - 25 * 3600) * 1000)
+        await redis.hset(keys.conversation(conversation_id), "citizen_at", str(day_ago))
+        await agent.say(conversation_id, "Sind Sie noch da?")
+        refused = await agent.until(lambda f: f["type"] == "error", timeout=10)
+        assert refused["code"] == "outside_window", agent.frames[-5:]
+        await agent.send({"type": "template", "conversation_id": conversation_id,
+                          "client_id": "t-1"})  # fmt: skip
+        await agent.until(lambda f: f["type"] == "ack" and f.get("client_id") == "t-1")
+        template = await graph["whatsapp"].wait_for(
+            user, lambda c: c.body.get("type") == "template"
+        )
+        assert template.body["template"] == {"name": "rueckmeldung", "language": {"code": "de"}}
+        assert graph["whatsapp"].sent(user, lambda c: "noch da" in c.text) == []
+        await agent.send({"type": "close", "conversation_id": conversation_id})
+    finally:
+        await agent.close()
+
+
+async def test_other_channels_have_no_template_to_send(
+    meta_gateway: Service, graph: dict[str, GraphApi], redis: Redis
+) -> None:
+    user = str(next(_users))
+    agent = await AgentClient.open(meta_gateway.url, "alina", PASSWORD)
+    try:
+        payload = fb_notification(fb_text(user, "Ich möchte mit einem Mitarbeiter sprechen"))
+        assert (await post(meta_gateway, "messenger", payload)).status_code == 200
+        await graph["messenger"].wait_for(user, lambda c: "Warteschlange" in c.text)
+        conversation_id = await conversation_of(redis, user)
+        await agent.queue_with(conversation_id)
+        assigned = await agent.accept(conversation_id)
+        assert assigned["context"]["reply_window_closes_ms"] is None
+        await agent.send({"type": "template", "conversation_id": conversation_id,
+                          "client_id": "t-2"})  # fmt: skip
+        assert (await agent.until(lambda f: f["type"] == "error"))["code"] == "no_template"
+        await agent.send({"type": "close", "conversation_id": conversation_id})
+    finally:
+        await agent.close()
+
+
+async def conversation_of(redis: Redis, recipient: str) -> str:
+    async for key in redis.scan_iter(match=keys.conversation("*")):
+        if key.count(":") == 2 and await redis.hget(key, "recipient") == recipient:
+            return key[len("bs:conv:{") : -1]
+    raise AssertionError(f"no conversation for {recipient}")
+
+
+@pytest.mark.browser
+async def test_the_console_says_when_whatsapp_takes_only_the_template(
+    browser: Browser,  # noqa: F811
+    meta_gateway: Service,
+    graph: dict[str, GraphApi],
+    redis: Redis,
+) -> None:
+    context = await browser.new_context(locale="de-DE", bypass_csp=True)
+    console = await context.new_page()
+    user = str(next(_users))
+    try:
+        await console.goto(meta_gateway.url + "/agent")
+        await sign_in(console, "alina", PASSWORD)
+        payload = wa_notification(wa_text(user, "Ich möchte mit einem Mitarbeiter sprechen"))
+        assert (await post(meta_gateway, "whatsapp", payload)).status_code == 200
+        await graph["whatsapp"].wait_for(user, lambda c: "Warteschlange" in c.text)
+        conversation_id = await conversation_of(redis, user)
+        day_ago = int((time.time() - 25 * 3600) * 1000)
+        await redis.hset(keys.conversation(conversation_id), "citizen_at", str(day_ago))
+        item = console.locator(
+            f'[data-testid=queue-item][data-conversation-id="{conversation_id}"]'
+        )
+        await item.get_by_test_id("accept-button").click(timeout=20_000)
+        notice = console.get_by_test_id("reply-window").last
+        await expect(notice).to_contain_text("nur die freigegebene Vorlage")
+        await expect(console.get_by_test_id("composer-input").last).to_be_disabled()
+        assert await serious_violations(console) == []
+        await console.get_by_test_id("template-button").last.click()
+        await graph["whatsapp"].wait_for(user, lambda c: c.body.get("type") == "template")
+        await console.get_by_test_id("close-button").last.click()
+    finally:
+        await context.close()

@@ -28,7 +28,7 @@ from tests.provider_apis import Call, TelegramApi
 from tests.services import ROOT, Service, start_gateway
 from tests.test_accessibility_browser import serious_violations
 from tests.test_agent_console_browser import sign_in
-from tests.test_handover import PASSWORD, add_agent, citizen_asking_for_a_person
+from tests.test_handover import PASSWORD, citizen_asking_for_a_person
 from tests.test_widget_browser import browser  # noqa: F401
 
 pytestmark = pytest.mark.rasa
@@ -45,13 +45,6 @@ def telegram() -> Iterator[TelegramApi]:
     api = TelegramApi(TOKEN).start()
     yield api
     api.stop()
-
-
-@pytest.fixture(scope="module")
-def alina_account(redis_url: str) -> None:
-    done = add_agent(redis_url, "alina", "Alina Berger", "--skills", "general,bauamt",
-                     "--capacity", "20")  # fmt: skip
-    assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture(scope="module")

@@ -65,6 +65,8 @@
     bad_frame: 'Die Aktion konnte vom Server nicht verarbeitet werden.',
     too_large: 'Die Nachricht ist zu lang. Bitte kürzen Sie sie.',
     rate_limited: 'Zu viele Aktionen in kurzer Zeit. Bitte warten Sie einen Moment.',
+    outside_window: 'WhatsApp stellt 24 Stunden nach der letzten Nachricht der Bürgerin oder des Bürgers nur noch die freigegebene Vorlage zu.',
+    no_template: 'Für diesen Kanal ist keine Vorlage eingerichtet.',
   };
   // Intents of citizen turns that are no question to look up in the knowledge search.
   const NOT_QUESTIONS = ['greet', 'goodbye', 'thank', 'affirm', 'deny', 'request_human', 'bot_challenge', 'chitchat', 'feedback'];
@@ -566,6 +568,8 @@
       chat.context = f.context && typeof f.context === 'object' ? f.context : {};
       chat.events = new Map(); // the transcript replaces whatever we had: no duplicates on reconnect
       for (const e of Array.isArray(f.transcript) ? f.transcript : []) if (e && typeof e.seq === 'number') chat.events.set(e.seq, e);
+      // The server's reply window counts the transcript so far; later citizen messages reopen it.
+      chat.windowSeq = Math.max(0, ...chat.events.keys());
       chat.confirmed = true;
       if (chat.ended) { chat.ended = false; chat.endedText = ''; }
       this._renderContext(chat);
@@ -872,6 +876,11 @@
       chat.log = h('ol', { class: 'ac-log', 'data-testid': 'transcript', 'aria-label': 'Gesprächsverlauf', tabindex: '0' });
       chat.typing = h('p', { class: 'ac-typing' });
       chat.endedBox = h('div', { class: 'ac-ended', hidden: true });
+      // A messenger that takes free text only for a while after the citizen's last message.
+      chat.windowText = h('p', { 'data-testid': 'reply-window' });
+      chat.templateBtn = h('button', { type: 'button', class: 'ac-btn sec', text: 'Vorlage senden', 'data-testid': 'template-button',
+        hidden: true, onclick: () => this._act({ type: 'template', conversation_id: chat.id, client_id: uuid() }) });
+      chat.windowBox = h('div', { class: 'ac-window', role: 'status', hidden: true }, chat.windowText, chat.templateBtn);
 
       // Composer
       chat.input = h('textarea', { id: key + '-in', rows: '3', 'data-testid': 'composer-input', autocomplete: 'off' });
@@ -912,7 +921,7 @@
 
       chat.heading = h('h3', { class: 'sr', id: key + '-h' });
       chat.panel = h('div', { role: 'tabpanel', id: key + '-panel', class: 'ac-panel', 'aria-labelledby': key + '-tab', hidden: true, 'data-conversation-id': cid },
-        chat.heading, chat.ctx, chat.log, chat.typing, chat.endedBox, chat.form, chat.kb, chat.actions);
+        chat.heading, chat.ctx, chat.log, chat.typing, chat.endedBox, chat.windowBox, chat.form, chat.kb, chat.actions);
       this._tabs.append(chat.tab);
       this._panels.append(chat.panel);
       this._noChat.hidden = true;
@@ -1020,9 +1029,33 @@
           typeof a.score === 'number' ? ` (Treffer ${percent(a.score)})` : null))));
       }
       chat.ctx.replaceChildren(...rows);
+      this._renderWindow(chat);
+    }
+
+    /** WhatsApp's 24-hour window: free text until it closes, then only the approved template. */
+    _renderWindow(chat) {
+      const c = chat.context || {};
+      if (typeof c.reply_window_closes_ms !== 'number' || chat.ended) { chat.windowBox.hidden = true; return; }
+      let closes = c.reply_window_closes_ms;
+      for (const e of chat.events.values()) {
+        const later = e.type === 'message' && e.from === 'citizen' && e.seq > (chat.windowSeq || 0);
+        const at = later ? Date.parse(e.ts) : NaN;
+        if (at && typeof c.reply_window_s === 'number') closes = Math.max(closes, at + c.reply_window_s * 1000);
+      }
+      const open = Date.now() < closes;
+      chat.windowBox.hidden = false;
+      chat.windowText.textContent = open
+        ? `Freie Antworten sind bis ${new Date(closes).toLocaleString('de-DE', { dateStyle: 'short', timeStyle: 'short' })} möglich (WhatsApp-Fenster von 24 Stunden).`
+        : (c.template
+          ? 'Die letzte Nachricht liegt über 24 Stunden zurück: WhatsApp stellt jetzt nur die freigegebene Vorlage zu.'
+          : 'Die letzte Nachricht liegt über 24 Stunden zurück: WhatsApp stellt keine freien Texte mehr zu, und es ist keine Vorlage eingerichtet.');
+      chat.templateBtn.hidden = open || !c.template;
+      chat.input.disabled = !open;
+      chat.sendBtn.disabled = !open;
     }
 
     _renderTranscript(chat) {
+      this._renderWindow(chat);
       const seqs = [...chat.events.keys()].sort((a, b) => a - b);
       chat.log.replaceChildren(...seqs.map((s) => this._entry(chat, chat.events.get(s))), ...[...chat.pending.values()].map((p) => p.el));
       chat.log.scrollTop = chat.log.scrollHeight;

@@ -34,7 +34,14 @@ from handover.conversation.log import Conversation
 from handover.conversation.protocol import message_event, utc_now
 from handover.conversation.states import State, Transition
 from handover.conversation.timeline import Timeline
-from handover.errors import AlreadyTaken, AtCapacity, NotAssigned, UnknownQueue
+from handover.errors import (
+    AlreadyTaken,
+    AtCapacity,
+    NotAssigned,
+    NoTemplate,
+    OutsideWindow,
+    UnknownQueue,
+)
 from handover.privacy.audit_log import AuditLog
 from handover.rasa.client import HandoverRequest, RasaBot
 
@@ -53,7 +60,11 @@ CITIZEN_ENDED = "citizen_ended"
 
 
 def _now_ms() -> str:
-    return str(int(time.time() * 1000))
+    return str(_now())
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
 
 
 class AgentDesk:
@@ -81,6 +92,10 @@ class AgentDesk:
         self.ticket_retention_s = ticket_retention_s or timeline.log.retention_s
         # Set by the app: records who read which conversation (audit_log.py).
         self.audit: AuditLog | None = None
+        # Set by the app: channels that take free text only so long after the citizen's
+        # last message (seconds), and the template message agents may send after it.
+        self.reply_windows: dict[str, int] = {}
+        self.template_text = ""
         self._redis: Any = redis
         # One auto-assignment pass at a time per process; a trigger during a pass
         # asks for one more. Across replicas the accept script keeps it safe.
@@ -308,6 +323,10 @@ class AgentDesk:
             **_transfer_fields(meta),
             "summary": meta.get("summary", ""),
             "waited_s": max(0, assigned_at - queued_at) // 1000 if queued_at else None,
+            # Free text until then (WhatsApp's 24-hour window); after it, only the template.
+            "reply_window_closes_ms": self.window_closes_ms(meta),
+            "reply_window_s": self.reply_windows.get(meta.get("channel", "web")),
+            "template": self.template_text if self.window_closes_ms(meta) is not None else "",
             "articles": articles,
             "slots": await self.bot.slots(conversation_id),
         }
@@ -327,8 +346,33 @@ class AgentDesk:
         return meta
 
     async def message(self, agent: Agent, conversation_id: str, client_id: str, text: str) -> int:
-        await self._assigned_meta(agent, conversation_id)
+        meta = await self._assigned_meta(agent, conversation_id)
+        closes_ms = self.window_closes_ms(meta)
+        if closes_ms is not None and closes_ms <= _now():
+            raise OutsideWindow(
+                "Die letzte Nachricht liegt über 24 Stunden zurück: WhatsApp stellt jetzt nur "
+                "die freigegebene Vorlage zu."
+            )
         event = {**message_event("agent", text), "agent": {"name": agent.name}}
+        appended = await self.timeline.record(
+            conversation_id, event, client_id=f"agent:{client_id}", refuse_in=State.CLOSED
+        )
+        return appended.seq
+
+    def window_closes_ms(self, meta: dict[str, str]) -> int | None:
+        """When the conversation's channel stops taking free text (ms); None: it never does."""
+        window_s = self.reply_windows.get(meta.get("channel", "web"))
+        if window_s is None:
+            return None
+        return int(meta.get("citizen_at") or meta.get("queued_at") or 0) + window_s * 1000
+
+    async def template(self, agent: Agent, conversation_id: str, client_id: str) -> int:
+        """The channel's approved template, for a channel whose reply window has closed."""
+        meta = await self._assigned_meta(agent, conversation_id)
+        if self.window_closes_ms(meta) is None or not self.template_text:
+            raise NoTemplate("Für diesen Kanal ist keine Vorlage nötig oder eingerichtet.")
+        event = {**message_event("agent", self.template_text), "agent": {"name": agent.name},
+                 "template": True}  # fmt: skip
         appended = await self.timeline.record(
             conversation_id, event, client_id=f"agent:{client_id}", refuse_in=State.CLOSED
         )

@@ -73,18 +73,26 @@ class CloseFrame(_AgentFrame):
     type: Literal["close"]
 
 
+class TemplateFrame(_AgentFrame):
+    """Send the configured template message (WhatsApp, outside its 24-hour window)."""
+
+    type: Literal["template"]
+    client_id: Annotated[str, Field(min_length=1, max_length=64)]
+
+
 AgentFrame = Annotated[
     AcceptFrame
     | AgentMessageFrame
     | AgentTypingFrame
     | NoteFrame
+    | TemplateFrame
     | TransferFrame
     | HandbackFrame
     | CloseFrame,
     Field(discriminator="type"),
 ]
 _agent_frame: TypeAdapter[AgentFrame] = TypeAdapter(AgentFrame)
-AGENT_FRAME_TYPES = ("accept", "message", "typing", "note", "transfer", "handback", "close")
+AGENT_FRAME_TYPES = ("accept", "message", "typing", "note", "template", "transfer", "handback", "close")
 
 
 def parse_agent_frame(raw: str) -> AgentFrame:

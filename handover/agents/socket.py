@@ -41,6 +41,7 @@ from handover.agents.protocol import (
     CloseFrame,
     HandbackFrame,
     NoteFrame,
+    TemplateFrame,
     TransferFrame,
     conversation_named_in,
     parse_agent_frame,
@@ -289,6 +290,10 @@ class AgentConnection:
                 await self._let_go(cid, desk.hand_back(agent, cid))
             case CloseFrame():
                 await self._let_go(cid, desk.close(agent, cid))
+            case TemplateFrame():
+                seq = await desk.template(agent, cid, frame.client_id)
+                await self.send({"type": "ack", "conversation_id": cid,
+                                 "client_id": frame.client_id, "seq": seq})  # fmt: skip
 
     async def _let_go(self, conversation_id: str, action: Awaitable[None]) -> None:
         """The agent's own transfer, hand-back or close: stop following, say nothing.

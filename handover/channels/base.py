@@ -81,6 +81,9 @@ class ChannelAdapter(ABC):
     # Consecutive replies of one conversation go out as one message (`send_batch`): an
     # e-mail per bot turn, not per sentence.
     batches_replies: ClassVar[bool] = False
+    # How long after the citizen's last message the channel takes free text (WhatsApp's
+    # customer-service window); after it, only a template message. None: no limit.
+    reply_window_s: ClassVar[int | None] = None
 
     @classmethod
     def missing(cls, settings: Settings) -> list[str]:

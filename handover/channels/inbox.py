@@ -12,6 +12,7 @@ it; anything else starts a new conversation.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 import structlog
@@ -102,12 +103,13 @@ class ChannelInbox:
         else:
             conversation = Conversation(conversation_id, "", state.wire, 0, inbound.channel,
                                         meta.get("language", "de"), stored=True)  # fmt: skip
-        if conversation.stored and inbound.facts:
-            await self.log.redis.hset(keys.conversation(conversation.id),
-                                      mapping=dict(inbound.facts))  # fmt: skip
+        # When the citizen last wrote: some channels take free text only for a while after.
+        facts = {**dict(inbound.facts), "citizen_at": str(int(time.time() * 1000))}
+        if conversation.stored:
+            await self.log.redis.hset(keys.conversation(conversation.id), mapping=facts)
         if inbound.numbered_choices and conversation.stored and not payload:
             payload, text = await self._numbered(conversation.id, text)
-        with self.log.hold(conversation, recipient=inbound.user, facts=dict(inbound.facts)):
+        with self.log.hold(conversation, recipient=inbound.user, facts=facts):
             outcome = await self._store(conversation, inbound, payload, text)
         await self.log.redis.set(user_key, conversation.id, ex=self.retention_s)
         return outcome

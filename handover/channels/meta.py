@@ -124,6 +124,7 @@ class MetaChannel(ChannelAdapter):
         self._secret = app_secret
         self._verify_token = verify_token
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.template = ("", "de")  # an approved template's name and language, if any
 
     def router(self) -> APIRouter:
         return webhook_router(self.name, self._secret, self._verify_token, self.read)

@@ -82,6 +82,7 @@ class Notification(_Loose):
 @register
 class WhatsAppChannel(MetaChannel):
     name: ClassVar[str] = "whatsapp"
+    reply_window_s: ClassVar[int | None] = 24 * 3600
     required: ClassVar[tuple[str, ...]] = (
         "WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_APP_SECRET",
         "WHATSAPP_VERIFY_TOKEN",
@@ -90,9 +91,11 @@ class WhatsAppChannel(MetaChannel):
     @classmethod
     def from_settings(cls, settings: Settings) -> WhatsAppChannel:
         api, phone = settings.whatsapp_api_url.rstrip("/"), settings.whatsapp_phone_number_id
-        return cls(f"{api}/{phone}/messages", settings.whatsapp_access_token,
-                   settings.whatsapp_app_secret, settings.whatsapp_verify_token,
-                   settings.channel_send_timeout_s)  # fmt: skip
+        channel = cls(f"{api}/{phone}/messages", settings.whatsapp_access_token,
+                      settings.whatsapp_app_secret, settings.whatsapp_verify_token,
+                      settings.channel_send_timeout_s)  # fmt: skip
+        channel.template = (settings.whatsapp_template_name, settings.whatsapp_template_language)
+        return channel
 
     # --- in ---------------------------------------------------------------------------
 
@@ -128,6 +131,13 @@ class WhatsAppChannel(MetaChannel):
             return
         body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual",
                                 "to": delivery.recipient}  # fmt: skip
+        if delivery.event.get("template"):
+            # Outside the 24-hour window: the template WhatsApp approved, not free text.
+            name, language = self.template
+            body.update({"type": "template",
+                         "template": {"name": name, "language": {"code": language}}})  # fmt: skip
+            await self.post(body)
+            return
         ids = [choice_id(delivery.conversation_id, int(delivery.event["seq"]), c.index)
                for c in rendered.choices]  # fmt: skip
         body.update(_message(rendered, ids, delivery.language))
