@@ -92,7 +92,9 @@ AgentFrame = Annotated[
     Field(discriminator="type"),
 ]
 _agent_frame: TypeAdapter[AgentFrame] = TypeAdapter(AgentFrame)
-AGENT_FRAME_TYPES = ("accept", "message", "typing", "note", "template", "transfer", "handback", "close")
+AGENT_FRAME_TYPES = (
+    "accept", "message", "typing", "note", "template", "transfer", "handback", "close",
+)  # fmt: skip
 
 
 def parse_agent_frame(raw: str) -> AgentFrame:
