@@ -52,7 +52,7 @@ from handover.ops.client_keys import CLIENT_KEY, ClientKeys
 from handover.ops.rate_limit import Budgets
 from handover.ops.redis_connection import connect
 from handover.ops.security_headers import SecurityHeaders
-from handover.privacy.api import PrivacyServices, add_privacy_api
+from handover.privacy.api import PrivacyApiError, PrivacyServices, add_privacy_api, supervisor
 from handover.rasa.auth import RasaCredentials
 from handover.rasa.client import RasaBot
 from handover.settings import PROJECT_ROOT, Settings, get_settings
@@ -219,6 +219,20 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
             "rasa": "ok" if rasa_ok else "unavailable",
         }
         return JSONResponse(body, status_code=200 if redis_ok else 503)
+
+    @app.get("/api/admin/channel-failures")
+    async def channel_failures(request: Request, limit: int = 100) -> JSONResponse:
+        """Replies the messengers refused for good, newest first, per channel (supervisors)."""
+        try:
+            await supervisor(request)
+            if not 1 <= limit <= 1000:
+                raise PrivacyApiError(400, "bad_request", "limit: 1 to 1000.")
+        except PrivacyApiError as exc:
+            return exc.response()
+        outboxes: dict[str, Outbox] = request.app.state.outboxes
+        return JSONResponse(
+            {name: await outbox.failures(limit) for name, outbox in outboxes.items()}
+        )
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -11,11 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
+from handover import keys
 from handover.channels.mail import MailChannel, html_text, is_automatic, read_mail, reply_text
+from handover.conversation.log import ConversationLog
 from handover.settings import Settings
+from tests.agent_client import AgentClient
 from tests.provider_apis import SmtpRelay
 from tests.services import Service, free_port, start_gateway
+from tests.test_handover import PASSWORD
 
 ADDRESS = "chat@musterstadt.example"
 
@@ -84,8 +89,9 @@ def relay() -> Iterator[SmtpRelay]:
 
 @pytest.fixture(scope="module")
 def mail_gateway(
-    service_dir: Path, redis_url: str, rasa_server: Service, relay: SmtpRelay
-) -> Iterator[Service]:
+    service_dir: Path, redis_url: str, rasa_server: Service, relay: SmtpRelay,
+    alina_account: None,
+) -> Iterator[Service]:  # fmt: skip
     listen = free_port()
     service = start_gateway(service_dir, "gateway-mail", redis_url, rasa_server.port, env={
         "EMAIL_ADDRESS": ADDRESS, "EMAIL_LISTEN_PORT": str(listen),
@@ -161,3 +167,37 @@ async def test_a_relay_that_says_try_later_gets_the_answer_again(
     await relay.wait_for(citizen, lambda m: "Bürgerbüro" in m.get_content())
     await asyncio.sleep(1.5)
     assert len(relay.to(citizen)) == 1
+
+
+async def test_a_person_answers_by_mail_and_the_rating_comes_back_as_a_number(
+    mail_gateway: Service, relay: SmtpRelay, redis: Redis
+) -> None:
+    citizen = "dora.person@example.org"
+    agent = await AgentClient.open(mail_gateway.url, "alina", PASSWORD)
+    try:
+        ask = mail("Ich möchte mit einem Mitarbeiter sprechen", sender=citizen, Subject="Frage")
+        assert await asyncio.to_thread(deliver, mail_gateway, ask) == {}
+        await relay.wait_for(citizen, lambda m: "Warteschlange" in m.get_content())
+        conversation_id = await conversation_with(redis, citizen)
+        item = await agent.queue_with(conversation_id)
+        assert item["channel"] == "email"
+        await agent.accept(conversation_id)
+        await agent.say(conversation_id, "Guten Tag, hier ist Alina.")
+        await relay.wait_for(citizen, lambda m: "Alina Berger: Guten Tag" in m.get_content())
+        await agent.send({"type": "close", "conversation_id": conversation_id})
+        question = await relay.wait_for(citizen, lambda m: "zufrieden" in m.get_content())
+        assert "beendet" in question.get_content()  # the end and the question: one mail
+        rating = mail("5", sender=citizen, Subject="Re: Frage",
+                      In_Reply_To=str(question["Message-ID"]))  # fmt: skip
+        assert await asyncio.to_thread(deliver, mail_gateway, rating) == {}
+        await relay.wait_for(citizen, lambda m: "Bewertung" in m.get_content())
+        assert (await ConversationLog(redis, 3600).csat(conversation_id))["csat_score"] == "5"
+    finally:
+        await agent.close()
+
+
+async def conversation_with(redis: Redis, recipient: str) -> str:
+    async for key in redis.scan_iter(match=keys.conversation("*")):
+        if key.count(":") == 2 and await redis.hget(key, "recipient") == recipient:
+            return key[len("bs:conv:{") : -1]
+    raise AssertionError(f"no conversation for {recipient}")

@@ -11,9 +11,14 @@ from typing import Any
 
 import pytest
 from nio import AsyncClient, RoomMessageNotice, RoomMessageText, SyncResponse
+from redis.asyncio import Redis
 
+from handover import keys
+from handover.conversation.log import ConversationLog
+from tests.agent_client import AgentClient
 from tests.services import Service, start_gateway
 from tests.synapse import register, start_synapse
+from tests.test_handover import PASSWORD
 
 pytestmark = pytest.mark.rasa
 
@@ -40,7 +45,7 @@ def matrix_gateway_env(synapse: Service, bot: dict[str, Any]) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def matrix_gateway(
     service_dir: Path, redis_url: str, rasa_server: Service, synapse: Service,
-    bot_account: dict[str, Any],
+    bot_account: dict[str, Any], alina_account: None,
 ) -> Iterator[Service]:  # fmt: skip
     service = start_gateway(service_dir, "gateway-matrix", redis_url, rasa_server.port,
                             env=matrix_gateway_env(synapse, bot_account))  # fmt: skip
@@ -126,6 +131,37 @@ async def test_the_bot_joins_answers_from_the_catalogue_and_a_number_chooses(len
 async def test_a_picture_gets_told_what_the_bot_reads(lena: Citizen) -> None:
     await lena.say("foto.jpg", msgtype="m.image", url="mxc://musterstadt.test/abc")
     await lena.until(lambda heard: any("Textnachrichten" in h for h in heard))
+
+
+async def test_a_person_takes_over_replies_closes_and_the_rating_is_stored(
+    lena: Citizen, matrix_gateway: Service, redis: Redis
+) -> None:
+    agent = await AgentClient.open(matrix_gateway.url, "alina", PASSWORD)
+    try:
+        await lena.say("Ich möchte mit einem Mitarbeiter sprechen")
+        await lena.until(lambda heard: any("Warteschlange" in h for h in heard))
+        conversation_id = await redis.get(await matrix_user_key(redis, lena.room_id))
+        item = await agent.queue_with(conversation_id)
+        assert item["channel"] == "matrix"
+        await agent.accept(conversation_id)
+        await agent.say(conversation_id, "Guten Tag, hier ist Alina.")
+        await lena.until(lambda heard: "Alina Berger: Guten Tag, hier ist Alina." in heard)
+        await lena.say("Danke, das hilft mir.")
+        await agent.until(lambda f: f["type"] == "message" and f.get("from") == "citizen"
+                          and f.get("text") == "Danke, das hilft mir.")  # fmt: skip
+        await agent.send({"type": "close", "conversation_id": conversation_id})
+        await lena.until(lambda heard: any("zufrieden" in h for h in heard))
+        await lena.say("5")
+        await lena.until(lambda heard: any("Bewertung" in h for h in heard))
+        assert (await ConversationLog(redis, 3600).csat(conversation_id))["csat_score"] == "5"
+    finally:
+        await agent.close()
+
+
+async def matrix_user_key(redis: Redis, room_id: str) -> str:
+    from handover.privacy.pseudonyms import Pseudonyms
+
+    return keys.channel_user("matrix", await Pseudonyms(redis, None).of("matrix", room_id))
 
 
 async def test_a_message_written_while_the_gateway_was_down_is_answered_once(

@@ -23,12 +23,12 @@ from handover import keys
 from handover.agents.queues import Queues
 from handover.channels.rendering import render
 from handover.conversation.log import ConversationLog, for_citizen
-from tests.agent_client import AgentClient
+from tests.agent_client import AgentClient, login
 from tests.provider_apis import Call, TelegramApi
 from tests.services import ROOT, Service, start_gateway
 from tests.test_accessibility_browser import serious_violations
 from tests.test_agent_console_browser import sign_in
-from tests.test_handover import PASSWORD, citizen_asking_for_a_person
+from tests.test_handover import PASSWORD, add_agent, citizen_asking_for_a_person
 from tests.test_widget_browser import browser  # noqa: F401
 
 pytestmark = pytest.mark.rasa
@@ -269,7 +269,7 @@ async def test_a_provider_outage_loses_no_reply_and_sends_none_twice(
 
 
 async def test_a_user_who_blocked_the_bot_is_recorded_and_others_still_get_answers(
-    telegram_gateway: Service, telegram: TelegramApi, redis: Redis
+    telegram_gateway: Service, telegram: TelegramApi, redis: Redis, redis_url: str
 ) -> None:
     blocked, other = next(_chats), next(_chats)
     telegram.fail_next(1, 403, "Forbidden: bot was blocked by the user")
@@ -282,6 +282,19 @@ async def test_a_user_who_blocked_the_bot_is_recorded_and_others_still_get_answe
     ]
     assert any("blocked" in item["reason"] for item in failed)
     assert all("Hallo" not in json.dumps(item) for item in failed)  # no message text kept
+    # Supervisors see them; nobody else does.
+    done = await asyncio.to_thread(add_agent, redis_url, "sabine", "Sabine Roth", "--role",
+                                   "supervisor")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    url = f"{telegram_gateway.url}/api/admin/channel-failures"
+    async with httpx.AsyncClient() as client:
+        anonymous = await client.get(url)
+        alina = (await login(telegram_gateway.url, "alina", PASSWORD)).json()["token"]
+        agent = await client.get(url, headers={"Authorization": f"Bearer {alina}"})
+        sabine = (await login(telegram_gateway.url, "sabine", PASSWORD)).json()["token"]
+        seen = await client.get(url, headers={"Authorization": f"Bearer {sabine}"})
+    assert (anonymous.status_code, agent.status_code, seen.status_code) == (401, 403, 200)
+    assert any("blocked" in item["reason"] for item in seen.json()["telegram"])
 
 
 async def test_erasing_a_telegram_conversation_leaves_nothing_that_names_the_chat(
@@ -348,3 +361,13 @@ async def test_the_console_shows_the_channel_and_filters_the_queue_by_it(
         await Queues(redis).remove("general", from_telegram)
     finally:
         await context.close()
+
+
+def test_the_gateway_log_holds_no_token_secret_or_message_text(telegram_gateway: Service) -> None:
+    """Runs last in this module: after every kind of update above went through."""
+    log = telegram_gateway.log()
+    assert "channel_message" in log  # the log was written, at info
+    for secret in (TOKEN, TOKEN.split(":")[1], SECRET):
+        assert secret not in log
+    for text in ("Personalausweis", "Mitarbeiter sprechen", "Guten Tag, ich helfe"):
+        assert text not in log

@@ -172,7 +172,8 @@ async def _body(request: Request, model: type[M]) -> M:
         raise PrivacyApiError(400, "bad_request", f"Malformed request: {detail}.") from None
 
 
-async def _supervisor(request: Request) -> Agent:
+async def supervisor(request: Request) -> Agent:
+    """The supervisor the request's bearer token names; 401 or 403 (as `PrivacyApiError`)."""
     token = bearer_token(request.headers.get("authorization"))
     agent: Agent | None = (
         await request.app.state.auth.agent_for(token) if 0 < len(token) <= 512 else None
@@ -238,7 +239,7 @@ def add_privacy_api(app: FastAPI) -> None:
         services = _services(request)
         try:
             await _count_request(request, services)
-            agent = await _supervisor(request)
+            agent = await supervisor(request)
             kind, value = (await _body(request, PersonBody)).subject()
             holdings = await services.eraser.person_data.find(kind, value)
             if holdings.empty:
@@ -263,7 +264,7 @@ def add_privacy_api(app: FastAPI) -> None:
         services = _services(request)
         try:
             await _count_request(request, services)
-            agent = await _supervisor(request)
+            agent = await supervisor(request)
             body = await _body(request, PersonBody)
             kind, value = body.subject()
             if not body.confirm:
@@ -296,7 +297,7 @@ async def _listing(request: Request, which: Literal["audit", "deletions"], limit
     services = _services(request)
     try:
         await _count_request(request, services)
-        agent = await _supervisor(request)
+        agent = await supervisor(request)
         if not 1 <= limit <= 1000:
             raise PrivacyApiError(400, "bad_request", "limit: 1 to 1000.")
     except PrivacyApiError as exc:
