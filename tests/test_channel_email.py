@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from handover import keys
 from handover.channels.mail import MailChannel, html_text, is_automatic, read_mail, reply_text
 from handover.conversation.log import ConversationLog
 from handover.settings import Settings
 from tests.agent_client import AgentClient
+from tests.channel_conversations import conversation_of
 from tests.provider_apis import SmtpRelay
 from tests.services import Service, free_port, start_gateway
 from tests.test_handover import PASSWORD
@@ -178,7 +178,7 @@ async def test_a_person_answers_by_mail_and_the_rating_comes_back_as_a_number(
         ask = mail("Ich möchte mit einem Mitarbeiter sprechen", sender=citizen, Subject="Frage")
         assert await asyncio.to_thread(deliver, mail_gateway, ask) == {}
         await relay.wait_for(citizen, lambda m: "Warteschlange" in m.get_content())
-        conversation_id = await conversation_with(redis, citizen)
+        conversation_id = await conversation_of(redis, citizen)
         item = await agent.queue_with(conversation_id)
         assert item["channel"] == "email"
         await agent.accept(conversation_id)
@@ -194,10 +194,3 @@ async def test_a_person_answers_by_mail_and_the_rating_comes_back_as_a_number(
         assert (await ConversationLog(redis, 3600).csat(conversation_id))["csat_score"] == "5"
     finally:
         await agent.close()
-
-
-async def conversation_with(redis: Redis, recipient: str) -> str:
-    async for key in redis.scan_iter(match=keys.conversation("*")):
-        if key.count(":") == 2 and await redis.hget(key, "recipient") == recipient:
-            return key[len("bs:conv:{") : -1]
-    raise AssertionError(f"no conversation for {recipient}")

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from handover import keys
 from tests.agent_client import AgentClient
+from tests.channel_conversations import conversation_of
 from tests.provider_apis import Call, GraphApi
 from tests.services import Service, start_gateway
 from tests.test_accessibility_browser import serious_violations
@@ -267,13 +268,6 @@ async def test_other_channels_have_no_template_to_send(
         await agent.send({"type": "close", "conversation_id": conversation_id})
     finally:
         await agent.close()
-
-
-async def conversation_of(redis: Redis, recipient: str) -> str:
-    async for key in redis.scan_iter(match=keys.conversation("*")):
-        if key.count(":") == 2 and await redis.hget(key, "recipient") == recipient:
-            return key[len("bs:conv:{") : -1]
-    raise AssertionError(f"no conversation for {recipient}")
 
 
 @pytest.mark.browser

@@ -24,6 +24,7 @@ from handover.agents.queues import Queues
 from handover.channels.rendering import render
 from handover.conversation.log import ConversationLog, for_citizen
 from tests.agent_client import AgentClient, login
+from tests.channel_conversations import conversation_of
 from tests.provider_apis import Call, TelegramApi
 from tests.services import ROOT, Service, start_gateway
 from tests.test_accessibility_browser import serious_violations
@@ -92,15 +93,6 @@ async def post(service: Service, update: dict[str, Any], headers: dict[str, str]
         return await client.post(f"{service.url}/channels/telegram", headers=headers,
                                  content=content if content is not None else json.dumps(update),
                                  timeout=30)  # fmt: skip
-
-
-async def conversation_of(redis: Redis, chat: int) -> str:
-    """The conversation id of a chat, found as an agent would: its messages name the chat."""
-    async for key in redis.scan_iter(match=keys.conversation("*")):
-        meta = await redis.hgetall(key)
-        if meta.get("recipient") == str(chat) and meta.get("channel") == "telegram":
-            return key[len("bs:conv:{") : -1]
-    raise AssertionError(f"no conversation for chat {chat}")
 
 
 async def test_a_forged_or_missing_secret_is_refused_and_nothing_is_stored(
@@ -237,16 +229,7 @@ async def test_handover_agent_reply_close_and_rating_over_telegram(
     await post(telegram_gateway, text_update(chat, "Wo ist das Bürgerbüro?"))
     await telegram.wait_for(chat, lambda c: "Bürgerbüro" in c.body["text"]
                             and "zufrieden" not in c.body["text"])  # fmt: skip
-    assert await conversation_of_latest(redis, chat) != conversation_id
-
-
-async def conversation_of_latest(redis: Redis, chat: int) -> str:
-    found = []
-    async for key in redis.scan_iter(match=keys.conversation("*")):
-        meta = await redis.hgetall(key)
-        if meta.get("recipient") == str(chat):
-            found.append((meta.get("created_at", ""), key[len("bs:conv:{") : -1]))
-    return max(found)[1]
+    assert await conversation_of(redis, chat) != conversation_id
 
 
 async def test_a_provider_outage_loses_no_reply_and_sends_none_twice(
