@@ -37,7 +37,8 @@ def start_synapse(tmp: Path) -> Service:
         [str(SYNAPSE_PYTHON), "-m", "synapse.app.homeserver", "--server-name", SERVER_NAME,
          "--config-path", str(config_path), "--data-directory", str(data),
          "--generate-config", "--report-stats=no"],
-        check=True, capture_output=True, timeout=120,
+        # Its log file is made in the working directory: the test's own, not the project's.
+        check=True, capture_output=True, timeout=120, cwd=data,
     )  # fmt: skip
     config: dict[str, Any] = yaml.safe_load(config_path.read_text())
     config.update({
