@@ -104,6 +104,9 @@ async def test_an_agent_sees_only_their_queues_and_their_own_conversations_in_ev
     ws_url: str, olga: AgentClient, paul: AgentClient, vera: AgentClient
 ) -> None:
     citizen, conversation_id = await taken_over_by(olga, ws_url)  # queue "general"
+    # The supervisor's view is sent when it changes, read on its own beat: wait until it has
+    # shown Olga with the conversation before she closes it, or a fast close hides it.
+    await vera.agents_view(lambda agents: conversation_id in agents["olga"]["conversations"])
     await citizen.send({"type": "typing", "active": True})
     await citizen.say("Geht es um meinen Bauantrag?")
     await olga.until(lambda f: f["type"] == "message" and f.get("from") == "citizen")
