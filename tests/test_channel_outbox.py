@@ -185,3 +185,14 @@ async def test_a_reply_of_an_erased_conversation_is_dropped(
     sender = outbox(redis, log, channel)
     assert await sender.lease.hold() and await sender.drain() == 1
     assert channel.sent == [] and await redis.xlen(keys.outbox("testchannel")) == 0
+
+
+async def test_a_channels_facts_are_never_written_to_a_conversation_that_is_gone(
+    redis: Redis, log: ConversationLog
+) -> None:
+    conversation = await on_channel(log, "testchannel", "4711")
+    assert await log.set_facts(conversation.id, {"citizen_at": "1", "email_thread": "<a@b>"})
+    assert (await log.meta(conversation.id))["email_thread"] == "<a@b>"
+    await redis.delete(*keys.conversation_keys(conversation.id))
+    assert not await log.set_facts(conversation.id, {"citizen_at": "2"})
+    assert await redis.exists(keys.conversation(conversation.id)) == 0

@@ -106,7 +106,7 @@ class ChannelInbox:
         # When the citizen last wrote: some channels take free text only for a while after.
         facts = {**dict(inbound.facts), "citizen_at": str(int(time.time() * 1000))}
         if conversation.stored:
-            await self.log.redis.hset(keys.conversation(conversation.id), mapping=facts)
+            await self.log.set_facts(conversation.id, facts)
         if inbound.numbered_choices and conversation.stored and not payload:
             payload, text = await self._numbered(conversation.id, text)
         with self.log.hold(conversation, recipient=inbound.user, facts=facts):

@@ -132,6 +132,14 @@ redis.call('EXPIRE', KEYS[2], ARGV[3])
 return 1
 """
 
+# KEYS: meta hash. ARGV: field/value pairs. Sets them only on a conversation that exists,
+# so a late write never leaves a meta hash without its expiry behind (an erased one).
+_FACTS_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
 # An append waiting for the next pipeline: conversation id, event, client id,
 # state to refuse in, meta fields.
 _AppendCall = tuple[
@@ -227,6 +235,7 @@ class ConversationLog:
         self._append = redis.register_script(_APPEND_SCRIPT)
         self._rate = redis.register_script(_RATE_SCRIPT)
         self._understood = redis.register_script(_UNDERSTOOD_SCRIPT)
+        self._facts = redis.register_script(_FACTS_SCRIPT)
         self._pending: list[tuple[_AppendCall, asyncio.Future[list[Any]]]] = []
         self._flushes: set[asyncio.Task[None]] = set()
         # Conversations this process holds open that may not be stored yet;
@@ -471,6 +480,13 @@ class ConversationLog:
         if not entries:
             return None
         return {**orjson.loads(entries[0][1]["e"]), "seq": seq}
+
+    async def set_facts(self, conversation_id: str, facts: Mapping[str, str]) -> bool:
+        """Meta fields a channel keeps for its replies; False if the conversation is gone."""
+        if not facts:
+            return True
+        flat = [item for pair in facts.items() for item in pair]
+        return bool(await self._facts(keys=[keys.conversation(conversation_id)], args=flat))
 
     async def last_event(self, conversation_id: str) -> dict[str, Any] | None:
         """The latest durable event, with its `seq` (None: no event, or gone)."""
