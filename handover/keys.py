@@ -61,7 +61,10 @@ def conversation_keys(conversation_id: str) -> list[str]:
 
 
 def erased(conversation_id: str) -> str:
-    """Marker that a conversation was erased, so its stateless token resumes nothing."""
+    """Marker that a conversation was erased, so its stateless token resumes nothing.
+
+    Named by a hash: a marker must not keep the id of a conversation erased for good.
+    """
     return "bs:erased:" + hashlib.sha256(conversation_id.encode()).hexdigest()
 
 

@@ -260,11 +260,7 @@ class MailChannel(ChannelAdapter):
 
 def _mail_text(rendered: list[Rendered], language: str) -> str:
     """A bot turn as one mail: its texts, the links, and the last choices as a numbered list."""
-    texts = [r.text for r in rendered if r.text]
+    text = "\n\n".join(r.text for r in rendered if r.text)
     links = [link for r in rendered for link in r.links]
-    last_choices = next((r for r in reversed(rendered) if r.choices), None)
-    parts = list(texts)
-    if last_choices is not None:
-        parts.append(Rendered("", last_choices.choices).as_plain_text(language))
-    parts.extend(f"{link.title}: {link.url}" for link in links)
-    return "\n\n".join(part for part in parts if part)
+    last_choices = next((r.choices for r in reversed(rendered) if r.choices), [])
+    return Rendered(text, last_choices, links).as_plain_text(language)

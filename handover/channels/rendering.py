@@ -126,5 +126,5 @@ def fit(text: str, limit: int) -> str:
 
 
 def with_links(rendered: Rendered) -> str:
-    """The text with its links written out, for channels without link buttons."""
-    return "\n\n".join([rendered.text, *(f"{link.title}: {link.url}" for link in rendered.links)])
+    """The text with its links written out, for channels with buttons but no link buttons."""
+    return Rendered(rendered.text, [], rendered.links).as_plain_text("de")

@@ -56,10 +56,6 @@ end
 )
 
 
-replicas_key = keys.conversation_replicas
-replica_channel = keys.replica_channel
-
-
 class EventBus:
     def __init__(self, redis: Redis, hub: ConversationHub, retention_s: int) -> None:
         self.host_id = uuid.uuid4().hex[:12]
@@ -81,7 +77,9 @@ class EventBus:
 
     async def start(self) -> None:
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await self._pubsub.subscribe(AGENTS_CHANNEL, BORN_CHANNEL, replica_channel(self.host_id))
+        await self._pubsub.subscribe(
+            AGENTS_CHANNEL, BORN_CHANNEL, keys.replica_channel(self.host_id)
+        )
         self._listener = asyncio.create_task(self._listen())
 
     async def stop(self) -> None:
@@ -115,10 +113,12 @@ class EventBus:
                 if conversation_id in self._registered:
                     self._registered.discard(conversation_id)
                     with contextlib.suppress(RedisError):
-                        await self._redis.srem(replicas_key(conversation_id), self.host_id)
+                        await self._redis.srem(
+                            keys.conversation_replicas(conversation_id), self.host_id
+                        )
 
     async def _register(self, conversation_id: str) -> None:
-        key = replicas_key(conversation_id)
+        key = keys.conversation_replicas(conversation_id)
         self._registered.add(conversation_id)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.sadd(key, self.host_id)
@@ -149,7 +149,7 @@ class EventBus:
         payload = f"-|{conversation_id}|".encode() + orjson.dumps(frame)
         with contextlib.suppress(RedisError):
             await self._publish_to_others(
-                keys=[replicas_key(conversation_id)], args=[self.host_id, payload]
+                keys=[keys.conversation_replicas(conversation_id)], args=[self.host_id, payload]
             )
 
     async def agents_changed(self) -> None:

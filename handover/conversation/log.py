@@ -150,14 +150,6 @@ _AppendCall = tuple[
 REPLAY_PAGE = 500
 
 
-def erased_key(conversation_id: str) -> str:
-    """Marks an erased conversation, so its (signed, stateless) token resumes nothing.
-
-    Named by a hash: a marker must not keep the id of a conversation erased for good.
-    """
-    return keys.erased(conversation_id)
-
-
 def for_citizen(event: Mapping[str, Any]) -> bool:
     """Whether the citizen receives the event: the bot's and agents' words, states, CSAT."""
     kind = event.get("type")
@@ -264,7 +256,7 @@ class ConversationLog:
             return await self._resume_legacy(token)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys.conversation(claims.conversation_id))
-            pipe.exists(erased_key(claims.conversation_id))
+            pipe.exists(keys.erased(claims.conversation_id))
             meta, erased = await pipe.execute()
         if erased:
             return None

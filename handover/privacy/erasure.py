@@ -26,7 +26,7 @@ from handover import keys
 from handover.agents.queues import agent_conversations_key, queue_key, unassigned_key
 from handover.conversation import states
 from handover.conversation.bus import AGENTS_CHANNEL, EventBus
-from handover.conversation.log import ConversationLog, erased_key
+from handover.conversation.log import ConversationLog
 from handover.privacy.audit_log import AuditLog
 from handover.privacy.deletion_records import DeletionRecords
 from handover.privacy.person_data import Holdings, PersonData
@@ -150,7 +150,7 @@ class Eraser:
                 pipe.srem(agent_conversations_key(username), conversation_id)
                 pipe.hdel(unassigned_key(username), conversation_id)
             # Its signed token must not resume it, not even as a new empty conversation.
-            pipe.set(erased_key(conversation_id), 1, ex=self._log.retention_s)
+            pipe.set(keys.erased(conversation_id), 1, ex=self._log.retention_s)
             pipe.delete(*names, _lookup_counter_key(conversation_id))
             results = await pipe.execute()
         n_queues = len(queues - {""})
