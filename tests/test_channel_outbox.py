@@ -196,3 +196,31 @@ async def test_a_channels_facts_are_never_written_to_a_conversation_that_is_gone
     await redis.delete(*keys.conversation_keys(conversation.id))
     assert not await log.set_facts(conversation.id, {"citizen_at": "2"})
     assert await redis.exists(keys.conversation(conversation.id)) == 0
+
+
+class BatchingChannel(RecordingChannel):
+    """A channel that sends a conversation's consecutive replies as one message (e-mail)."""
+
+    batches_replies: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[int]] = []
+
+    async def send_batch(self, deliveries: list[Delivery]) -> None:
+        self.batches.append([int(d.event["seq"]) for d in deliveries])
+
+
+async def test_a_batching_channel_waits_for_what_one_step_stores_in_two_appends(
+    redis: Redis, log: ConversationLog
+) -> None:
+    channel = BatchingChannel()
+    conversation = await on_channel(log, "testchannel", "4711")
+    await log.append(conversation.id, {"type": "state", "state": "closed"})
+    sender = outbox(redis, log, channel)
+    assert await sender.lease.hold()
+    draining = asyncio.create_task(sender.drain())
+    await asyncio.sleep(0.1)  # the rating question comes a moment after the end
+    await log.append(conversation.id, {"type": "csat_request"})
+    assert await draining == 2
+    assert channel.batches == [[2, 3]]

@@ -43,6 +43,9 @@ log = structlog.get_logger(__name__)
 BATCH = 100
 # Supervisors see the latest refusals; older ones are dropped from the list.
 FAILED_KEPT = 1000
+# A channel that batches replies waits until a conversation's newest entry is this old, so
+# what one step stores in two appends (the end, then the rating question) is one message.
+SETTLE_S = 0.5
 
 
 class Outbox:
@@ -71,6 +74,7 @@ class Outbox:
         self.failed_retention_s = failed_retention_s
         self.lease = Lease(redis, keys.outbox_sender(self.channel), host_id, lease_s)
         self._stream = keys.outbox(self.channel)
+        self._waited_for = ""  # the newest entry of a batch already given time to settle
 
     async def run(self) -> None:
         """Send for as long as the process lives; cancel to stop."""
@@ -95,10 +99,27 @@ class Outbox:
             metrics.OUTBOX_BACKLOG.labels(channel=self.channel).set(len(entries))
             if not entries:
                 return done
-            for group in self._groups(entries):
+            groups = self._groups(entries)
+            for n, group in enumerate(groups):
+                if n == len(groups) - 1 and (wait := self._unsettled_s(group)) > 0:
+                    # More of this conversation may follow at once: read again after it.
+                    self._waited_for = group[-1][0]
+                    if not await self.lease.sleep(wait):
+                        return done
+                    break
                 if not await self.lease.hold(when_due=True) or not await self._deliver(group):
                     return done
                 done += len(group)
+
+    def _unsettled_s(self, group: list[tuple[str, str]]) -> float:
+        """How long to wait before a batching channel sends `group` (its stream ids are ms).
+
+        At most once per newest entry and never more than SETTLE_S, whatever Redis's clock.
+        """
+        if not self.adapter.batches_replies or group[-1][0] == self._waited_for:
+            return 0.0
+        newest_ms = int(group[-1][0].partition("-")[0])
+        return min(SETTLE_S, SETTLE_S - (time.time() * 1000 - newest_ms) / 1000)
 
     def _groups(self, entries: list[tuple[str, dict[str, str]]]) -> list[list[tuple[str, str]]]:
         """(entry id, "<conversation>|<seq>") lists to send at once: one entry each, or for a
