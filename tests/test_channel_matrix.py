@@ -13,9 +13,9 @@ import pytest
 from nio import AsyncClient, RoomMessageNotice, RoomMessageText, SyncResponse
 from redis.asyncio import Redis
 
-from handover import keys
 from handover.conversation.log import ConversationLog
 from tests.agent_client import AgentClient
+from tests.channel_conversations import conversation_of
 from tests.services import Service, start_gateway
 from tests.synapse import register, start_synapse
 from tests.test_handover import PASSWORD
@@ -140,7 +140,7 @@ async def test_a_person_takes_over_replies_closes_and_the_rating_is_stored(
     try:
         await lena.say("Ich möchte mit einem Mitarbeiter sprechen")
         await lena.until(lambda heard: any("Warteschlange" in h for h in heard))
-        conversation_id = await redis.get(await matrix_user_key(redis, lena.room_id))
+        conversation_id = await conversation_of(redis, lena.room_id)
         item = await agent.queue_with(conversation_id)
         assert item["channel"] == "matrix"
         await agent.accept(conversation_id)
@@ -156,12 +156,6 @@ async def test_a_person_takes_over_replies_closes_and_the_rating_is_stored(
         assert (await ConversationLog(redis, 3600).csat(conversation_id))["csat_score"] == "5"
     finally:
         await agent.close()
-
-
-async def matrix_user_key(redis: Redis, room_id: str) -> str:
-    from handover.privacy.pseudonyms import Pseudonyms
-
-    return keys.channel_user("matrix", await Pseudonyms(redis, None).of("matrix", room_id))
 
 
 async def test_a_message_written_while_the_gateway_was_down_is_answered_once(

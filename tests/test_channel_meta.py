@@ -211,16 +211,23 @@ async def test_a_forged_choice_is_refused_and_a_picture_gets_told_what_the_bot_r
     await graph[channel].wait_for(user, lambda c: "Textnachrichten" in c.text)
 
 
+async def asks_for_a_person(
+    gateway: Service, graph: dict[str, GraphApi], redis: Redis, channel: str, user: str
+) -> str:
+    """The user asks for a person (someone is online) and is queued; the conversation's id."""
+    payload = NOTIFY[channel](TEXT[channel](user, "Ich möchte mit einem Mitarbeiter sprechen"))
+    assert (await post(gateway, channel, payload)).status_code == 200
+    await graph[channel].wait_for(user, lambda c: "Warteschlange" in c.text)
+    return await conversation_of(redis, user)
+
+
 async def test_outside_whatsapps_window_an_agent_may_send_only_the_template(
     meta_gateway: Service, graph: dict[str, GraphApi], redis: Redis
 ) -> None:
     user = str(next(_users))
     agent = await AgentClient.open(meta_gateway.url, "alina", PASSWORD)
     try:
-        payload = wa_notification(wa_text(user, "Ich möchte mit einem Mitarbeiter sprechen"))
-        assert (await post(meta_gateway, "whatsapp", payload)).status_code == 200
-        await graph["whatsapp"].wait_for(user, lambda c: "Warteschlange" in c.text)
-        conversation_id = await conversation_of(redis, user)
+        conversation_id = await asks_for_a_person(meta_gateway, graph, redis, "whatsapp", user)
         await agent.queue_with(conversation_id)
         assigned = await agent.accept(conversation_id)
         context = assigned["context"]
@@ -255,10 +262,7 @@ async def test_other_channels_have_no_template_to_send(
     user = str(next(_users))
     agent = await AgentClient.open(meta_gateway.url, "alina", PASSWORD)
     try:
-        payload = fb_notification(fb_text(user, "Ich möchte mit einem Mitarbeiter sprechen"))
-        assert (await post(meta_gateway, "messenger", payload)).status_code == 200
-        await graph["messenger"].wait_for(user, lambda c: "Warteschlange" in c.text)
-        conversation_id = await conversation_of(redis, user)
+        conversation_id = await asks_for_a_person(meta_gateway, graph, redis, "messenger", user)
         await agent.queue_with(conversation_id)
         assigned = await agent.accept(conversation_id)
         assert assigned["context"]["reply_window_closes_ms"] is None
@@ -283,10 +287,7 @@ async def test_the_console_says_when_whatsapp_takes_only_the_template(
     try:
         await console.goto(meta_gateway.url + "/agent")
         await sign_in(console, "alina", PASSWORD)
-        payload = wa_notification(wa_text(user, "Ich möchte mit einem Mitarbeiter sprechen"))
-        assert (await post(meta_gateway, "whatsapp", payload)).status_code == 200
-        await graph["whatsapp"].wait_for(user, lambda c: "Warteschlange" in c.text)
-        conversation_id = await conversation_of(redis, user)
+        conversation_id = await asks_for_a_person(meta_gateway, graph, redis, "whatsapp", user)
         day_ago = int((time.time() - 25 * 3600) * 1000)
         await redis.hset(keys.conversation(conversation_id), "citizen_at", str(day_ago))
         item = console.locator(
