@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 # Each channel module registers its adapter when imported.
@@ -23,6 +24,7 @@ import handover.channels.mail
 import handover.channels.matrix
 import handover.channels.messenger
 import handover.channels.telegram
+import handover.channels.web
 import handover.channels.whatsapp  # noqa: F401
 from handover.agents.auth import AgentAuth
 from handover.agents.desk import AgentDesk
@@ -38,10 +40,9 @@ from handover.agents.sign_in import add_agent_sign_in, make_agent_sign_in
 from handover.agents.socket import serve_agent
 from handover.cases.api import add_case_api
 from handover.cases.store import CaseBook, LookupThrottle
-from handover.channels.base import ChannelAdapter, enabled_adapters
+from handover.channels.base import OutboxChannel, SocketHandler, enabled_adapters
 from handover.channels.inbox import ChannelInbox
 from handover.channels.outbox import Outbox
-from handover.channels.web import serve_citizen
 from handover.conversation.bus import EventBus
 from handover.conversation.delivery import ConversationHub
 from handover.conversation.log import ConversationLog
@@ -130,8 +131,9 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
             app.state.gateway, app.state.privacy.pseudonyms, app.state.budgets,
             settings.retention_s, settings.max_text_chars,
         )  # fmt: skip
-        outboxes = _start_outboxes(channels, redis, conversation_log, bus.host_id, http, settings)
-        desk.reply_windows = {c.name: c.reply_window_s for c in channels if c.reply_window_s}
+        messengers = [c for c in channels if isinstance(c, OutboxChannel)]
+        outboxes = _start_outboxes(messengers, redis, conversation_log, bus.host_id, http, settings)
+        desk.reply_windows = {c.name: c.reply_window_s for c in messengers if c.reply_window_s}
         if settings.whatsapp_template_name:
             desk.template_text = settings.whatsapp_template_text
         for channel in channels:
@@ -169,7 +171,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
             knowledge.close()
 
     app = FastAPI(title="Bürgerservice gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
-    # Messenger channels whose settings are complete; their webhooks are part of the app.
+    # The web socket and every messenger channel whose settings are complete.
     channels = enabled_adapters(settings)
     for channel in channels:
         app.include_router(channel.router())
@@ -272,19 +274,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         token, agent = result
         return JSONResponse({"token": token, "agent": agent.public()})
 
-    async def citizen_socket(websocket: WebSocket) -> None:
-        # Token and `after` come in the hello frame (channels/web.py); a `token` or
-        # `after` left in the query by an old client is never read.
-        await serve_citizen(
-            websocket,
-            app.state.gateway,
-            app.state.budgets,
-            settings,
-            websocket.query_params.get("lang"),
-        )
-
-    async def agent_socket(websocket: WebSocket) -> None:
-        state = app.state
+    async def agent_socket(websocket: WebSocket, state: State) -> None:
 
         def schedule_grace(username: str) -> None:
             task = asyncio.create_task(_requeue_after_grace(state.desk, username, settings))
@@ -297,7 +287,8 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         )  # fmt: skip
 
     http = SecurityHeaders(BodyLimit(app, settings.max_body_bytes, ROUTE_BODY_LIMITS))
-    return GatewayApp(app, {"/ws/chat": citizen_socket, "/ws/agent": agent_socket}, http)
+    sockets = {path: handler for channel in channels for path, handler in channel.sockets().items()}
+    return GatewayApp(app, {**sockets, "/ws/agent": agent_socket}, http)
 
 
 class GatewayApp:
@@ -313,7 +304,7 @@ class GatewayApp:
     def __init__(
         self,
         api: FastAPI,
-        sockets: dict[str, Callable[[WebSocket], Awaitable[None]]],
+        sockets: dict[str, SocketHandler],
         http: ASGIApp | None = None,
     ):
         self.api = api
@@ -329,7 +320,7 @@ class GatewayApp:
                 # key; Rasa's metadata carries it to the action server (rasa/client.py).
                 token = CLIENT_KEY.set(self.state.client_keys.of_scope(scope))
                 try:
-                    await handler(WebSocket(scope, receive, send))
+                    await handler(WebSocket(scope, receive, send), self.state)
                 finally:
                     CLIENT_KEY.reset(token)
                 return
@@ -339,7 +330,7 @@ class GatewayApp:
 
 
 def _start_outboxes(
-    channels: list[ChannelAdapter],
+    channels: list[OutboxChannel],
     redis: Redis,
     conversation_log: ConversationLog,
     host_id: str,

@@ -17,7 +17,7 @@ from handover.channels.mail import MailChannel, html_text, is_automatic, read_ma
 from handover.conversation.log import ConversationLog
 from handover.settings import Settings
 from tests.agent_client import AgentClient
-from tests.channel_conversations import conversation_of
+from tests.channel_conversations import conversation_of, report_damage_and_ask_its_status
 from tests.provider_apis import SmtpRelay
 from tests.services import Service, free_port, start_gateway
 from tests.test_handover import PASSWORD
@@ -140,6 +140,26 @@ async def test_a_mail_gets_one_answer_threaded_to_it_and_a_number_chooses(
         citizen, lambda m: m["Message-ID"] != answer["Message-ID"] and "€" in m.get_content()
     )
     assert cost["In-Reply-To"] == reply["Message-ID"]
+
+
+async def test_a_damage_report_and_its_status_work_by_mail(
+    mail_gateway: Service, relay: SmtpRelay, gateway: Service
+) -> None:
+    """The forms run as on the web, one mail per step (the case is filed with the
+    session's gateway)."""
+    citizen = "lena.form@example.org"
+    answered: set[str] = set()
+
+    async def say(text: str) -> None:
+        assert await asyncio.to_thread(deliver, mail_gateway, mail(text, sender=citizen)) == {}
+
+    async def heard(words: str) -> str:
+        answer = await relay.wait_for(citizen, lambda m: m["Message-ID"] not in answered
+                                      and words in m.get_content(), 60)  # fmt: skip
+        answered.add(answer["Message-ID"])
+        return str(answer.get_content())
+
+    await report_damage_and_ask_its_status(say, heard)
 
 
 async def test_mail_that_is_not_for_us_too_big_or_automatic_is_not_answered(

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from handover.conversation.log import ConversationLog
 from tests.agent_client import AgentClient
-from tests.channel_conversations import conversation_of
+from tests.channel_conversations import conversation_of, report_damage_and_ask_its_status
 from tests.services import Service, start_gateway
 from tests.synapse import register, start_synapse
 from tests.test_handover import PASSWORD
@@ -131,6 +131,19 @@ async def test_the_bot_joins_answers_from_the_catalogue_and_a_number_chooses(len
 async def test_a_picture_gets_told_what_the_bot_reads(lena: Citizen) -> None:
     await lena.say("foto.jpg", msgtype="m.image", url="mxc://musterstadt.test/abc")
     await lena.until(lambda heard: any("Textnachrichten" in h for h in heard))
+
+
+async def test_a_damage_report_and_its_status_work(lena: Citizen, gateway: Service) -> None:
+    """The forms run as on the web (the case is filed with the session's gateway)."""
+    seen = len(lena.heard)
+
+    async def heard(words: str) -> str:
+        nonlocal seen
+        await lena.until(lambda said: any(words in h for h in said[seen:]), 60)
+        seen = next(i for i in range(seen, len(lena.heard)) if words in lena.heard[i]) + 1
+        return lena.heard[seen - 1]
+
+    await report_damage_and_ask_its_status(lena.say, heard)
 
 
 async def test_a_person_takes_over_replies_closes_and_the_rating_is_stored(

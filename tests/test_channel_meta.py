@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 
 from handover import keys
 from tests.agent_client import AgentClient
-from tests.channel_conversations import conversation_of
+from tests.channel_conversations import conversation_of, report_damage_and_ask_its_status
 from tests.provider_apis import Call, GraphApi
 from tests.services import Service, start_gateway
 from tests.test_accessibility_browser import serious_violations
@@ -209,6 +209,22 @@ async def test_a_forged_choice_is_refused_and_a_picture_gets_told_what_the_bot_r
         )
     assert (await post(meta_gateway, channel, picture)).status_code == 200
     await graph[channel].wait_for(user, lambda c: "Textnachrichten" in c.text)
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+async def test_a_damage_report_and_its_status_work(
+    meta_gateway: Service, graph: dict[str, GraphApi], gateway: Service, channel: str
+) -> None:
+    """The forms run as on the web (the action server files the case with the session's
+    gateway, which shares the Redis)."""
+    user = str(next(_users))
+
+    async def heard(words: str) -> str:
+        return (await graph[channel].wait_for(user, lambda c: words in c.text, 60)).text
+
+    await report_damage_and_ask_its_status(
+        lambda text: post(meta_gateway, channel, NOTIFY[channel](TEXT[channel](user, text))), heard
+    )
 
 
 async def asks_for_a_person(

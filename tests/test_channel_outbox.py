@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from redis.asyncio import Redis
 
 from handover import keys
-from handover.channels.base import ChannelAdapter, Delivery, SendFailed
+from handover.channels.base import Delivery, OutboxChannel, SendFailed
 from handover.channels.outbox import Outbox
 from handover.channels.rendering import choice_for, render
 from handover.conversation.log import Conversation, ConversationLog
@@ -64,7 +64,7 @@ def test_a_choice_is_named_by_number_or_title() -> None:
 # --- the outbox, against a real redis-server ----------------------------------------------
 
 
-class RecordingChannel(ChannelAdapter):
+class RecordingChannel(OutboxChannel):
     """A channel whose provider is this object: it records sends and fails on demand."""
 
     name: ClassVar[str] = "testchannel"
@@ -74,7 +74,7 @@ class RecordingChannel(ChannelAdapter):
         self.failures: list[SendFailed] = []
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ChannelAdapter:
+    def from_settings(cls, settings: Settings) -> OutboxChannel:
         return cls()
 
     def router(self) -> APIRouter:

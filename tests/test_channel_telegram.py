@@ -8,7 +8,6 @@ import asyncio
 import itertools
 import json
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from handover.agents.queues import Queues
 from handover.channels.rendering import render
 from handover.conversation.log import ConversationLog, for_citizen
 from tests.agent_client import AgentClient, login
-from tests.channel_conversations import conversation_of
+from tests.channel_conversations import conversation_of, report_damage_and_ask_its_status
 from tests.provider_apis import Call, TelegramApi
 from tests.services import ROOT, Service, start_gateway
 from tests.test_accessibility_browser import serious_violations
@@ -353,23 +352,14 @@ async def test_a_damage_report_and_its_status_work_over_telegram(
     """The forms run as on the web (the action server files the case with the gateway's
     case API, which the session's gateway serves from the same Redis)."""
     chat = next(_chats)
-    steps = [
-        ("Ich möchte ein Schlagloch melden", "Wo genau"),
-        ("Goethestraße 12, vor der Bäckerei", "Beschreiben"),
-        ("Ein tiefes Loch, etwa 30 cm breit, Radfahrer müssen ausweichen", "E-Mail"),
-        ("lena.meyer@example.org", "Vorgangsnummer"),
-    ]
-    for text, expected in steps:
-        await post(telegram_gateway, text_update(chat, text))
-        reply = await telegram.wait_for(chat, lambda c, e=expected: e in c.body["text"], 60)
-    number = re.search(r"MM-\d{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", reply.body["text"])
-    assert number is not None, reply.body["text"]
-    await post(
-        telegram_gateway, text_update(chat, f"Wie ist der Stand meiner Meldung {number.group(0)}?")
+
+    async def heard(words: str) -> str:
+        reply = await telegram.wait_for(chat, lambda c: words in c.body["text"], 60)
+        return str(reply.body["text"])
+
+    await report_damage_and_ask_its_status(
+        lambda text: post(telegram_gateway, text_update(chat, text)), heard
     )
-    await telegram.wait_for(chat, lambda c: "Postleitzahl" in c.body["text"], 60)
-    await post(telegram_gateway, text_update(chat, "lena.meyer@example.org"))
-    await telegram.wait_for(chat, lambda c: "ist eingegangen" in c.body["text"], 60)
 
 
 def test_the_gateway_log_holds_no_token_secret_or_message_text(telegram_gateway: Service) -> None:

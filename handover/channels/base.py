@@ -1,9 +1,11 @@
 """Channel adapters: one per way citizens reach the gateway (DESIGN.md, "Channels").
 
 An adapter turns its channel's inbound traffic into the gateway's citizen message
-model, and the gateway's durable events into its channel's send API. The web socket
-delivers frames itself (channels/web.py). Every messenger channel is a webhook in and
-an outbox out:
+model, and the gateway's durable events into its channel's send API. Every adapter
+brings its routes (`router`, `sockets`) and what runs beside them (`start`, `stop`).
+The web channel (channels/web.py) is a socket: the citizen's own connection takes
+the events, frame by frame, with replay by seq. Every messenger channel
+(`OutboxChannel`) is a webhook in and an outbox out:
 
 - **In** (`router`): verify the request (401/403 and nothing stored on failure), read
   it, hand each message to the `ChannelInbox`, which de-duplicates by the provider's
@@ -21,13 +23,14 @@ says so at start.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 import structlog
-from fastapi import APIRouter
+from fastapi import APIRouter, WebSocket
+from starlette.datastructures import State
 
 from handover.settings import Settings
 
@@ -66,24 +69,19 @@ class SendFailed(Exception):
         self.retry_after_s = retry_after_s
 
 
-class ChannelAdapter(ABC):
-    """A messenger channel: its webhook routes and its send API.
+# Serves one socket connection; `State` is the app's state (gateway, budgets, …).
+SocketHandler = Callable[[WebSocket, State], Awaitable[None]]
 
-    Made when the app is made (its routes are part of it); the HTTP session it sends
-    with is given in the app's lifespan (`http`). Its webhooks find the inbox at
-    `request.app.state.channel_inbox`.
+
+class ChannelAdapter(ABC):
+    """A way citizens reach the gateway: its routes and what runs beside them.
+
+    Made when the app is made (its routes are part of it).
     """
 
     name: ClassVar[str]
     # The settings it needs (environment variable names), all non-empty, or it is off.
     required: ClassVar[tuple[str, ...]] = ()
-    http: aiohttp.ClientSession | None = None
-    # Consecutive replies of one conversation go out as one message (`send_batch`): an
-    # e-mail per bot turn, not per sentence.
-    batches_replies: ClassVar[bool] = False
-    # How long after the citizen's last message the channel takes free text (WhatsApp's
-    # customer-service window); after it, only a template message. None: no limit.
-    reply_window_s: ClassVar[int | None] = None
 
     @classmethod
     def missing(cls, settings: Settings) -> list[str]:
@@ -94,6 +92,36 @@ class ChannelAdapter(ABC):
     def from_settings(cls, settings: Settings) -> ChannelAdapter:
         """The adapter for a deployment whose settings have everything in `required`."""
 
+    def router(self) -> APIRouter:
+        """The channel's HTTP routes (a messenger's webhooks, under /channels/<name>)."""
+        return APIRouter()
+
+    def sockets(self) -> dict[str, SocketHandler]:
+        """The channel's websocket paths and their handlers."""
+        return {}
+
+    async def start(self, inbox: ChannelInbox) -> None:  # noqa: B027 (most need none)
+        """Start what receives without a route (an SMTP listener, a Matrix sync)."""
+
+    async def stop(self) -> None:  # noqa: B027
+        """Stop what `start` started."""
+
+
+class OutboxChannel(ChannelAdapter):
+    """A channel whose replies go out through its outbox to a provider's send API.
+
+    The HTTP session it sends with is given in the app's lifespan (`http`). Its
+    webhooks find the inbox at `request.app.state.channel_inbox`.
+    """
+
+    http: aiohttp.ClientSession | None = None
+    # Consecutive replies of one conversation go out as one message (`send_batch`): an
+    # e-mail per bot turn, not per sentence.
+    batches_replies: ClassVar[bool] = False
+    # How long after the citizen's last message the channel takes free text (WhatsApp's
+    # customer-service window); after it, only a template message. None: no limit.
+    reply_window_s: ClassVar[int | None] = None
+
     def session(self) -> aiohttp.ClientSession:
         if self.http is None:
             raise RuntimeError(
@@ -102,22 +130,12 @@ class ChannelAdapter(ABC):
         return self.http
 
     @abstractmethod
-    def router(self) -> APIRouter:
-        """The channel's webhook routes, under /channels/<name>."""
-
-    @abstractmethod
     async def send(self, delivery: Delivery) -> None:
         """Send one event to the citizen; `SendFailed` if the provider did not take it."""
 
     async def send_batch(self, deliveries: list[Delivery]) -> None:
         """Send consecutive events of one conversation as one message (`batches_replies`)."""
         raise NotImplementedError(f"{self.name} sends one event at a time")
-
-    async def start(self, inbox: ChannelInbox) -> None:  # noqa: B027 (most need none)
-        """Start what receives without a webhook (an SMTP listener)."""
-
-    async def stop(self) -> None:  # noqa: B027
-        """Stop what `start` started."""
 
 
 REGISTRY: dict[str, type[ChannelAdapter]] = {}

@@ -34,7 +34,7 @@ import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import APIRouter
 
-from handover.channels.base import ChannelAdapter, Delivery, SendFailed, register
+from handover.channels.base import Delivery, OutboxChannel, SendFailed, register
 from handover.channels.inbox import ChannelInbox, Inbound
 from handover.channels.rendering import Rendered, render
 from handover.settings import Settings
@@ -172,7 +172,7 @@ class _Handler:
 
 
 @register
-class MailChannel(ChannelAdapter):
+class MailChannel(OutboxChannel):
     name: ClassVar[str] = "email"
     required: ClassVar[tuple[str, ...]] = ("EMAIL_ADDRESS", "EMAIL_SMTP_HOST", "EMAIL_LISTEN_PORT")
     batches_replies: ClassVar[bool] = True

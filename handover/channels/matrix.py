@@ -39,7 +39,7 @@ from nio import (
 )
 
 from handover import keys
-from handover.channels.base import ChannelAdapter, Delivery, SendFailed, register
+from handover.channels.base import Delivery, OutboxChannel, SendFailed, register
 from handover.channels.inbox import ChannelInbox, Inbound
 from handover.channels.lease import Lease
 from handover.channels.rendering import render
@@ -54,7 +54,7 @@ MAX_BODY = 16_000
 
 
 @register
-class MatrixChannel(ChannelAdapter):
+class MatrixChannel(OutboxChannel):
     name: ClassVar[str] = "matrix"
     required: ClassVar[tuple[str, ...]] = (
         "MATRIX_HOMESERVER_URL", "MATRIX_USER_ID", "MATRIX_ACCESS_TOKEN",

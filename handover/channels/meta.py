@@ -27,7 +27,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import ValidationError
 
-from handover.channels.base import ChannelAdapter, SendFailed
+from handover.channels.base import OutboxChannel, SendFailed
 from handover.channels.inbox import ChannelInbox, Inbound
 
 log = structlog.get_logger(__name__)
@@ -113,7 +113,7 @@ async def graph_post(
     raise SendFailed(reason, permanent=status < 500)
 
 
-class MetaChannel(ChannelAdapter):
+class MetaChannel(OutboxChannel):
     """A channel on Meta's webhooks and Graph API; a subclass reads and writes its messages."""
 
     def __init__(

@@ -32,7 +32,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from handover import keys
-from handover.channels.base import ChannelAdapter, Delivery, SendFailed
+from handover.channels.base import Delivery, OutboxChannel, SendFailed
 from handover.channels.lease import Lease
 from handover.conversation.log import ConversationLog
 from handover.ops import metrics
@@ -53,7 +53,7 @@ class Outbox:
         self,
         redis: Redis,
         conversations: ConversationLog,
-        adapter: ChannelAdapter,
+        adapter: OutboxChannel,
         host_id: str,
         *,
         lease_s: float = 10.0,

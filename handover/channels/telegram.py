@@ -26,7 +26,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from handover.channels.base import ChannelAdapter, Delivery, SendFailed, register
+from handover.channels.base import Delivery, OutboxChannel, SendFailed, register
 from handover.channels.inbox import ChannelInbox, Inbound
 from handover.channels.rendering import Rendered, choice_id, fit, read_choice_id, render
 from handover.settings import Settings
@@ -74,7 +74,7 @@ class Update(_Loose):
 
 
 @register
-class TelegramChannel(ChannelAdapter):
+class TelegramChannel(OutboxChannel):
     name: ClassVar[str] = "telegram"
     required: ClassVar[tuple[str, ...]] = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET")
 

@@ -1,4 +1,4 @@
-"""The citizen socket, `GET /ws/chat` (DESIGN.md, "Wire protocol").
+"""The web channel: the citizen socket, `GET /ws/chat` (DESIGN.md, "Wire protocol").
 
 The client's first frame is `hello` with its token and the last seq it has:
 credentials never travel in the URL. Then the session frame, the replay of
@@ -15,11 +15,13 @@ import asyncio
 import dataclasses
 from collections.abc import MutableMapping
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 from fastapi import WebSocket, WebSocketDisconnect
+from starlette.datastructures import State
 
+from handover.channels.base import ChannelAdapter, SocketHandler, register
 from handover.conversation.citizen_texts import citizen_text, language_of
 from handover.conversation.delivery import Subscriber
 from handover.conversation.log import Conversation
@@ -93,13 +95,42 @@ async def _open_conversation(
         conversation = await gateway.conversations.resume(hello.token)
         if conversation is not None:
             return conversation
-    return await gateway.conversations.start(channel="web", language=language_of(lang))
+    return await gateway.conversations.start(channel=WebChannel.name, language=language_of(lang))
 
 
 async def _refuse(websocket: WebSocket, error: GatewayError) -> None:
     metrics.CLIENT_ERRORS.labels(code=error.code).inc()
     await websocket.send_json(error.as_frame())
     await websocket.close(CLOSE_RATE_LIMITED, "Too many connections; try again later.")
+
+
+@register
+class WebChannel(ChannelAdapter):
+    """The widget's socket: always on; the connection itself delivers (no outbox).
+
+    The append script sends every other channel's events to its outbox
+    (conversation/log.py); the web channel's reach the socket through the bus.
+    """
+
+    name: ClassVar[str] = "web"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebChannel:
+        return cls(settings)
+
+    def sockets(self) -> dict[str, SocketHandler]:
+        return {"/ws/chat": self._serve}
+
+    async def _serve(self, websocket: WebSocket, state: State) -> None:
+        # Token and `after` come in the hello frame; a `token` or `after` left in
+        # the query by an old client is never read.
+        await serve_citizen(
+            websocket, state.gateway, state.budgets, self._settings,
+            websocket.query_params.get("lang"),
+        )  # fmt: skip
 
 
 async def serve_citizen(
@@ -121,7 +152,9 @@ async def serve_citizen(
             lang = opening.hello.lang
         conversation = await _open_conversation(gateway, opening.hello, lang)
         if conversation.token != (opening.hello.token if opening.hello else None):
-            log.info("conversation_started", conversation_id=conversation.id, channel="web")
+            log.info(
+                "conversation_started", conversation_id=conversation.id, channel=WebChannel.name
+            )
         elif not await budgets.take("hello", conversation.id):
             text = citizen_text("too_many_connections", conversation.language)
             await _refuse(websocket, RateLimited(text))

@@ -85,6 +85,7 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 local id = string.match(KEYS[1], '{(.-)}')
 if ARGV[6] == '1' then
+  -- 'web' is WebChannel.name: its socket delivers the event itself (the bus)
   local channel = redis.call('HGET', KEYS[1], 'channel') or 'web'
   if channel ~= 'web' then
     redis.call('XADD', $OUTBOX .. channel, '*', 'e', id .. '|' .. seq)
