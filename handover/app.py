@@ -154,10 +154,12 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
             yield
         finally:
             announce.cancel()
-            for task in [announce, *app.state.grace_tasks, *(t for _, t in outboxes.values())]:
+            for task in [announce, *app.state.grace_tasks]:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            for outbox, task in outboxes.values():
+                await outbox.stop(task)
             for channel in channels:
                 await channel.stop()
             await app.state.gateway.drain()

@@ -69,9 +69,10 @@ class RecordingChannel(OutboxChannel):
 
     name: ClassVar[str] = "testchannel"
 
-    def __init__(self) -> None:
+    def __init__(self, takes_s: float = 0.0) -> None:
         self.sent: list[tuple[str, int]] = []
         self.failures: list[SendFailed] = []
+        self.takes_s = takes_s  # how long the provider takes to answer
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OutboxChannel:
@@ -81,6 +82,7 @@ class RecordingChannel(OutboxChannel):
         return APIRouter()
 
     async def send(self, delivery: Delivery) -> None:
+        await asyncio.sleep(self.takes_s)
         if self.failures:
             raise self.failures.pop(0)
         self.sent.append((delivery.recipient, int(delivery.event["seq"])))
@@ -173,6 +175,25 @@ async def test_only_the_replica_holding_the_lease_sends(redis: Redis, log: Conve
         await asyncio.gather(*tasks, return_exceptions=True)
     assert sorted(first.sent + second.sent) == [("4711", 2)]
     assert not (first.sent and second.sent)
+
+
+async def test_a_graceful_stop_lets_the_send_under_way_finish_and_a_restart_sends_it_not_again(
+    redis: Redis, log: ConversationLog
+) -> None:
+    slow = RecordingChannel(takes_s=0.5)
+    conversation = await on_channel(log, "testchannel", "4711")
+    await log.append(conversation.id, message_event("bot", "Guten Tag"))
+    await log.append(conversation.id, message_event("bot", "Noch etwas"))
+    sender = outbox(redis, log, slow)
+    task = asyncio.create_task(sender.run())
+    await asyncio.sleep(0.2)  # the first send is under way
+    await sender.stop(task)
+    assert slow.sent == [("4711", 2)]  # it finished, and nothing after it started
+    after_restart = RecordingChannel()
+    successor = outbox(redis, log, after_restart)
+    assert await successor.lease.hold()  # given up by the stop, not waited for
+    assert await successor.drain() == 1
+    assert after_restart.sent == [("4711", 3)]
 
 
 async def test_a_reply_of_an_erased_conversation_is_dropped(

@@ -23,6 +23,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# Give the lease up if it is ours. KEYS: lease. ARGV: holder.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 class Lease:
@@ -31,6 +36,7 @@ class Lease:
         self.holder = holder
         self.seconds = seconds
         self._take: Any = redis.register_script(_TAKE)
+        self._release: Any = redis.register_script(_RELEASE)
         self._renewed_at = 0.0
 
     async def hold(self, when_due: bool = False) -> bool:
@@ -51,3 +57,8 @@ class Lease:
             if not await self.hold():
                 return False
         return True
+
+    async def release(self) -> None:
+        """Give the lease up (a graceful stop), so another replica need not wait for it."""
+        self._renewed_at = 0.0
+        await self._release(keys=[self.key], args=[self.holder])

@@ -22,6 +22,7 @@ it again (a window of one request; providers offer no idempotency key for sends)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any
@@ -75,6 +76,9 @@ class Outbox:
         self.lease = Lease(redis, keys.outbox_sender(self.channel), host_id, lease_s)
         self._stream = keys.outbox(self.channel)
         self._waited_for = ""  # the newest entry of a batch already given time to settle
+        # The send under way and the deletion of its entries after it: a graceful stop
+        # lets it finish (`stop`), so a restart does not send it a second time.
+        self._in_flight: asyncio.Future[None] | None = None
 
     async def run(self) -> None:
         """Send for as long as the process lives; cancel to stop."""
@@ -90,6 +94,24 @@ class Outbox:
             except (RedisError, OSError) as exc:
                 log.warning("outbox_unavailable", channel=self.channel, error=repr(exc))
                 await asyncio.sleep(1.0)
+
+    async def stop(self, task: asyncio.Task[None], timeout_s: float = 10.0) -> None:
+        """Stop `task` (this outbox's `run`), letting a send under way finish and be recorded.
+
+        A provider that took a message whose entry was not deleted would get it again
+        from the next sender. Only a crash (kill -9) between the two can still do that.
+        """
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        in_flight = self._in_flight
+        if in_flight is not None and not in_flight.done():
+            await asyncio.wait([in_flight], timeout=timeout_s)
+            if in_flight.done() and not in_flight.cancelled() and in_flight.exception():
+                # Not taken: its entry stays for the next sender.
+                log.warning("outbox_stopped_unsent", channel=self.channel)
+        with contextlib.suppress(RedisError, OSError):
+            await self.lease.release()
 
     async def drain(self) -> int:
         """Send what is waiting, oldest first, while this replica leads; how many were done."""
@@ -151,10 +173,8 @@ class Outbox:
         attempt = 0
         while True:
             try:
-                if self.adapter.batches_replies:
-                    await self.adapter.send_batch(deliveries)
-                else:
-                    await self.adapter.send(deliveries[0])
+                self._in_flight = asyncio.ensure_future(self._send(deliveries, group))
+                await asyncio.shield(self._in_flight)
             except SendFailed as failed:
                 if failed.permanent:
                     await self._refused(deliveries[0], failed.reason)
@@ -164,8 +184,7 @@ class Outbox:
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 delay, reason = None, type(exc).__name__
             else:
-                metrics.CHANNEL_MESSAGES.labels(channel=self.channel, direction="out").inc()
-                break
+                return True
             delay = delay or min(self.max_retry_s, self.first_retry_s * 2**attempt)
             attempt += 1
             metrics.OUTBOX_RETRIES.labels(channel=self.channel).inc()
@@ -176,6 +195,15 @@ class Outbox:
                 return False
         await self._redis.xdel(self._stream, *(entry_id for entry_id, _ in group))
         return True
+
+    async def _send(self, deliveries: list[Delivery], group: list[tuple[str, str]]) -> None:
+        """Send once and, when the provider took it, delete the entries."""
+        if self.adapter.batches_replies:
+            await self.adapter.send_batch(deliveries)
+        else:
+            await self.adapter.send(deliveries[0])
+        metrics.CHANNEL_MESSAGES.labels(channel=self.channel, direction="out").inc()
+        await self._redis.xdel(self._stream, *(entry_id for entry_id, _ in group))
 
     async def _refused(self, delivery: Delivery, reason: str) -> None:
         record = json.dumps({"conversation_id": delivery.conversation_id,
