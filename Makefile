@@ -46,7 +46,7 @@ PROCESSES := $(if $(REDIS_URL),,redis) rasa actions gateway
 export PYTHONPATH := $(CURDIR)
 export VENV BOT_VENV
 
-.PHONY: help run test bench model knowledge venv lint clean nlu-eval conversation-eval
+.PHONY: help run test bench model knowledge venv lint clean nlu-eval conversation-eval cobrowse
 
 help:
 	@echo "make run    start the assistant (Redis, Rasa, actions, gateway) and print the demo URL"
@@ -112,8 +112,25 @@ knowledge: $(APP_STAMP)
 	@if [ -f $(MUNICH_DLDB) ]; then \
 		$(VENV)/bin/python -m knowledge_index build --source $(MUNICH_DLDB) > /dev/null; fi
 
-run: venv model knowledge
+run: venv model knowledge cobrowse
 	@$(VENV)/bin/python -m handover.ops.stack $(PROCESSES)
+
+# Co-browsing (widget/cobrowse/): rrweb from npm, bundled with our code by esbuild into
+# widget/dist/, which the gateway serves. Rebuilt when a source or a version changes.
+COBROWSE_NPM := .cache/cobrowse/.installed-rrweb-2.1.6-esbuild-0.28.2
+COBROWSE_DIST := widget/dist/citizen.js widget/dist/console.js widget/dist/console.css
+ESBUILD := NODE_PATH=$(CURDIR)/.cache/cobrowse/node_modules .cache/cobrowse/node_modules/.bin/esbuild
+$(COBROWSE_NPM):
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js (Debian: nodejs npm)" >&2; exit 1; }
+	npm install --no-audit --no-fund --silent --prefix .cache/cobrowse \
+		@rrweb/record@2.1.6 @rrweb/replay@2.1.6 esbuild@0.28.2
+	touch $@
+widget/dist/%.js: widget/cobrowse/%.js $(COBROWSE_NPM)
+	$(ESBUILD) $< --bundle --minify --format=iife --target=es2020 --legal-comments=none \
+		--log-level=warning --outfile=$@
+widget/dist/%.css: widget/cobrowse/%.css $(COBROWSE_NPM)
+	$(ESBUILD) $< --bundle --minify --log-level=warning --outfile=$@
+cobrowse: $(COBROWSE_DIST)
 
 # axe-core (npm) checks the widget and the agent console for accessibility in the tests.
 AXE := .cache/npm/node_modules/axe-core/axe.min.js
@@ -137,7 +154,7 @@ $(SYNAPSE_STAMP):
 	$(SYNAPSE_VENV)/bin/python -m pip install --quiet 'matrix-synapse>=1.100'
 	touch $@
 
-test: venv model knowledge $(AXE) $(OIDC_PROVIDER) $(SYNAPSE_STAMP)
+test: venv model knowledge cobrowse $(AXE) $(OIDC_PROVIDER) $(SYNAPSE_STAMP)
 	@command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install redis-server" >&2; exit 1; }
 	@command -v chromium >/dev/null || { echo "chromium not found: apt-get install chromium" >&2; exit 1; }
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -43,9 +43,11 @@ def main() -> None:
         host=settings.gateway_host,
         port=settings.gateway_port,
         log_level=settings.log_level,
-        # Frames up to 16× the protocol limit get a `too_large` error frame and the
-        # socket stays open; only beyond that does the connection close (1009).
-        ws_max_size=max(64 * 1024, 16 * settings.max_frame_bytes),
+        # Frames up to 16× the protocol limit (twice a co-browse page's) get a `too_large`
+        # error frame and the socket stays open; only beyond that does it close (1009).
+        ws_max_size=max(
+            64 * 1024, 16 * settings.max_frame_bytes, 2 * settings.cobrowse_max_frame_bytes
+        ),
         ws_ping_interval=20,
         ws_ping_timeout=20,
         # Chat frames are small; compressing each costs more CPU than it saves.

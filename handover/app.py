@@ -43,6 +43,8 @@ from handover.cases.store import CaseBook, LookupThrottle
 from handover.channels.base import OutboxChannel, SocketHandler, enabled_adapters
 from handover.channels.inbox import ChannelInbox
 from handover.channels.outbox import Outbox
+from handover.cobrowse.relay import CobrowseRelay
+from handover.cobrowse.sessions import CobrowseSessions
 from handover.conversation.bus import EventBus
 from handover.conversation.delivery import ConversationHub
 from handover.conversation.log import ConversationLog
@@ -61,6 +63,12 @@ from handover.settings import PROJECT_ROOT, Settings, get_settings
 log = structlog.get_logger(__name__)
 
 WIDGET_DIR = PROJECT_ROOT / "widget"
+COBROWSE_DIR = WIDGET_DIR / "dist"
+COBROWSE_BUNDLES = {
+    "citizen.js": "text/javascript; charset=utf-8",
+    "console.js": "text/javascript; charset=utf-8",
+    "console.css": "text/css; charset=utf-8",
+}
 
 # Bodies far below MAX_BODY_BYTES are all these routes ever need: a case number and a
 # verifier, or a username and a password. Smaller limits mean less to buffer per request.
@@ -127,6 +135,12 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         )  # fmt: skip
         app.state.client_keys = await ClientKeys.load(redis)
         app.state.budgets = Budgets(redis, settings, app.state.client_keys.of)
+        cobrowse = CobrowseSessions(redis, timeline)
+        desk.cobrowse = cobrowse
+        timeline.after_change.append(cobrowse.after_change)
+        app.state.cobrowse_relay = CobrowseRelay(
+            redis, cobrowse, conversation_log, app.state.auth, app.state.budgets, settings
+        )
         app.state.channel_inbox = ChannelInbox(
             app.state.gateway, app.state.privacy.pseudonyms, app.state.budgets,
             settings.retention_s, settings.max_text_chars,
@@ -206,6 +220,18 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         return FileResponse(
             WIDGET_DIR / "agent-console.js", media_type="text/javascript; charset=utf-8"
         )
+
+    @app.get("/cobrowse/{name}", include_in_schema=False)
+    async def cobrowse_bundle(name: str) -> Response:
+        """The co-browse scripts (rrweb and ours, built by `make cobrowse`): loaded only
+        after the citizen agreed, or when an agent opens the view."""
+        media = COBROWSE_BUNDLES.get(name)
+        path = COBROWSE_DIR / name
+        if media is None or not path.is_file():
+            return JSONResponse({"error": "not_found"}, status_code=404)
+        response = FileResponse(path, media_type=media)
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return response
 
     @app.get("/healthz")
     async def health(request: Request) -> JSONResponse:
@@ -290,7 +316,12 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
 
     http = SecurityHeaders(BodyLimit(app, settings.max_body_bytes, ROUTE_BODY_LIMITS))
     sockets = {path: handler for channel in channels for path, handler in channel.sockets().items()}
-    return GatewayApp(app, {**sockets, "/ws/agent": agent_socket}, http)
+
+    async def cobrowse_view(websocket: WebSocket, state: State) -> None:
+        await state.cobrowse_relay.serve_agent(websocket)
+
+    sockets |= {"/ws/agent": agent_socket, "/ws/cobrowse/agent": cobrowse_view}
+    return GatewayApp(app, sockets, http)
 
 
 class GatewayApp:

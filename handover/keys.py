@@ -48,6 +48,21 @@ def conversation_replicas(conversation_id: str) -> str:
     return f"{conversation(conversation_id)}:replicas"
 
 
+def conversation_cobrowse(conversation_id: str) -> str:
+    """Hash: the co-browsing session (agent, steps granted, pending request, page, sockets)."""
+    return f"{conversation(conversation_id)}:cobrowse"
+
+
+def cobrowse_to_agent(conversation_id: str) -> str:
+    """Channel: the citizen's page (rrweb events) for the agent's co-browse view; never stored."""
+    return f"{conversation_cobrowse(conversation_id)}:to-agent"
+
+
+def cobrowse_to_citizen(conversation_id: str) -> str:
+    """Channel: the agent's pointer and highlight, snapshot requests, the end."""
+    return f"{conversation_cobrowse(conversation_id)}:to-citizen"
+
+
 def conversation_keys(conversation_id: str) -> list[str]:
     """Every key named after one conversation."""
     return [
@@ -57,6 +72,7 @@ def conversation_keys(conversation_id: str) -> list[str]:
         conversation_nlu(conversation_id),
         conversation_csat(conversation_id),
         conversation_replicas(conversation_id),
+        conversation_cobrowse(conversation_id),
     ]
 
 

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     citizen_end_limits: str = Field(
         "3/minute; 10/hour", description="`end` frames per conversation."
     )
+    citizen_cobrowse_limits: str = Field(
+        "10/minute; 60/hour",
+        description="Co-browse answers and ends per conversation from the citizen.",
+    )
     citizen_hello_limits: str = Field(
         "20/minute; 300/hour",
         description="Connections (hello frames) resuming one conversation; more are closed "
@@ -219,6 +223,33 @@ class Settings(BaseSettings):
         description="Threads per gateway that hash and verify passwords (argon2id, ~0.1 s "
         "each), so a login never runs on the event loop; further logins wait for one, "
         "briefly. One leaves the sockets a core on a 2-core machine; raise it on bigger ones.",
+    )
+
+    # --- co-browsing (handover/cobrowse/, docs/protocol.md "Co-browsing") ----------
+    cobrowse_clear_fields: dict[str, list[str]] = Field(
+        {"/portal/photovoltaik/antrag": ["mount", "power_kwp", "listed", "grid_operator"]},
+        description="Form fields an agent may see in clear while co-browsing, per portal "
+        "page path (JSON: path → field names). Every other field's value is masked in the "
+        "citizen's browser and dropped by the gateway.",
+    )
+    cobrowse_max_frame_bytes: int = Field(
+        1024 * 1024,
+        description="Largest co-browsing frame from the citizen's page (a full snapshot of "
+        "a page); larger ones are refused.",
+    )
+    cobrowse_kib_limits: str = Field(
+        "4096/10 seconds; 16384/minute",
+        description="Co-browsing data (KiB) one conversation's page may send; more is "
+        "refused and the page sends a fresh snapshot later.",
+    )
+    cobrowse_guide_limits: str = Field(
+        "30/second; 600/minute",
+        description="Pointer and highlight frames per conversation from the agent.",
+    )
+    cobrowse_grace_s: float = Field(
+        15.0,
+        description="How long co-browsing waits for a side's socket to come back (the "
+        "citizen's next page) before it ends the session.",
     )
 
     # --- agent sign-in with the city's identity provider (docs/agent-sign-in.md) --

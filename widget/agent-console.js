@@ -57,6 +57,20 @@
   };
   const CHANNELS = { web: 'Web-Chat', telegram: 'Telegram', facebook: 'Facebook Messenger', whatsapp: 'WhatsApp', matrix: 'Matrix' };
   const LANGUAGES = { de: 'Deutsch', en: 'Englisch' };
+  const STEPS = { view: 'die Seite sehen', pointer: 'auf der Seite zeigen' };
+  /** A co-browse event in the transcript: who asked, who agreed, who saw which page. */
+  const cobrowseText = (e) => {
+    const name = e.agent && e.agent.name ? str(e.agent.name) : 'Mitarbeiter/in';
+    switch (e.state) {
+      case 'requested': return `${name} fragt, ob sie/er ${STEPS[e.step] || 'die Seite sehen'} darf.`;
+      case 'accepted': return `Bürger/in erlaubt: ${STEPS[e.step] || str(e.step)}.`;
+      case 'declined': return 'Bürger/in hat abgelehnt.';
+      case 'page': return `${name} sieht die Seite ${str(e.path)}.`;
+      case 'link': return `${name} schlägt die Seite ${str(e.path)} vor.`;
+      case 'ended': return `Bildschirm ansehen beendet${{ citizen: ' (von Bürger/in)', agent: ' (von Mitarbeiter/in)' }[e.by] || ''}.`;
+      default: return 'Bildschirm ansehen.';
+    }
+  };
   const ERRORS = {
     already_taken: 'Dieses Gespräch wurde bereits von einer Kollegin oder einem Kollegen übernommen.',
     not_assigned: 'Dieses Gespräch ist Ihnen nicht (mehr) zugewiesen.',
@@ -577,6 +591,7 @@
       this._renderTranscript(chat);
       this._renderEnded(chat);
       this._renderTab(chat);
+      this._renderCobrowse(chat);
       // Messages typed while the connection was down (or not yet acked) go out now, same client_id.
       for (const p of chat.pending.values()) if (!p.failed) this._send({ type: 'message', conversation_id: cid, client_id: p.id, text: p.text });
       const mine = this._accepting === cid;
@@ -605,6 +620,7 @@
         if (this._active !== chat.id || document.hidden) { chat.unread = true; this._renderTab(chat); }
         this._announce(`Nachricht von Bürger/in (${this._chatLabel(chat)}): ${str(f.text)}`);
       }
+      if (f.type === 'cobrowse') this._renderCobrowse(chat);
       if (f.type === 'state' && f.reason === 'erased') this._erasedChat(chat, f);
       else if (f.type === 'state' && f.state !== 'with_agent') {
         this._endChat(chat, this._stateText(f));
@@ -919,9 +935,11 @@
       this._setNoteMode(chat, false);
       this._buildKnowledge(chat);
 
+      this._buildCobrowse(chat);
+
       chat.heading = h('h3', { class: 'sr', id: key + '-h' });
       chat.panel = h('div', { role: 'tabpanel', id: key + '-panel', class: 'ac-panel', 'aria-labelledby': key + '-tab', hidden: true, 'data-conversation-id': cid },
-        chat.heading, chat.ctx, chat.log, chat.typing, chat.endedBox, chat.windowBox, chat.form, chat.kb, chat.actions);
+        chat.heading, chat.ctx, chat.log, chat.typing, chat.endedBox, chat.windowBox, chat.form, chat.kb, chat.cb.box, chat.actions);
       this._tabs.append(chat.tab);
       this._panels.append(chat.panel);
       this._noChat.hidden = true;
@@ -1092,7 +1110,8 @@
       else if (e.type === 'message') from = ['citizen', 'bot', 'agent'].includes(e.from) ? e.from : 'bot';
       const li = h('li', { class: 'ac-e', 'data-testid': 'transcript-entry', 'data-seq': String(e.seq), 'data-from': from });
       if (from === 'system') {
-        li.append(e.type === 'state' ? this._stateText(e) : e.type === 'csat_request' ? 'Zufriedenheitsumfrage an Bürger/in gesendet.' : `Ereignis: ${str(e.type)}`);
+        li.append(e.type === 'state' ? this._stateText(e) : e.type === 'csat_request' ? 'Zufriedenheitsumfrage an Bürger/in gesendet.'
+          : e.type === 'cobrowse' ? cobrowseText(e) : `Ereignis: ${str(e.type)}`);
         const t = time(e.ts);
         if (t) li.append(' (', t, ')');
         return li;
@@ -1134,10 +1153,96 @@
       if (on) chat.typingTimer = setTimeout(() => this._showTyping(chat, false), CITIZEN_TYPING_MS);
     }
 
+    // ---- co-browsing (docs/protocol.md "Co-browsing") ---------------------------------------------
+
+    _buildCobrowse(chat) {
+      const key = chat.key;
+      const cb = chat.cb = { pointer: false, pending: null, path: '', ctl: null, loading: false };
+      const ask = (step) => () => this._act({ type: 'cobrowse_request', conversation_id: chat.id, step });
+      const mode = (m, btn) => () => {
+        const on = btn.getAttribute('aria-pressed') !== 'true';
+        for (const b of [cb.pointBtn, cb.markBtn]) b.setAttribute('aria-pressed', String(on && b === btn));
+        if (cb.ctl) cb.ctl.setMode(on ? m : null);
+      };
+      cb.status = h('p', { class: 'ac-cb-status', role: 'status', 'data-testid': 'cobrowse-status' });
+      cb.askBtn = h('button', { type: 'button', class: 'ac-btn sec', text: 'Bildschirm ansehen', 'data-testid': 'cobrowse-request', onclick: ask('view') });
+      cb.pointerBtn = h('button', { type: 'button', class: 'ac-btn sec', text: 'Zeigen erlauben lassen', 'data-testid': 'cobrowse-request-pointer', onclick: ask('pointer') });
+      cb.pointBtn = h('button', { type: 'button', class: 'ac-btn sec', 'aria-pressed': 'false', text: 'Zeigen', 'data-testid': 'cobrowse-point' });
+      cb.markBtn = h('button', { type: 'button', class: 'ac-btn sec', 'aria-pressed': 'false', text: 'Hervorheben', 'data-testid': 'cobrowse-highlight' });
+      cb.pointBtn.onclick = mode('pointer', cb.pointBtn);
+      cb.markBtn.onclick = mode('highlight', cb.markBtn);
+      cb.clearBtn = h('button', { type: 'button', class: 'ac-btn sec', text: 'Markierung entfernen', onclick: () => cb.ctl && cb.ctl.clear() });
+      cb.endBtn = h('button', { type: 'button', class: 'ac-btn danger', text: 'Ansehen beenden', 'data-testid': 'cobrowse-end',
+        onclick: () => this._act({ type: 'cobrowse_end', conversation_id: chat.id }) });
+      cb.linkInput = h('input', { type: 'text', id: key + '-cblink', autocomplete: 'off', spellcheck: 'false', placeholder: '/portal/photovoltaik/antrag' });
+      cb.linkForm = h('form', { class: 'xfer', onsubmit: (e) => {
+        e.preventDefault();
+        const path = cb.linkInput.value.trim();
+        if (path && this._act({ type: 'cobrowse_link', conversation_id: chat.id, path })) cb.linkInput.value = '';
+      } }, h('label', { for: key + '-cblink', text: 'Seite vorschlagen' }), cb.linkInput, h('button', { type: 'submit', class: 'ac-btn sec', text: 'Senden' }));
+      cb.screen = h('div', { class: 'cbv-view', role: 'region', 'aria-label': 'Seite der Bürgerin/des Bürgers (nur ansehen)', 'data-testid': 'cobrowse-view', hidden: true });
+      cb.box = h('section', { class: 'ac-cb', 'aria-labelledby': key + '-cbh', hidden: true },
+        h('h4', { id: key + '-cbh', text: 'Bildschirm ansehen' }), cb.status,
+        h('div', { class: 'row' }, cb.askBtn, cb.pointerBtn, cb.pointBtn, cb.markBtn, cb.clearBtn, cb.endBtn), cb.linkForm, cb.screen);
+    }
+
+    /** The session's state, from the conversation's co-browse events; opens or closes the view. */
+    _renderCobrowse(chat) {
+      const cb = chat.cb;
+      let view = false; let pointer = false; let pending = null; let path = '';
+      for (const s of [...chat.events.keys()].sort((a, b) => a - b)) {
+        const e = chat.events.get(s);
+        if (e.type !== 'cobrowse') continue;
+        if (e.state === 'requested') pending = e.step;
+        else if (e.state === 'accepted') { pending = null; if (e.step === 'pointer') pointer = true; else view = true; }
+        else if (e.state === 'declined') pending = null;
+        else if (e.state === 'ended') { view = pointer = false; pending = null; path = ''; }
+        else if (e.state === 'page') path = str(e.path);
+      }
+      const live = !chat.ended && chat.context.channel === 'web';
+      view = view && live;
+      Object.assign(cb, { pointer: pointer && view, pending, path });
+      chat.cb.box.hidden = !live;
+      cb.status.textContent = pending ? 'Warte auf die Zustimmung der Bürgerin/des Bürgers …'
+        : view ? `Sie sehen die Seite${path ? ' ' + path : ''}. Eingaben in Formularfeldern bleiben verborgen.` : '';
+      cb.askBtn.hidden = view || pending === 'view';
+      cb.pointerBtn.hidden = !view || cb.pointer || pending === 'pointer';
+      for (const b of [cb.pointBtn, cb.markBtn, cb.clearBtn]) b.hidden = !cb.pointer;
+      cb.endBtn.hidden = !view;
+      cb.linkForm.hidden = !view;
+      cb.screen.hidden = !view;
+      if (view && !cb.ctl && !cb.loading) this._openCobrowse(chat);
+      if (!view && cb.ctl) { const ctl = cb.ctl; cb.ctl = null; ctl.close(); }
+    }
+
+    _openCobrowse(chat) {
+      const cb = chat.cb;
+      const go = () => {
+        cb.loading = false;
+        if (cb.ctl || cb.screen.hidden || !window.BuergerserviceCobrowseView) return;
+        cb.ctl = window.BuergerserviceCobrowseView.open({
+          server: location.origin, token: this._token(), conversationId: chat.id, container: cb.screen,
+          onPage: (path) => { if (path !== cb.path) { cb.path = path; this._renderCobrowse(chat); } },
+          onError: (msg) => this._setStatus(msg),
+          onEnd: () => { cb.ctl = null; },
+        });
+      };
+      cb.loading = true;
+      if (window.BuergerserviceCobrowseView) { go(); return; }
+      if (!document.querySelector('link[data-cobrowse]')) {
+        document.head.append(h('link', { rel: 'stylesheet', href: '/cobrowse/console.css', 'data-cobrowse': '' }));
+      }
+      const script = h('script', { src: '/cobrowse/console.js' });
+      script.onload = go;
+      script.onerror = () => { cb.loading = false; this._setStatus('Die Ansicht der Seite konnte nicht geladen werden.'); };
+      document.head.append(script);
+    }
+
     _endChat(chat, text) {
       if (chat.ended) return;
       chat.ended = true;
       chat.endedText = text;
+      this._renderCobrowse(chat);
       this._ownTyping(chat, true);
       this._showTyping(chat, false);
       this._renderEnded(chat);
@@ -1149,6 +1254,7 @@
       chat.form.hidden = ended;
       chat.kb.hidden = ended;
       chat.actions.hidden = ended;
+      chat.cb.box.hidden = ended || chat.context.channel !== 'web';
       chat.endedBox.hidden = !ended;
       if (ended) {
         const wasInPanel = chat.panel.contains(document.activeElement) && !chat.log.contains(document.activeElement);

@@ -78,6 +78,15 @@
       downloaded: 'Der Download wurde gestartet.',
       downloadFailed: 'Der Download ist fehlgeschlagen. Bitte versuchen Sie es erneut.',
       eraseFailed: 'Das Gespräch konnte nicht gelöscht werden. Bitte versuchen Sie es erneut.',
+      cbView: '{name} möchte die Seite des Bürgerportals sehen, auf der Sie gerade sind, um Sie zu begleiten.',
+      cbSees: 'Sichtbar: diese Seite, wohin Sie scrollen und klicken.',
+      cbHidden: 'Nicht sichtbar: was Sie in Formularfelder eingeben, der Chat, andere Tabs und Programme.',
+      cbPointerQ: '{name} möchte auf Stellen dieser Seite zeigen und Felder hervorheben. Eingeben oder klicken kann {name} nichts.',
+      cbYes: 'Zulassen', cbNo: 'Ablehnen', cbDeclined: 'Sie haben abgelehnt.',
+      cbOn: 'Sie teilen diese Seite mit {name}.', cbPointerOn: '{name} darf auf Stellen der Seite zeigen.',
+      cbEnded: 'Das Teilen der Seite ist beendet.', cbBanner: '{name} sieht diese Seite', cbStop: 'Beenden',
+      cbLink: '{name} schlägt Ihnen eine Seite vor:', cbOpen: 'Seite öffnen',
+      cbHighlight: '{name} hebt hervor: {label}', cbPointer: '{name} zeigt auf eine Stelle der Seite.',
       errors: {
         bad_frame: 'Die Nachricht konnte nicht verarbeitet werden.',
         too_large: 'Die Nachricht ist zu lang. Bitte kürzen Sie sie.',
@@ -117,6 +126,15 @@
       downloaded: 'The download has started.',
       downloadFailed: 'The download failed. Please try again.',
       eraseFailed: 'The conversation could not be deleted. Please try again.',
+      cbView: '{name} would like to see the page of the city portal you are on, to guide you.',
+      cbSees: 'Visible: this page, where you scroll and click.',
+      cbHidden: 'Not visible: what you type into form fields, the chat, other tabs and programs.',
+      cbPointerQ: '{name} would like to point at places on this page and highlight fields. {name} cannot type or click anything.',
+      cbYes: 'Allow', cbNo: 'Decline', cbDeclined: 'You declined.',
+      cbOn: 'You are sharing this page with {name}.', cbPointerOn: '{name} may point at places on the page.',
+      cbEnded: 'Page sharing has ended.', cbBanner: '{name} sees this page', cbStop: 'Stop',
+      cbLink: '{name} suggests a page:', cbOpen: 'Open page',
+      cbHighlight: '{name} highlights: {label}', cbPointer: '{name} points at a place on the page.',
       errors: {
         bad_frame: 'The message could not be processed.',
         too_large: 'The message is too long. Please shorten it.',
@@ -273,6 +291,12 @@ legend{padding:0;font-weight:650;color:#1b1f24}
 .dlg .acts{display:flex;flex-wrap:wrap;justify-content:flex-end;gap:8px}
 .dlg button{padding:9px 16px;border:1.5px solid #737d8a;border-radius:10px;background:#fff;font-weight:600}
 .dlg .danger{border-color:#a3121b;background:#a3121b;color:#fff}
+.cb{margin-top:6px}.cb p{margin:0 0 6px}.cb ul{margin:0 0 8px;padding-left:18px;font-size:14px}
+.cbb{position:fixed;top:0;left:50%;z-index:2147483002;display:flex;align-items:center;gap:12px;padding:8px 10px 8px 16px;border-radius:0 0 12px 12px;background:#7c2d12;color:#fff;font-weight:650;transform:translateX(-50%);box-shadow:0 4px 14px rgba(0,0,0,.3)}
+.cbb button{padding:6px 14px;border:2px solid #fff;border-radius:8px;background:#fff;color:#7c2d12;font-weight:700}
+.cb-highlight,.cb-pointer{position:fixed;z-index:2147482999;pointer-events:none}
+.cb-highlight{border:3px solid #c2410c;border-radius:6px;box-shadow:0 0 0 4px rgba(194,65,12,.3)}
+.cb-pointer{width:24px;height:24px;margin:-12px 0 0 -12px;border:3px solid #fff;border-radius:50%;background:#c2410c;box-shadow:0 0 0 2px #c2410c}
 @media (max-width:480px){.panel{inset:0;width:100%;height:100%;border-radius:0;animation:none}}
 @media (prefers-reduced-motion:reduce){*,*::before,*::after{animation:none!important;transition:none!important}}
 @media (forced-colors:active){.launcher,.send,.b,.qr button,.restart,.ia{border:1px solid CanvasText}}
@@ -284,6 +308,7 @@ legend{padding:0;font-weight:650;color:#1b1f24}
   // stay on .log; .scroll stays the containing block of the .sr texts.
   const SHELL = `<style>${CSS}</style><div class="w">
 <div class="inv" part="invitation" role="group" aria-labelledby="iq" hidden><p class="iq" id="iq"></p><button class="ia" part="invitation-accept" type="button"></button><button class="ix" part="invitation-dismiss" type="button">${ICON.x}</button></div><div class="sr" role="status"></div>
+<div class="cbb" part="cobrowse-banner" role="region" hidden><span></span><button type="button"></button></div><div class="cbl"></div><div class="sr cbs" role="status"></div>
 <button class="launcher" part="launcher" type="button" aria-expanded="false" aria-controls="panel">${ICON.chat}<span class="ll"></span><span class="badge" hidden aria-hidden="true"></span></button>
 <section class="panel" id="panel" part="panel" role="dialog" hidden>
 <div class="head" part="header"><h2 part="title"></h2><button class="opt" part="options" type="button" aria-expanded="false" aria-controls="opts" hidden>${ICON.more}</button><button class="x" part="close" type="button">${ICON.x}</button></div>
@@ -350,6 +375,7 @@ legend{padding:0;font-weight:650;color:#1b1f24}
 
     connectedCallback() {
       if (!this.shadowRoot) this._build();
+      this.classList.add('cobrowse-block'); // a shared page never shows the chat itself
       this._applyTexts();
       this._applyAccent();
       addEventListener('online', this._onOnline);
@@ -433,6 +459,10 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       this._endBtn = $('.end');
       this._inv = $('.inv');
       this._announcer = $('[role=status]');
+      this._cbBanner = $('.cbb');
+      this._cbLayer = $('.cbl');
+      this._cbSay = $('.cbs');
+      this._cbBanner.querySelector('button').addEventListener('click', () => this._cbStop());
       this._buildDataControls($);
       this._launcher.addEventListener('click', () => this.toggle());
       $('.ia').addEventListener('click', () => this.show());
@@ -474,6 +504,8 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       this._restartBtn.textContent = t.restart;
       this._endBtn.textContent = t.end;
       this._applyDataTexts(t);
+      this._cbBanner.setAttribute('aria-label', t.cbBanner.replace('{name} ', ''));
+      this._cbBanner.querySelector('button').textContent = t.cbStop;
       this._inv.querySelector('.iq').textContent = t.invite;
       this._inv.querySelector('.ia').textContent = t.inviteOpen;
       this._inv.querySelector('.ix').setAttribute('aria-label', t.inviteClose);
@@ -664,7 +696,9 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       if (f.type === 'message') this._onMessage(f, live);
       else if (f.type === 'state') this._onState(f, live);
       else if (f.type === 'csat_request') this._place(this._csat(seq), seq);
+      else if (f.type === 'cobrowse') this._onCobrowse(f);
       this._renderState();
+      this._cbSync();
       this._scrollDown(near);
     }
 
@@ -829,6 +863,7 @@ legend{padding:0;font-weight:650;color:#1b1f24}
     }
 
     _resetLog() {
+      if (this._cb) { this._cb.view = false; this._cbSync(); this._cb = null; }
       this._log.replaceChildren(...this._bubbles.values());
       this._rendered.clear();
       this._maxSeq = this._sessionSeq = 0;
@@ -960,6 +995,89 @@ legend{padding:0;font-weight:650;color:#1b1f24}
       el.hidden = false;
       this._scrollDown(near);
       this._timer('typing', kind === 'bot' ? BOT_TYPING_MS : AGENT_TYPING_MS, () => this._showTyping(null));
+    }
+
+    // ---- co-browsing (docs/protocol.md "Co-browsing") ---------------------------------------------
+
+    /** A durable co-browse event: a request to answer, its answer, the end, a page offered. */
+    _onCobrowse(f) {
+      const t = this.t;
+      const cb = this._cb || (this._cb = { view: false, pointer: false, agent: '', cards: new Map() });
+      if (f.agent && f.agent.name) cb.agent = String(f.agent.name);
+      const name = cb.agent || this._agentName || t.agent;
+      const line = (...kids) => h('div', { class: 'm', 'data-from': 'system', part: 'message message-system' }, ...kids);
+      if (f.state === 'requested' && f.request_id) {
+        const view = f.step === 'view';
+        const id = 'cb' + f.seq;
+        const answer = (accept) => () => {
+          if (!this._sendFrame({ type: 'cobrowse_answer', request_id: f.request_id, accept })) { this._flash(t.offline, 'off'); return; }
+          for (const b of acts.querySelectorAll('button')) b.disabled = true;
+        };
+        const acts = h('div', { class: 'qr' },
+          h('button', { type: 'button', 'data-act': 'yes', text: t.cbYes, onclick: answer(true) }),
+          h('button', { type: 'button', 'data-act': 'no', text: t.cbNo, onclick: answer(false) }));
+        const card = line(h('div', { class: 'cs cb', role: 'group', 'aria-labelledby': id, part: 'cobrowse-consent' },
+          h('p', { id, text: fill(view ? t.cbView : t.cbPointerQ, { name }) }),
+          view ? h('ul', null, h('li', { text: t.cbSees }), h('li', { text: t.cbHidden })) : '', acts));
+        for (const old of cb.cards.values()) old.acts.hidden = true; // a newer request replaces it
+        cb.cards.set(f.request_id, { card, acts });
+        this._place(card, f.seq);
+        if (!this._isOpen && f.seq > this._sessionSeq) this.show({ focus: false });
+      } else if (f.state === 'accepted' || f.state === 'declined') {
+        const asked = cb.cards.get(f.request_id);
+        if (asked) asked.acts.hidden = true;
+        if (f.state === 'accepted') cb[f.step === 'pointer' ? 'pointer' : 'view'] = true;
+        const text = f.state === 'declined' ? t.cbDeclined : fill(f.step === 'pointer' ? t.cbPointerOn : t.cbOn, { name });
+        this._place(line(h('span', { text })), f.seq);
+      } else if (f.state === 'ended') {
+        cb.view = cb.pointer = false;
+        for (const c of cb.cards.values()) c.acts.hidden = true;
+        this._place(line(h('span', { text: t.cbEnded })), f.seq);
+      } else if (f.state === 'link' && /^\/(?![\/\\])/.test(String(f.path))) {
+        const url = new URL(f.path, location.origin).href;
+        this._place(line(h('span', { text: fill(t.cbLink, { name }) }), h('div', { class: 'qr' },
+          h('button', { type: 'button', text: `${t.cbOpen}: ${f.path}`, onclick: () => location.assign(url) }))), f.seq);
+      }
+    }
+
+    /** Share the page while the citizen allows it (and the conversation is open); else stop. */
+    _cbSync() {
+      const cb = this._cb;
+      if (!cb) return;
+      const on = cb.view && this._state !== 'closed' && !!this._token;
+      this._cbBanner.hidden = !on;
+      if (on) this._cbBanner.querySelector('span').textContent = fill(this.t.cbBanner, { name: cb.agent || this.t.agent });
+      if (!on && cb.ctl) { const ctl = cb.ctl; cb.ctl = null; ctl.stop(); }
+      if (on && cb.ctl && cb.pointer) cb.ctl.allowPointer();
+      if (!on || cb.ctl || cb.loading) return;
+      const go = () => {
+        cb.loading = false;
+        const api = window.BuergerserviceCobrowse;
+        if (!api || cb.ctl || !(cb.view && this._state !== 'closed')) return;
+        cb.ctl = api.start({
+          server: this.server, token: this._token, layer: this._cbLayer, agentName: cb.agent,
+          texts: { highlight: this.t.cbHighlight, pointer: this.t.cbPointer },
+          announce: (text) => { this._cbSay.textContent = text; },
+          onEnd: (why) => { cb.ctl = null; if (why !== 'stopped') { cb.view = cb.pointer = false; this._cbSync(); } },
+        });
+        if (cb.pointer) cb.ctl.allowPointer();
+      };
+      cb.loading = true;
+      if (window.BuergerserviceCobrowse) { go(); return; }
+      // Loaded only now: the widget's own script stays small for everyone who never shares.
+      const script = document.createElement('script');
+      script.src = this.server.replace(/\/+$/, '') + '/cobrowse/citizen.js';
+      script.onload = go;
+      script.onerror = () => { cb.loading = false; };
+      document.head.append(script);
+    }
+
+    /** "Beenden" on the banner: stop at once here, and tell the gateway (and so the agent). */
+    _cbStop() {
+      this._sendFrame({ type: 'cobrowse_end' });
+      this._cb.view = this._cb.pointer = false;
+      this._cbSync();
+      (this._isOpen ? this._input : this._launcher).focus();
     }
 
     // ---- download and deletion (docs/data-protection.md) ----------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from redis.asyncio import Redis
@@ -44,6 +44,9 @@ from handover.errors import (
 )
 from handover.privacy.audit_log import AuditLog
 from handover.rasa.client import HandoverRequest, RasaBot
+
+if TYPE_CHECKING:
+    from handover.cobrowse.sessions import CobrowseSessions
 
 log = structlog.get_logger(__name__)
 
@@ -92,6 +95,7 @@ class AgentDesk:
         self.ticket_retention_s = ticket_retention_s or timeline.log.retention_s
         # Set by the app: records who read which conversation (audit_log.py).
         self.audit: AuditLog | None = None
+        self.cobrowse: CobrowseSessions | None = None
         # Set by the app: channels that take free text only so long after the citizen's
         # last message (seconds), and the template message agents may send after it.
         self.reply_windows: dict[str, int] = {}

@@ -80,6 +80,24 @@ class TemplateFrame(_AgentFrame):
     client_id: Annotated[str, Field(min_length=1, max_length=64)]
 
 
+class CobrowseRequestFrame(_AgentFrame):
+    """Ask the citizen to share her page (`view`), then to let the agent point (`pointer`)."""
+
+    type: Literal["cobrowse_request"]
+    step: Literal["view", "pointer"]
+
+
+class CobrowseEndFrame(_AgentFrame):
+    type: Literal["cobrowse_end"]
+
+
+class CobrowseLinkFrame(_AgentFrame):
+    """Offer the citizen a page of the portal (a path of its origin) to open."""
+
+    type: Literal["cobrowse_link"]
+    path: Annotated[str, Field(pattern=r"^/([^/\\\s][^\s]{0,510})?$")]
+
+
 AgentFrame = Annotated[
     AcceptFrame
     | AgentMessageFrame
@@ -88,12 +106,16 @@ AgentFrame = Annotated[
     | TemplateFrame
     | TransferFrame
     | HandbackFrame
-    | CloseFrame,
+    | CloseFrame
+    | CobrowseRequestFrame
+    | CobrowseEndFrame
+    | CobrowseLinkFrame,
     Field(discriminator="type"),
 ]
 _agent_frame: TypeAdapter[AgentFrame] = TypeAdapter(AgentFrame)
 AGENT_FRAME_TYPES = (
     "accept", "message", "typing", "note", "template", "transfer", "handback", "close",
+    "cobrowse_request", "cobrowse_end", "cobrowse_link",
 )  # fmt: skip
 
 

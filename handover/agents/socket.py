@@ -39,6 +39,9 @@ from handover.agents.protocol import (
     AgentMessageFrame,
     AgentTypingFrame,
     CloseFrame,
+    CobrowseEndFrame,
+    CobrowseLinkFrame,
+    CobrowseRequestFrame,
     HandbackFrame,
     NoteFrame,
     TemplateFrame,
@@ -49,6 +52,7 @@ from handover.agents.protocol import (
 )
 from handover.agents.sessions import AgentSessions
 from handover.channels.web import CLOSE_TOO_SLOW
+from handover.cobrowse.sessions import CobrowseRefused, CobrowseSessions
 from handover.conversation.bus import EventBus
 from handover.conversation.delivery import Subscriber
 from handover.conversation.protocol import frame_text
@@ -294,6 +298,17 @@ class AgentConnection:
                 seq = await desk.template(agent, cid, frame.client_id)
                 await self.send({"type": "ack", "conversation_id": cid,
                                  "client_id": frame.client_id, "seq": seq})  # fmt: skip
+            case CobrowseRequestFrame():
+                await self._cobrowse().request(agent, cid, frame.step)
+            case CobrowseEndFrame():
+                await self._cobrowse().stop(agent, cid)
+            case CobrowseLinkFrame():
+                await self._cobrowse().link(agent, cid, frame.path)
+
+    def _cobrowse(self) -> CobrowseSessions:
+        if self.desk.cobrowse is None:
+            raise CobrowseRefused("Bildschirm ansehen ist hier nicht eingerichtet.")
+        return self.desk.cobrowse
 
     async def _let_go(self, conversation_id: str, action: Awaitable[None]) -> None:
         """The agent's own transfer, hand-back or close: stop following, say nothing.

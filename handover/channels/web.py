@@ -22,10 +22,13 @@ from fastapi import WebSocket, WebSocketDisconnect
 from starlette.datastructures import State
 
 from handover.channels.base import ChannelAdapter, SocketHandler, register
+from handover.cobrowse.sessions import CobrowseRefused
 from handover.conversation.citizen_texts import citizen_text, language_of
 from handover.conversation.delivery import Subscriber
 from handover.conversation.log import Conversation
 from handover.conversation.protocol import (
+    CobrowseAnswerFrame,
+    CobrowseEndFrame,
     CsatFrame,
     EndFrame,
     HelloFrame,
@@ -122,7 +125,7 @@ class WebChannel(ChannelAdapter):
         return cls(settings)
 
     def sockets(self) -> dict[str, SocketHandler]:
-        return {"/ws/chat": self._serve}
+        return {"/ws/chat": self._serve, "/ws/cobrowse": self._serve_page}
 
     async def _serve(self, websocket: WebSocket, state: State) -> None:
         # Token and `after` come in the hello frame; a `token` or `after` left in
@@ -131,6 +134,10 @@ class WebChannel(ChannelAdapter):
             websocket, state.gateway, state.budgets, self._settings,
             websocket.query_params.get("lang"),
         )  # fmt: skip
+
+    async def _serve_page(self, websocket: WebSocket, state: State) -> None:
+        """The citizen's shared page, once she agreed (cobrowse/relay.py)."""
+        await state.cobrowse_relay.serve_citizen(websocket)
 
 
 async def serve_citizen(
@@ -302,5 +309,16 @@ class _CitizenFrames:
                 if not (await budgets.take("end", conversation.id) and await self._may_create()):
                     raise self._limited()
                 await self._gateway.end(conversation)
+            case CobrowseAnswerFrame() | CobrowseEndFrame():
+                # Co-browsing is with the agent who holds the conversation (cobrowse/).
+                cobrowse = self._gateway.desk.cobrowse
+                if cobrowse is None:
+                    raise CobrowseRefused("Bildschirm teilen ist hier nicht eingerichtet.")
+                if not await budgets.take("cobrowse", conversation.id):
+                    raise self._limited()
+                if isinstance(frame, CobrowseAnswerFrame):
+                    await cobrowse.answer(conversation.id, frame.request_id, frame.accept)
+                else:
+                    await cobrowse.end(conversation.id, by="citizen", reason="citizen_ended")
             case HelloFrame():  # only as the first frame; parse_client_frame refuses it later
                 pass

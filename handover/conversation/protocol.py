@@ -64,14 +64,36 @@ class EndFrame(_ClientFrame):
     type: Literal["end"]
 
 
+class CobrowseAnswerFrame(_ClientFrame):
+    """The citizen's yes or no to the agent's co-browse request `request_id`."""
+
+    type: Literal["cobrowse_answer"]
+    request_id: Annotated[str, Field(min_length=1, max_length=64)]
+    accept: bool
+
+
+class CobrowseEndFrame(_ClientFrame):
+    """The citizen stops sharing her page ("Beenden" on the banner)."""
+
+    type: Literal["cobrowse_end"]
+
+
 ClientFrame = Annotated[
-    MessageFrame | TypingFrame | CsatFrame | EndFrame, Field(discriminator="type")
+    MessageFrame | TypingFrame | CsatFrame | EndFrame | CobrowseAnswerFrame | CobrowseEndFrame,
+    Field(discriminator="type"),
 ]
 _client_frame: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
-CLIENT_FRAME_TYPES = ("message", "typing", "csat", "end")
+CLIENT_FRAME_TYPES = ("message", "typing", "csat", "end", "cobrowse_answer", "cobrowse_end")
 # The first frame may be a hello, or already a client frame (then there was no hello).
 OpeningFrame = Annotated[
-    HelloFrame | MessageFrame | TypingFrame | CsatFrame | EndFrame, Field(discriminator="type")
+    HelloFrame
+    | MessageFrame
+    | TypingFrame
+    | CsatFrame
+    | EndFrame
+    | CobrowseAnswerFrame
+    | CobrowseEndFrame,
+    Field(discriminator="type"),
 ]
 _opening_frame: TypeAdapter[OpeningFrame] = TypeAdapter(OpeningFrame)
 OPENING_FRAME_TYPES = ("hello", *CLIENT_FRAME_TYPES)

@@ -7,7 +7,7 @@ transition of states.py, never by writing the meta hash's state fields directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from handover.conversation.bus import EventBus
@@ -21,6 +21,8 @@ class Timeline:
         self.log = log
         self.bus = bus
         bus.fetch_after = log.events_after
+        # Run after every transition that happened (co-browsing ends when the agent goes).
+        self.after_change: list[Callable[[str, Transition], Awaitable[None]]] = []
 
     async def record(
         self,
@@ -56,12 +58,16 @@ class Timeline:
         transition's source states: then nothing is stored and `refused` is set.
         """
         durable = event.as_event() if isinstance(event, StateEvent) else event
-        return await self.record(
+        appended = await self.record(
             conversation_id,
             durable,
             refuse_in=transition.refused_in,
             meta={**(facts or {}), **transition.meta()},
         )
+        if not appended.refused:
+            for follow_up in self.after_change:
+                await follow_up(conversation_id, transition)
+        return appended
 
     def deliver(self, conversation_id: str, event: dict[str, Any], appended: Appended) -> None:
         if appended.created:

@@ -29,6 +29,7 @@ from handover.settings import Settings
 Budget = Literal[
     "message", "typing", "csat", "end", "hello",
     "address_connection", "address_conversation", "address_message",
+    "cobrowse", "cobrowse_kib", "cobrowse_guide",
 ]  # fmt: skip
 
 KEY_PREFIX = keys.LIMITS
@@ -87,6 +88,9 @@ def _budgets(settings: Settings) -> dict[Budget, list[RateLimitItem]]:
         "address_connection": _windows(settings.address_connection_limits),
         "address_conversation": _windows(settings.address_conversation_limits),
         "address_message": _windows(settings.address_message_limits),
+        "cobrowse": _windows(settings.citizen_cobrowse_limits),
+        "cobrowse_kib": _windows(settings.cobrowse_kib_limits),
+        "cobrowse_guide": _windows(settings.cobrowse_guide_limits),
     }
 
 
@@ -117,13 +121,14 @@ class Budgets:
         self._limiter = MovingWindowRateLimiter(storage)
         self._items = _budgets(settings)
 
-    async def take(self, budget: Budget, who: str) -> bool:
-        """Count one event of `budget` for `who`; False when a window is full.
+    async def take(self, budget: Budget, who: str, cost: int = 1) -> bool:
+        """Count `cost` (one event, or KiB of data) of `budget` for `who`; False when a
+        window is full.
 
         Windows are checked shortest first and the check stops at the first
         full one, so a refused event uses up nothing of the longer windows.
         """
         for item in self._items[budget]:
-            if not await self._limiter.hit(item, budget, self._name(who)):
+            if not await self._limiter.hit(item, budget, self._name(who), cost=cost):
                 return False
         return True
