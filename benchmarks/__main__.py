@@ -8,6 +8,7 @@ import sys
 from benchmarks import (
     capacity,
     channels,
+    cobrowse,
     conversation_length,
     dialogue_latency,
     gateway_latency,
@@ -20,6 +21,7 @@ from benchmarks import (
 BENCHMARKS = {
     "capacity": capacity.run,
     "channels": channels.run,
+    "cobrowse": cobrowse.run,
     "conversation_length": conversation_length.run,
     "dialogue_latency": dialogue_latency.run,
     "gateway_latency": gateway_latency.run,

@@ -17,6 +17,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+# The demo portal's registration form (widget/portal/): its technical fields are shown in clear.
+PV_FORM_PATH = "/portal/photovoltaik/antrag"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
@@ -227,7 +231,7 @@ class Settings(BaseSettings):
 
     # --- co-browsing (handover/cobrowse/, docs/protocol.md "Co-browsing") ----------
     cobrowse_clear_fields: dict[str, list[str]] = Field(
-        {"/portal/photovoltaik/antrag": ["mount", "power_kwp", "listed", "grid_operator"]},
+        {PV_FORM_PATH: ["installation_type", "power_kwp", "listed_building", "grid_operator"]},
         description="Form fields an agent may see in clear while co-browsing, per portal "
         "page path (JSON: path → field names). Every other field's value is masked in the "
         "citizen's browser and dropped by the gateway.",
