@@ -11,8 +11,10 @@ highlight, and the console's co-browse view.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, WebSocket, expect
@@ -39,9 +41,12 @@ def alina_account(redis_url: str) -> None:
 
 @pytest.fixture
 async def contexts(browser: Browser) -> AsyncIterator[tuple[BrowserContext, BrowserContext]]:  # noqa: F811
-    viewport = {"width": 1280, "height": 900}
-    lena = await browser.new_context(locale="de-DE", viewport=viewport)  # type: ignore[arg-type]
-    alina = await browser.new_context(locale="de-DE", viewport=viewport)  # type: ignore[arg-type]
+    # CSP is bypassed only so that axe can be injected; `make bench BENCH=cobrowse` runs
+    # the same path under the gateway's Content-Security-Policy.
+    options: dict[str, Any] = {"locale": "de-DE", "viewport": {"width": 1280, "height": 900},
+                               "bypass_csp": True}  # fmt: skip
+    lena = await browser.new_context(**options)
+    alina = await browser.new_context(**options)
     yield lena, alina
     await lena.close()
     await alina.close()
@@ -114,8 +119,14 @@ async def test_alina_guides_lena_through_the_form_with_her_consent(
     await lena.get_by_label("Vorname").fill("Lena")
     await lena.get_by_label("Nachname").fill("Meyer")
     await lena.get_by_label("E-Mail-Adresse").fill("lena.meyer@example.org")
-    await expect(page.locator("#last_name")).to_have_value(re.compile(r"^\*{5}$"))
-    await expect(page.locator("#email")).to_have_value(re.compile(r"^\*+$"))
+    # Live, the gateway drops the input events of fields that are not allow-listed: the
+    # fields stay empty in the view. Alina joining again gets a fresh snapshot, masked.
+    await expect(page.locator("#email")).to_be_visible()
+    await asyncio.sleep(0.5)
+    await expect(page.locator("#last_name")).to_have_value("")
+    await console.reload()
+    await expect(page.locator("#last_name")).to_have_value("*****", timeout=20_000)
+    await expect(page.locator("#email")).to_have_value("*" * len("lena.meyer@example.org"))
     await lena.get_by_role("button", name="Weiter").click()
     await lena.get_by_label("Straße und Hausnummer").fill("Goethestraße 12")
     await lena.get_by_label("Postleitzahl").fill("12345")

@@ -1180,7 +1180,7 @@
         const path = cb.linkInput.value.trim();
         if (path && this._act({ type: 'cobrowse_link', conversation_id: chat.id, path })) cb.linkInput.value = '';
       } }, h('label', { for: key + '-cblink', text: 'Seite vorschlagen' }), cb.linkInput, h('button', { type: 'submit', class: 'ac-btn sec', text: 'Senden' }));
-      cb.screen = h('div', { class: 'cbv-view', role: 'region', 'aria-label': 'Seite der Bürgerin/des Bürgers (nur ansehen)', 'data-testid': 'cobrowse-view', hidden: true });
+      cb.screen = h('div', { class: 'cbv-view', role: 'region', tabindex: '0', 'aria-label': 'Seite der Bürgerin/des Bürgers (nur ansehen)', 'data-testid': 'cobrowse-view', hidden: true });
       cb.box = h('section', { class: 'ac-cb', 'aria-labelledby': key + '-cbh', hidden: true },
         h('h4', { id: key + '-cbh', text: 'Bildschirm ansehen' }), cb.status,
         h('div', { class: 'row' }, cb.askBtn, cb.pointerBtn, cb.pointBtn, cb.markBtn, cb.clearBtn, cb.endBtn), cb.linkForm, cb.screen);
@@ -1222,6 +1222,7 @@
         if (cb.ctl || cb.screen.hidden || !window.BuergerserviceCobrowseView) return;
         cb.ctl = window.BuergerserviceCobrowseView.open({
           server: location.origin, token: this._token(), conversationId: chat.id, container: cb.screen,
+          title: 'Seite der Bürgerin/des Bürgers (nur ansehen)',
           onPage: (path) => { if (path !== cb.path) { cb.path = path; this._renderCobrowse(chat); } },
           onError: (msg) => this._setStatus(msg),
           onEnd: () => { cb.ctl = null; },

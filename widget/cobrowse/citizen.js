@@ -13,7 +13,7 @@
  */
 import { record } from '@rrweb/record';
 
-const FLUSH_MS = 100;
+const FLUSH_MS = 50; // batching: fewer frames, at most this much added latency
 const BACKLOG_BYTES = 1024 * 1024; // the socket's unsent bytes before we drop and resnapshot
 const MAX_FRAME_CHARS = 900 * 1024; // below the gateway's COBROWSE_MAX_FRAME_BYTES default
 const RETRIES_MS = [500, 1000, 2000, 4000];

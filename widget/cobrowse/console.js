@@ -10,7 +10,7 @@
 import { Replayer } from '@rrweb/replay';
 
 /**
- * Opens the view. `o`: { server, token, conversationId, container, onPage(path),
+ * Opens the view. `o`: { server, token, conversationId, container, title, onPage(path),
  * onEnd(reason), onError(message) }. Returns { setMode('pointer'|'highlight'|null),
  * clear(), close(), replayer() }.
  */
@@ -53,10 +53,15 @@ function open(o) {
       if (event.type !== 4 && event.type !== 2) return; // wait for a page's start
       player = new Replayer([], {
         root: stage, liveMode: true, mouseTail: false, showWarning: false, showDebug: false,
-        UNSAFE_replayCanvas: false, triggerFocus: false,
+        UNSAFE_replayCanvas: false, triggerFocus: false, useVirtualDom: false,
         insertStyleRules: ['.cobrowse-block{background:#d9dde3 !important}'],
       });
-      player.startLive(event.timestamp - 50);
+      player.iframe.title = o.title || 'Shared page';
+      player.iframe.tabIndex = -1; // nothing in it to operate; the view itself scrolls
+      // Every event is older than this baseline, so the replayer applies it the moment it
+      // arrives (in the order the page sent it) instead of scheduling it by the page's
+      // clock: no added delay, and no dependence on the two machines' clocks agreeing.
+      player.startLive(Number.MAX_SAFE_INTEGER);
       fit();
     }
     player.addEvent(event);
