@@ -158,6 +158,18 @@ async def test_alina_guides_lena_through_the_form_with_her_consent(
     await expect(lena.get_by_text("Ihr Antrag ist eingegangen")).to_be_visible(timeout=20_000)
     await expect(lena.locator("#application-number")).to_have_text(re.compile(r"\S+"))
 
+    # Alina offers a page; it opens in Lena's tab when she says so, and sharing goes on there.
+    link = console.locator("[data-testid=cobrowse-view]").last.locator("xpath=..")
+    await link.get_by_label("Seite vorschlagen").fill("/portal/photovoltaik")
+    await link.get_by_role("button", name="Senden").click()
+    offer = lena.locator("[part=log]").get_by_role(
+        "button", name="Seite öffnen: /portal/photovoltaik"
+    )
+    await offer.click()
+    await expect(lena).to_have_url(gateway.url + "/portal/photovoltaik")
+    await expect(banner).to_contain_text("Alina Berger sieht diese Seite")
+    await expect(page.locator("h1")).to_contain_text("Photovoltaik", timeout=20_000)
+
     # Lena ends the sharing: gone on both sides, and the transcript says who saw what.
     await banner.get_by_role("button", name="Beenden").click()
     await expect(banner).to_be_hidden()

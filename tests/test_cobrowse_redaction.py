@@ -1,11 +1,14 @@
-"""The gateway's own masking of a shared page: what a masking gap in the browser would leak."""
+"""The gateway's own masking of a shared page (what a masking gap in the browser would leak),
+and what it keeps for a console that falls behind."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
 from handover.cobrowse.redaction import PageRedactor
+from handover.cobrowse.relay import AgentBacklog
 
 PATH = "/portal/photovoltaik/antrag"
 CLEAR = {PATH: ["power_kwp", "listed"]}
@@ -120,3 +123,14 @@ def test_logs_canvas_custom_events_and_anything_before_a_snapshot_are_dropped() 
     assert redactor.redact(dropped) == []
     moved = incremental(1, positions=[{"x": 1, "y": 2, "id": 3, "timeOffset": 0}])
     assert redactor.redact([copy.deepcopy(moved)]) == [moved]
+
+
+def test_a_console_that_falls_behind_loses_its_backlog_and_waits_for_a_full_snapshot() -> None:
+    backlog = AgentBacklog(max_bytes=100)
+    assert backlog.offer("F" + "a" * 40) and backlog.offer("I" + "b" * 40)
+    assert not backlog.offer("I" + "c" * 40)  # over: everything queued is dropped
+    assert backlog.waiting_for_full and backlog.dropped == 3
+    assert backlog.offer("I" + "d" * 10)  # taken, but not queued: no snapshot yet
+    assert backlog.offer("F" + "e" * 10)
+    assert not backlog.waiting_for_full
+    assert asyncio.run(backlog.next()) == "e" * 10
