@@ -14,7 +14,9 @@ from handover.cases.numbers import (
     find_case_number,
     is_valid,
     new_case_number,
+    new_number,
     normalise_case_number,
+    normalise_number,
 )
 
 SHAPE = re.compile(r"MM-2026-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}")
@@ -96,3 +98,15 @@ def test_a_postal_code_after_the_number_is_the_verifier() -> None:
     assert form.read("case_verifier", reply(f"{EXAMPLE} und PLZ 80331"), asked=False) == "80331"
     assert form.read("case_verifier", reply(f"{EXAMPLE}"), asked=False) is None
     assert "MM-2026-7K3Q-9XHG" in ValidateCaseStatusForm.hints["case_number"]
+
+
+def test_other_records_use_the_scheme_with_a_prefix_of_their_own() -> None:
+    number = new_number("PV", 2026)
+    assert re.fullmatch(r"PV-2026-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}", number)
+    code = number[8:].lower().replace("-", "").replace("0", "o").replace("1", "l")
+    typed = f"pv 2026 {code}"  # Crockford: O is read as 0, L as 1
+    assert normalise_number(typed, "PV") == number
+    assert normalise_number(number, "MM") is None
+    assert normalise_case_number(number) is None
+    wrong = number[:-1] + ("X" if number[-1] != "X" else "Y")  # the check character no longer fits
+    assert normalise_number(wrong, "PV") is None

@@ -12,6 +12,9 @@ neighbours before a look-up is spent.
 Reading is forgiving: lower case, spaces or no separators, and O/I/L for 0/1/1
 (Crockford's decoding rule). Old sequential numbers (``MM-2026-000123``) stay
 readable, so cases created before the change can still be looked up.
+
+Other numbered records (applications, ``PV-<year>-XXXX-XXXC``) use the same scheme
+with a prefix of their own: `new_number` and `normalise_number`.
 """
 
 from __future__ import annotations
@@ -48,19 +51,42 @@ def is_valid(code: str) -> bool:
     return len(code) == RANDOM_CHARS + 1 and check_character(code[:-1]) == code[-1]
 
 
-def new_case_number(year: int) -> str:
+def new_number(prefix: str, year: int) -> str:
+    """``<prefix>-<year>-XXXX-XXXC``: seven random characters and the check character."""
     payload = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_CHARS))
     code = payload + check_character(payload)
-    return f"MM-{year}-{code[:4]}-{code[4:]}"
+    return f"{prefix}-{year}-{code[:4]}-{code[4:]}"
+
+
+def new_case_number(year: int) -> str:
+    return new_number("MM", year)
+
+
+def normalise_number(raw: str, prefix: str) -> str | None:
+    """The canonical form of a ``<prefix>-…`` number typed as forgivingly as a case number."""
+    match = re.fullmatch(
+        rf"{re.escape(prefix)}[-\s]?(\d{{4}})[-\s]?([0-9A-Z]{{4}})[-\s]?([0-9A-Z]{{4}})",
+        raw.strip(),
+        re.IGNORECASE,
+    )
+    if match is None:
+        return None
+    year, first, second = match.groups()
+    code = _checked_code(first, second)
+    return f"{prefix.upper()}-{year}-{code[:4]}-{code[4:]}" if code else None
+
+
+def _checked_code(first: str | None, second: str | None) -> str | None:
+    """The eight characters as Crockford decodes them, if their check character fits."""
+    code = f"{first}{second}".upper().translate(_READ_AS)
+    return code if all(symbol in _VALUE for symbol in code) and is_valid(code) else None
 
 
 def _canonical(year: str, legacy: str | None, first: str | None, second: str | None) -> str | None:
     if legacy:
         return f"MM-{year}-{legacy}"
-    code = f"{first}{second}".upper().translate(_READ_AS)
-    if not all(symbol in _VALUE for symbol in code) or not is_valid(code):
-        return None
-    return f"MM-{year}-{code[:4]}-{code[4:]}"
+    code = _checked_code(first, second)
+    return f"MM-{year}-{code[:4]}-{code[4:]}" if code else None
 
 
 def normalise_case_number(raw: str) -> str | None:

@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis
 
 from handover import keys
-from handover.cases.numbers import new_case_number
+from handover.cases.numbers import new_number
 from handover.cases.numbers import normalise_case_number as normalise_case_number
 from handover.conversation.protocol import utc_now
 
@@ -130,6 +130,21 @@ def issued_mark(number: str) -> str:
 # Kept until the year is over (the year is in the number, so no later draw can
 # collide), plus a margin for clocks and time zones.
 _ISSUED_MARGIN = timedelta(days=2)
+
+
+async def issue_number(redis: Redis, prefix: str, year: int, issued_key: str) -> str:
+    """A ``<prefix>-<year>-…`` number never issued before, marked in the year's set
+    `issued_key`; it stays marked even if the caller's write of its record fails."""
+    client: Any = redis
+    year_end = datetime(year + 1, 1, 1, tzinfo=CITY_TZ) + _ISSUED_MARGIN
+    while True:
+        number = new_number(prefix, year)
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.sadd(issued_key, issued_mark(number))
+            pipe.expireat(issued_key, int(year_end.timestamp()))
+            added, _ = await pipe.execute()
+        if added:
+            return number
 
 
 def _digest(value: str) -> bytes:
@@ -266,16 +281,7 @@ class CaseBook:
         return Case(number, category, location, "eingegangen", created_at, (first,))
 
     async def _issue_number(self, year: int) -> str:
-        """A number never issued before; it is kept as issued even if the write below fails."""
-        year_end = datetime(year + 1, 1, 1, tzinfo=CITY_TZ) + _ISSUED_MARGIN
-        while True:
-            number = new_case_number(year)
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.sadd(_issued_key(year), issued_mark(number))
-                pipe.expireat(_issued_key(year), int(year_end.timestamp()))
-                added, _ = await pipe.execute()
-            if added:
-                return number
+        return await issue_number(self._redis, "MM", year, _issued_key(year))
 
     async def _fetch(self, number: str) -> tuple[dict[str, str], list[str]]:
         async with self._redis.pipeline(transaction=False) as pipe:
