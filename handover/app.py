@@ -55,6 +55,7 @@ from handover.ops.client_keys import CLIENT_KEY, ClientKeys
 from handover.ops.rate_limit import Budgets
 from handover.ops.redis_connection import connect
 from handover.ops.security_headers import SecurityHeaders
+from handover.portal import add_portal_pages
 from handover.privacy.api import PrivacyApiError, PrivacyServices, add_privacy_api, supervisor
 from handover.rasa.auth import RasaCredentials
 from handover.rasa.client import RasaBot
@@ -270,6 +271,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
 
     app.add_exception_handler(BodyTooLarge, too_large_response)
     add_case_api(app, settings)
+    add_portal_pages(app)
     add_privacy_api(app)
     add_agent_sign_in(app, settings)
     knowledge = add_knowledge_api(app, settings)
