@@ -38,6 +38,8 @@ from handover.agents.service_hours import ServiceHours
 from handover.agents.sessions import AgentSessions
 from handover.agents.sign_in import add_agent_sign_in, make_agent_sign_in
 from handover.agents.socket import serve_agent
+from handover.applications.api import BODY_LIMIT as APPLICATION_BODY_LIMIT
+from handover.applications.api import PV_PATH, add_application_api
 from handover.cases.api import add_case_api
 from handover.cases.store import CaseBook, LookupThrottle
 from handover.channels.base import OutboxChannel, SocketHandler, enabled_adapters
@@ -73,7 +75,12 @@ COBROWSE_BUNDLES = {
 
 # Bodies far below MAX_BODY_BYTES are all these routes ever need: a case number and a
 # verifier, or a username and a password. Smaller limits mean less to buffer per request.
-ROUTE_BODY_LIMITS = {"/api/cases/lookup": 2048, "/api/agent/login": 2048}
+# An application carries an upload of up to 5 MB: its route alone may take that much.
+ROUTE_BODY_LIMITS = {
+    "/api/cases/lookup": 2048,
+    "/api/agent/login": 2048,
+    PV_PATH: APPLICATION_BODY_LIMIT,
+}
 
 
 async def _announce_when_ready(settings: Settings, bot: RasaBot, demo_login: str) -> None:
@@ -271,6 +278,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
 
     app.add_exception_handler(BodyTooLarge, too_large_response)
     add_case_api(app, settings)
+    add_application_api(app, settings)
     add_portal_pages(app)
     add_privacy_api(app)
     add_agent_sign_in(app, settings)

@@ -251,6 +251,30 @@ def case_numbers(year: str | int) -> str:
 
 CASE_LOOKUPS = "bs:case-lookups:{throttle}"  # prefix of the look-up throttle's keys
 
+# --- applications (Anträge) from the portal's forms ------------------------------------
+
+APPLICATION_PREFIX = "bs:application:{"
+
+
+def application(number: str) -> str:
+    """Hash: an application's fields, the upload's name, type and size, its conversation."""
+    return f"{APPLICATION_PREFIX}{number}}}"
+
+
+def application_upload(number: str) -> str:
+    """String: the application's uploaded file (base64), kept exactly as long as the hash."""
+    return f"{application(number)}:upload"
+
+
+def application_keys(number: str) -> list[str]:
+    """Every key named after one application."""
+    return [application(number), application_upload(number)]
+
+
+def application_numbers(year: str | int) -> str:
+    """Set: keyed hashes of the application numbers issued in a year."""
+    return f"bs:application-numbers:{year}"
+
 
 def case_lookups_of_conversation(digest: str) -> str:
     return f"{CASE_LOOKUPS}:conversation:{digest}"

@@ -138,6 +138,11 @@ class Settings(BaseSettings):
         "60/minute; 1500/hour",
         description="Citizen messages per client address over all its conversations.",
     )
+    address_application_limits: str = Field(
+        "5/minute; 30/hour",
+        description="Applications (POST /api/applications/…) per client address, counted "
+        "before the body is read; more get 429 and are not stored.",
+    )
     hello_timeout_s: float = Field(
         5.0,
         description="How long the citizen socket waits for the `hello` frame before it "
@@ -447,6 +452,13 @@ class Settings(BaseSettings):
         3600.0, description="Longest delay between one client's tries of one case."
     )
 
+    # --- applications from the portal's forms (handover/applications/, docs/protocol.md) --
+    application_retention_days: int = Field(
+        180,
+        description="Days an application (the form's values and its upload) is kept after "
+        "it was submitted, then Redis expires it.",
+    )
+
     # --- operations -------------------------------------------------------------
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_json: bool = Field(False, description="JSON log lines (for log shippers) instead of text.")
@@ -467,7 +479,7 @@ class Settings(BaseSettings):
     @field_validator(
         "citizen_message_limits", "citizen_typing_limits", "citizen_csat_limits",
         "citizen_end_limits", "citizen_hello_limits", "address_connection_limits",
-        "address_conversation_limits", "address_message_limits",
+        "address_conversation_limits", "address_message_limits", "address_application_limits",
     )  # fmt: skip
     @classmethod
     def _check_limits(cls, value: str) -> str:
@@ -517,6 +529,10 @@ class Settings(BaseSettings):
     @property
     def case_retention_s(self) -> int:
         return self.case_retention_days * 86_400
+
+    @property
+    def application_retention_s(self) -> int:
+        return self.application_retention_days * 86_400
 
     @property
     def nlu_retention_s(self) -> int:

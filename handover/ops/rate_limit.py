@@ -25,10 +25,10 @@ from handover import keys
 from handover.settings import Settings
 
 # What is counted, and per what: a conversation's frames of one type, or one
-# client address's sockets, new conversations and messages.
+# client address's sockets, new conversations, messages and applications.
 Budget = Literal[
     "message", "typing", "csat", "end", "hello",
-    "address_connection", "address_conversation", "address_message",
+    "address_connection", "address_conversation", "address_message", "address_application",
     "cobrowse", "cobrowse_kib", "cobrowse_guide",
 ]  # fmt: skip
 
@@ -88,6 +88,7 @@ def _budgets(settings: Settings) -> dict[Budget, list[RateLimitItem]]:
         "address_connection": _windows(settings.address_connection_limits),
         "address_conversation": _windows(settings.address_conversation_limits),
         "address_message": _windows(settings.address_message_limits),
+        "address_application": _windows(settings.address_application_limits),
         "cobrowse": _windows(settings.citizen_cobrowse_limits),
         "cobrowse_kib": _windows(settings.cobrowse_kib_limits),
         "cobrowse_guide": _windows(settings.cobrowse_guide_limits),

@@ -1,0 +1,1 @@
+"""Applications (Anträge) from the demo portal's forms: rules, uploads, records, HTTP API."""
