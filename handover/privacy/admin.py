@@ -1,7 +1,7 @@
 """The data-protection sub-commands of `python -m handover.admin`.
 
     python -m handover.admin export-person (--conversation-id ID | --case-number MM-… |
-        --email ADDR | --phone NUMBER) [--out FILE] [--by NAME]
+        --application-number PV-… | --email ADDR | --phone NUMBER) [--out FILE] [--by NAME]
     python -m handover.admin erase-person (…one of the same…) --yes [--by NAME]
     python -m handover.admin audit-log [--limit N]
     python -m handover.admin deletion-records [--limit N]
@@ -95,13 +95,15 @@ async def run(args: argparse.Namespace, redis: Redis, settings: Settings) -> int
                 out.write(bundle_json(bundle))
             print(
                 f"Wrote {args.out}: {len(bundle['conversations'])} conversations, "
-                f"{len(bundle['cases'])} cases, {len(bundle['tickets'])} tickets."
+                f"{len(bundle['cases'])} cases, {len(bundle['tickets'])} tickets, "
+                f"{len(bundle['applications'])} applications."
             )
         return 0
     if not args.yes:
         print(
             f"Would erase {len(holdings.conversations)} conversations, {len(holdings.cases)} "
-            f"cases, {len(holdings.tickets)} tickets. Repeat with --yes.",
+            f"cases, {len(holdings.tickets)} tickets, {len(holdings.applications)} applications. "
+            "Repeat with --yes.",
             file=sys.stderr,
         )
         return 2

@@ -8,7 +8,7 @@ City (a supervisor's agent token in `Authorization: Bearer`):
     POST /api/admin/person/export  {"<kind>": "<value>"}                  → export bundle
     POST /api/admin/person/erase   {"<kind>": "<value>", "confirm": true} → deletion record
     GET  /api/admin/audit?limit=N, GET /api/admin/deletions?limit=N
-with <kind> one of conversation_id, case_number, email, phone.
+with <kind> one of conversation_id, case_number, application_number, email, phone.
 
 Every request is counted per client address in Redis (across replicas)
 before its body is read or its token checked; bodies are read up to 1 KiB and
@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from handover import keys
 from handover.agents.auth import bearer_token
 from handover.agents.directory import Agent
+from handover.applications.store import ApplicationBook
 from handover.cases.store import CaseBook
 from handover.conversation.bus import EventBus
 from handover.conversation.log import ConversationLog
@@ -83,6 +84,7 @@ class PersonBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     conversation_id: str | None = Field(None, max_length=64)
     case_number: str | None = Field(None, max_length=32)
+    application_number: str | None = Field(None, max_length=32)
     email: str | None = Field(None, max_length=254)
     phone: str | None = Field(None, max_length=40)
     confirm: bool = False
@@ -123,7 +125,12 @@ class PrivacyServices:
         return cls(
             redis=redis,
             log=log,
-            export=DataExport(redis, log, CaseBook(redis, retention.case_s)),
+            export=DataExport(
+                redis,
+                log,
+                CaseBook(redis, retention.case_s),
+                ApplicationBook(redis, retention.application_s),
+            ),
             eraser=Eraser(redis, log, audit, records, pseudonyms, bus),
             audit=audit,
             records=records,

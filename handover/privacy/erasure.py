@@ -7,8 +7,9 @@ counter named after it. Before anything is deleted, a `state` event with
 reason `erased` is appended: every replica's open citizen socket and every
 agent following it is told (the widget forgets its token; the console drops
 the chat), and a supervisor's views refresh. Cases reported in an erased
-conversation keep being processed but lose their link to it, unless the
-request named the person (then the cases go too). The audit log keeps that
+conversation, and applications sent while it was open, keep being processed but
+lose their link to it, unless the request named the person (then they go too,
+an application with its upload). The audit log keeps that
 someone read the conversation, under a pseudonym; a deletion record says what
 went, never what it was.
 """
@@ -82,7 +83,7 @@ class Eraser:
 
         `subject` is the pseudonym of what the request named. `token` (the
         citizen's own request) spares the scan for the token's key.
-        `keep_cases`: cases survive, unlinked from the conversations.
+        `keep_cases`: cases and applications survive, unlinked from the conversations.
         """
         erased: dict[str, int] = {}
 
@@ -113,6 +114,13 @@ class Eraser:
                 deleted = await self._redis.delete(keys.case(number),
                                                    keys.case_history(number))  # fmt: skip
                 count("cases", 1 if deleted else 0)
+        for number in sorted(holdings.applications):
+            if keep_cases:
+                unlinked = await self._redis.hdel(keys.application(number), "conversation_id")
+                count("application_links", int(unlinked))
+            else:
+                deleted = await self._redis.delete(*keys.application_keys(number))
+                count("applications", 1 if deleted else 0)
         for conversation_id in sorted(holdings.conversations):
             pseudonym = await self._pseudonyms.of("conversation", conversation_id)
             count("audit_entries_pseudonymised",

@@ -4,7 +4,8 @@ The citizen's own export (`audience="citizen"`) holds what they see in the
 chat plus what the service recorded about it: events visible to citizens, what
 the bot understood of each message, the rating, the ticket and the cases
 reported in it. The city's export (`audience="city"`) adds agents' internal
-notes, for the city to review before it hands a copy out. Neither holds the
+notes, for the city to review before it hands a copy out. Applications are
+exported whole, their upload included (base64). Neither holds the
 conversation token or anything about other people.
 """
 
@@ -16,6 +17,7 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 
 from handover import keys
+from handover.applications.store import ApplicationBook
 from handover.cases.store import CaseBook
 from handover.conversation.delivery import visible_to_citizen
 from handover.conversation.log import ConversationLog
@@ -33,10 +35,17 @@ TICKET_FIELDS = ("id", "conversation_id", "queue", "reason", "contact", "text", 
 
 
 class DataExport:
-    def __init__(self, redis: Redis, log: ConversationLog, cases: CaseBook) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        log: ConversationLog,
+        cases: CaseBook,
+        applications: ApplicationBook,
+    ) -> None:
         self._redis: Any = redis
         self._log = log
         self._cases = cases
+        self._applications = applications
 
     async def conversation(self, conversation_id: str, audience: Audience) -> dict[str, Any]:
         meta = await self._log.meta(conversation_id)
@@ -80,12 +89,15 @@ class DataExport:
                          for cid in sorted(holdings.conversations)]  # fmt: skip
         cases = [case for n in sorted(holdings.cases) if (case := await self.case(n))]
         tickets = [t for tid in sorted(holdings.tickets) if (t := await self.ticket(tid))]
+        applications = [a for n in sorted(holdings.applications)
+                        if (a := await self._applications.export(n))]  # fmt: skip
         return {
             "exported_at": utc_now(),
             "format": "buergerservice-export/1",
             "conversations": conversations,
             "cases": cases,
             "tickets": tickets,
+            "applications": applications,
         }
 
 

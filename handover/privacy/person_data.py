@@ -1,17 +1,20 @@
-"""Finding everything the gateway holds about one person: conversations, cases, tickets.
+"""Finding everything the gateway holds about one person: conversations, cases, tickets,
+applications.
 
-A request names a conversation id, a case number, an e-mail address or a phone
-number. Conversations link to the tickets written in them (meta `ticket`) and
-to the cases reported in them (case field `conversation_id`); a case or ticket
-links back to its conversation.
+A request names a conversation id, a case number, an application number, an
+e-mail address or a phone number. Conversations link to the tickets written in
+them (meta `ticket`) and to the cases reported and applications submitted while
+they were open (field `conversation_id`); a case, ticket or application links
+back to its conversation.
 
 E-mail addresses and phone numbers are found with a bounded scan rather than an
-index: only cases (`bs:case:{…}`) and tickets (`bs:ticket:*`) carry them, both
-expire with their retention, so the scan is bounded by what a retention period
-holds (a city's cases and tickets of half a year: tens of thousands of hashes,
-about a second of SCAN). Such requests are rare and made by administrators; an
-index would be a second copy of every address that has to be kept in step with
-the data it points to, and would outlive an erased case if a write were lost.
+index: only cases (`bs:case:{…}`), tickets (`bs:ticket:*`) and applications
+(`bs:application:{…}`) carry them, all expire with their retention, so the scan
+is bounded by what a retention period holds (a city's cases, tickets and
+applications of half a year: tens of thousands of hashes, about a second of
+SCAN). Such requests are rare and made by administrators; an index would be a
+second copy of every address that has to be kept in step with the data it
+points to, and would outlive an erased case if a write were lost.
 Addresses typed only into a chat message are not found this way: the
 conversation is found by its id or through the case or ticket it led to.
 """
@@ -24,11 +27,14 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 
 from handover import keys
+from handover.applications.store import normalise_application_number
 from handover.cases.store import normalise_case_number
 from handover.privacy.pseudonyms import normalise_email, normalise_phone
 
-SubjectKind = Literal["conversation_id", "case_number", "email", "phone"]
-SUBJECT_KINDS: tuple[SubjectKind, ...] = ("conversation_id", "case_number", "email", "phone")
+SubjectKind = Literal["conversation_id", "case_number", "application_number", "email", "phone"]
+SUBJECT_KINDS: tuple[SubjectKind, ...] = (
+    "conversation_id", "case_number", "application_number", "email", "phone",
+)  # fmt: skip
 SCAN_BATCH = 500
 
 
@@ -38,15 +44,16 @@ class UnknownSubject(ValueError):
 
 @dataclass(slots=True)
 class Holdings:
-    """Keys of what was found: conversation ids, case numbers, ticket ids."""
+    """Keys of what was found: conversation ids, case numbers, ticket ids, application numbers."""
 
     conversations: set[str] = field(default_factory=set)
     cases: set[str] = field(default_factory=set)
     tickets: set[str] = field(default_factory=set)
+    applications: set[str] = field(default_factory=set)
 
     @property
     def empty(self) -> bool:
-        return not (self.conversations or self.cases or self.tickets)
+        return not (self.conversations or self.cases or self.tickets or self.applications)
 
 
 def normalised_subject(kind: SubjectKind, value: str) -> str:
@@ -60,6 +67,11 @@ def normalised_subject(kind: SubjectKind, value: str) -> str:
         number = normalise_case_number(value)
         if number is None:
             raise UnknownSubject("case_number: expected e.g. MM-2026-000001")
+        return number
+    if kind == "application_number":
+        number = normalise_application_number(value)
+        if number is None:
+            raise UnknownSubject("application_number: expected e.g. PV-2026-7K3Q-9XHG")
         return number
     if kind == "email":
         email = normalise_email(value)
@@ -85,6 +97,9 @@ class PersonData:
         elif kind == "case_number":
             if await self._redis.exists(keys.case(value)):
                 found.cases.add(value)
+        elif kind == "application_number":
+            if await self._redis.exists(keys.application(value)):
+                found.applications.add(value)
         else:
             await self._scan_contacts(kind, value, found)
         await self._follow_links(found)
@@ -96,6 +111,10 @@ class PersonData:
             async for key, (email,) in self._scan(keys.case("*"), ["email"]):
                 if email and same(email) == value:
                     found.cases.add(key[len(keys.CASE_PREFIX) : -1])
+        async for key, (email, phone) in self._scan(keys.application("*"), ["email", "phone"]):
+            contact = email if kind == "email" else phone
+            if contact and same(contact) == value:
+                found.applications.add(key[len(keys.APPLICATION_PREFIX) : -1])
         async for key, (contact,) in self._scan(keys.ticket("*"), ["contact"]):
             if contact and ("@" in contact) == (kind == "email") and same(contact) == value:
                 found.tickets.add(key[len(keys.TICKET_PREFIX) :])
@@ -132,15 +151,20 @@ class PersonData:
             conversation_id = await self._redis.hget(keys.ticket(ticket_id), "conversation_id")
             if conversation_id:
                 found.conversations.add(conversation_id)
+        for number in list(found.applications):
+            conversation_id = await self._redis.hget(keys.application(number), "conversation_id")
+            if conversation_id:
+                found.conversations.add(conversation_id)
         for conversation_id in list(found.conversations):
             ticket_id = await self._redis.hget(keys.conversation(conversation_id), "ticket")
             if ticket_id:
                 found.tickets.add(ticket_id)
         found.tickets |= await self.tickets_of(found.conversations)
         found.cases |= await self.cases_of(found.conversations)
+        found.applications |= await self.applications_of(found.conversations)
 
     async def conversation_holdings(self, conversation_id: str, *, scan: bool) -> Holdings:
-        """One conversation with the tickets written and the cases reported in it.
+        """One conversation with the tickets written, cases reported and applications sent in it.
 
         Without `scan` (the citizen's export, which anyone with a token may repeat):
         only the ticket its meta names, no scan of every case and ticket.
@@ -152,6 +176,7 @@ class PersonData:
         if scan:
             found.tickets |= await self.tickets_of(found.conversations)
             found.cases = await self.cases_of(found.conversations)
+            found.applications = await self.applications_of(found.conversations)
         return found
 
     async def tickets_of(self, conversation_ids: set[str]) -> set[str]:
@@ -171,5 +196,15 @@ class PersonData:
         return {
             key[len(keys.CASE_PREFIX) : -1]
             async for key, (cid,) in self._scan(keys.case("*"), ["conversation_id"])
+            if cid in conversation_ids
+        }
+
+    async def applications_of(self, conversation_ids: set[str]) -> set[str]:
+        """Applications submitted while these conversations were open (and linked to them)."""
+        if not conversation_ids:
+            return set()
+        return {
+            key[len(keys.APPLICATION_PREFIX) : -1]
+            async for key, (cid,) in self._scan(keys.application("*"), ["conversation_id"])
             if cid in conversation_ids
         }

@@ -27,6 +27,7 @@ class Retention:
     csat_s: int  # satisfaction rating and comment
     ticket_s: int  # "leave a message" tickets with their contact
     case_s: int  # damage reports
+    application_s: int  # applications from the portal's forms, with their uploads
     audit_s: int  # who read, exported or erased which conversation
     deletion_record_s: int  # what was erased, when, by whom
 
@@ -38,6 +39,7 @@ class Retention:
             csat_s=settings.csat_retention_s,
             ticket_s=settings.ticket_retention_s,
             case_s=settings.case_retention_s,
+            application_s=settings.application_retention_s,
             audit_s=settings.audit_retention_s,
             deletion_record_s=settings.deletion_record_retention_s,
         )
