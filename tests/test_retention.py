@@ -25,12 +25,13 @@ pytestmark = pytest.mark.rasa
 
 RETENTION = {"RETENTION_DAYS": "30", "NLU_RETENTION_DAYS": "7", "CSAT_RETENTION_DAYS": "14",
              "TICKET_RETENTION_DAYS": "10", "CASE_RETENTION_DAYS": "180",
+             "APPLICATION_RETENTION_DAYS": "120",
              "AUDIT_RETENTION_DAYS": "90", "DELETION_RECORD_RETENTION_DAYS": "365"}  # fmt: skip
 
 
 # Key families a conversation writes (docs/data-protection.md), and the shared keys ours touch.
 FAMILIES = ("bs:conv:", "bs:token:", "bs:ticket", "bs:case:", "bs:audit:", "bs:deletions:",
-            "bs:privacy-requests:", "bs:case-lookups:")  # fmt: skip
+            "bs:privacy-requests:", "bs:case-lookups:", "bs:application")  # fmt: skip
 TOUCHED = {"bs:queue:general", "bs:queues", "bs:waits:general", "bs:agent:rita:conversations",
            "bs:agent:rita:unassigned", "bs:tickets:open"}  # fmt: skip
 
@@ -65,6 +66,10 @@ def cap_days(key: str) -> int:
         return 30 if key == "bs:tickets:open" else 10  # the list is shared with other gateways
     if key.startswith("bs:case:"):
         return 180
+    if key.startswith("bs:application:"):
+        return 120
+    if key.startswith("bs:application-numbers:"):
+        return 366  # as the case numbers
     if key.startswith("bs:audit:"):
         return 90
     if key.startswith("bs:deletions:"):
@@ -119,7 +124,18 @@ async def test_after_a_full_conversation_every_key_expires_within_its_retention(
             "category": "graffiti", "location": "Rathausplatz", "description": "Graffiti",
             "email": f"r.{uuid.uuid4().hex[:6]}@example.org", "conversation_id": cid,
         }, headers={"Authorization": f"Bearer {CASE_API_TOKEN}"})  # fmt: skip
+        # An application sent from the portal while the chat is open, with its upload.
+        application = await client.post(
+            "/api/applications/pv",
+            data={"first_name": "Rita", "last_name": "Roth", "email": "rita@example.org",
+                  "street": "Rathausplatz 1", "postal_code": "12345", "city": "Musterstadt",
+                  "installation_type": "dach", "power_kwp": "7", "listed_building": "nein",
+                  "grid_operator": "unbekannt", "confirm": "ja"},
+            files={"upload": ("plan.pdf", b"%PDF-1.4 plan", "application/pdf")},
+            headers={"Authorization": f"Bearer {citizen.token}"},
+        )  # fmt: skip
     assert case.status_code == 201
+    assert application.status_code == 201, application.text
     await rita.send({"type": "close", "conversation_id": cid})
     await citizen.until(lambda f: f["type"] == "csat_request")
     await citizen.send({"type": "csat", "score": 5, "comment": "Prima"})
@@ -154,6 +170,10 @@ async def test_after_a_full_conversation_every_key_expires_within_its_retention(
             assert not may_live_forever(key), f"{key} names a conversation yet never expires"
     assert unexpiring == [], "keys without an expiry (handover/privacy/retention.py UNEXPIRING)"
     names = {key for key, _ in concerned}
+    number = application.json()["number"]
+    assert f"bs:application:{{{number}}}" in names
+    upload_ttl = await redis.ttl(f"bs:application:{{{number}}}:upload")
+    assert 0 < upload_ttl <= 120 * DAY_S
     for expected in [f"bs:conv:{{{cid}}}:log", f"bs:conv:{{{cid}}}:nlu",
                      f"bs:conv:{{{cid}}}:csat", f"bs:ticket:{ticket_id}",
                      "bs:tickets:open"]:  # fmt: skip
