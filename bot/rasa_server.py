@@ -28,8 +28,12 @@ OPEN_PATHS = frozenset({"/", "/webhooks/gateway", "/webhooks/gateway/"})
 
 
 def rasa_argv(arguments: list[str], jwt_secret: str) -> list[str]:
-    """The argument vector of `rasa run` (in this process only, never in /proc)."""
-    return ["rasa", "run", *arguments, "--jwt-secret", jwt_secret, "--jwt-method", "HS256"]
+    """The argument vector of `rasa run` (in this process only, never in /proc).
+
+    `--jwt-secret=<secret>` in one word: a generated secret starts with `-` once in
+    64 (token_urlsafe), and argparse would take a separate word for an option.
+    """
+    return ["rasa", "run", *arguments, f"--jwt-secret={jwt_secret}", "--jwt-method", "HS256"]
 
 
 def guard(app: Any, jwt_secret: str) -> Any:

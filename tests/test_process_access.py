@@ -6,6 +6,8 @@ bearer token to the action server; anybody else on the host gets 401 and runs no
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 import uuid
 
@@ -18,7 +20,9 @@ from redis import Redis
 from handover.rasa.trackers import tracker_key
 from tests.citizen_client import CitizenClient
 from tests.services import (
+    BOT_VENV,
     RASA_JWT_SECRET,
+    ROOT,
     Service,
     action_server_headers,
     rasa_headers,
@@ -179,3 +183,19 @@ def test_a_failing_action_call_is_answered_without_echoing_the_conversation(
     )
     assert response.status_code >= 400
     assert marker not in response.text
+
+
+def test_a_secret_that_starts_with_a_dash_reaches_rasas_own_parser() -> None:
+    """One installation in 64 generates such a secret; Rasa must still start."""
+    code = (
+        "from rasa.__main__ import create_argument_parser\n"
+        "from bot.rasa_server import rasa_argv\n"
+        "argv = rasa_argv(['--enable-api', '--port', '5005'], '-x_Secret')\n"
+        "print(create_argument_parser().parse_args(argv[1:]).jwt_secret)\n"
+    )
+    done = subprocess.run(
+        [str(BOT_VENV / "bin" / "python"), "-c", code], cwd=ROOT, capture_output=True,
+        text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "-x_Secret"
