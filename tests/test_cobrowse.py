@@ -41,23 +41,24 @@ def cobrowse_agents(redis_url: str) -> None:
         assert done.returncode == 0, done.stderr
 
 
-@pytest.fixture(scope="module")
-def replica_b(service_dir: Path, redis_url: str, rasa_server: Service) -> Iterator[Service]:
-    """A second gateway on the same Redis: the agent's view lands here, the page on `gateway`."""
-    service = start_gateway(service_dir, "gateway-cobrowse-b", redis_url, rasa_server.port, env={
+def cobrowse_gateway(service_dir: Path, redis_url: str, rasa_port: int, name: str) -> Service:
+    return start_gateway(service_dir, name, redis_url, rasa_port, env={
         "COBROWSE_CLEAR_FIELDS": PAGE_CLEAR, "COBROWSE_GRACE_S": "1.5",
         "COBROWSE_MAX_FRAME_BYTES": "65536",
     })  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def replica_a(service_dir: Path, redis_url: str, rasa_server: Service) -> Iterator[Service]:
+    service = cobrowse_gateway(service_dir, redis_url, rasa_server.port, "gateway-cobrowse-a")
     yield service
     service.stop()
 
 
 @pytest.fixture(scope="module")
-def replica_a(service_dir: Path, redis_url: str, rasa_server: Service) -> Iterator[Service]:
-    service = start_gateway(service_dir, "gateway-cobrowse-a", redis_url, rasa_server.port, env={
-        "COBROWSE_CLEAR_FIELDS": PAGE_CLEAR, "COBROWSE_GRACE_S": "1.5",
-        "COBROWSE_MAX_FRAME_BYTES": "65536",
-    })  # fmt: skip
+def replica_b(service_dir: Path, redis_url: str, rasa_server: Service) -> Iterator[Service]:
+    """A second gateway on the same Redis: the page and the view may be on either."""
+    service = cobrowse_gateway(service_dir, redis_url, rasa_server.port, "gateway-cobrowse-b")
     yield service
     service.stop()
 
