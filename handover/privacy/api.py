@@ -153,9 +153,11 @@ async def _count_request(request: Request, services: PrivacyServices) -> None:
     client = request.app.state.client_keys.of(request.client.host if request.client else "")
     key = keys.privacy_requests(client)
     async with services.redis.pipeline(transaction=True) as pipe:
+        # The window starts with the first request (SET NX EX; INCR keeps the expiry):
+        # Redis 6.2, which `make run` embeds, has no EXPIRE NX.
+        pipe.set(key, 0, ex=RATE_WINDOW_S, nx=True)
         pipe.incr(key)
-        pipe.expire(key, RATE_WINDOW_S, nx=True)
-        count, _ = await pipe.execute()
+        _, count = await pipe.execute()
     if int(count) > services.requests_per_minute:
         raise PrivacyApiError(
             429, "rate_limited", "Zu viele Anfragen. Bitte versuchen Sie es in einer Minute erneut."
