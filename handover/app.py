@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         rasa_credentials = (
             RasaCredentials(settings.rasa_jwt_secret) if settings.rasa_jwt_secret else None
         )
-        bot = RasaBot(http, settings.rasa_url, settings.rasa_timeout_s, rasa_credentials)
+        bot = RasaBot(http, settings.rasa_replica_urls, settings.rasa_timeout_s, rasa_credentials)
         bus = EventBus(redis, ConversationHub(), settings.retention_s)
         await bus.start()
         conversation_log = ConversationLog(

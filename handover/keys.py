@@ -296,6 +296,8 @@ DELETIONS = "bs:deletions"
 
 # Rasa's tracker store keeps one key per conversation: this prefix + the conversation id.
 RASA_TRACKER_PREFIX = "bs:rasa:tracker:"
+# Rasa's lock store: a ticket lock per conversation while a turn runs (expires in minutes).
+RASA_LOCK_PREFIX = "bs:rasa:lock:"
 
 
 def in_script(script: str, **names: str) -> str:

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     gateway_port: int = Field(8000, description="Port of the gateway (demo page, sockets, APIs).")
     rasa_host: str = Field("127.0.0.1", description="Interface of the Rasa server.")
     rasa_port: int = Field(5005, description="Port of the Rasa server.")
+    rasa_urls: str = Field(
+        "",
+        description="Several Rasa replicas (comma-separated base URLs): each conversation's "
+        "turns go to one of them by a consistent hash, the next when it is down. Empty: the "
+        "one at RASA_HOST:RASA_PORT.",
+    )
     actions_port: int = Field(5055, description="Port of the action server (loopback only).")
     gateway_url: str = Field(
         "",
@@ -475,6 +481,12 @@ class Settings(BaseSettings):
     @property
     def rasa_url(self) -> str:
         return f"http://{self.rasa_host}:{self.rasa_port}"
+
+    @property
+    def rasa_replica_urls(self) -> list[str]:
+        """The Rasa replicas the gateway sends turns to (RASA_URLS, else the one)."""
+        named = [url.strip() for url in self.rasa_urls.split(",") if url.strip()]
+        return named or [self.rasa_url]
 
     @field_validator(
         "citizen_message_limits", "citizen_typing_limits", "citizen_csat_limits",

@@ -169,17 +169,22 @@ def start_actions(
 
 
 def start_rasa(
-    tmp: Path, actions: Service, redis_url: str | None = None, env: dict[str, str] | None = None
+    tmp: Path,
+    actions: Service,
+    redis_url: str | None = None,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> Service:
     """Rasa with the tests' secrets, keeping its trackers in the Redis at `redis_url`.
 
-    `env` adds settings (e.g. TRACKER_RETENTION_DAYS) or Rasa's own variables (LOG_LEVEL).
+    `env` adds settings (e.g. TRACKER_RETENTION_DAYS) or Rasa's own variables (LOG_LEVEL);
+    `port` restarts a replica where it was.
     """
     if redis_url is None:
         raise ValueError("Rasa keeps its trackers in the tests' Redis: pass redis_url")
     if not RASA_MODEL.exists():
         subprocess.run(["make", "model"], cwd=ROOT, check=True)
-    port = free_port()
+    port = port or free_port()
     extra = dict(env or {})
     retention = extra.get("TRACKER_RETENTION_DAYS")
     service = start_stack_process(

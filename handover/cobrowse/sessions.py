@@ -215,10 +215,11 @@ class CobrowseSessions:
         name = await self._end(keys=[keys.conversation_cobrowse(conversation_id)])
         if not name:
             return False
-        for channel in (keys.cobrowse_to_agent(conversation_id),
-                        keys.cobrowse_to_citizen(conversation_id)):  # fmt: skip
-            await self._redis.publish(channel, '{"type":"end"}')
+        # Recorded first: whoever sees a socket close finds the end in the transcript.
         await self.timeline.record(
             conversation_id, _event("ended", by=by, reason=reason, agent={"name": name})
         )
+        for channel in (keys.cobrowse_to_agent(conversation_id),
+                        keys.cobrowse_to_citizen(conversation_id)):  # fmt: skip
+            await self._redis.publish(channel, '{"type":"end"}')
         return True

@@ -32,3 +32,11 @@ OUTBOX_RETRIES = Counter(
     ["channel"],
 )
 OUTBOX_BACKLOG = Gauge("gateway_outbox_backlog", "Replies waiting to be sent.", ["channel"])
+RASA_REPLICA_ERRORS = Counter(
+    "gateway_rasa_replica_errors_total",
+    "Calls a Rasa replica refused (connection refused or not made); the next replica took them.",
+    ["replica"],
+)
+RASA_REPLICAS_UP = Gauge(
+    "gateway_rasa_replicas_up", "Rasa replicas this gateway currently sends turns to."
+)

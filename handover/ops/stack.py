@@ -20,6 +20,7 @@ from pathlib import Path
 
 from honcho.manager import Manager
 
+from handover import keys
 from handover.ops.private_files import PRIVATE_UMASK, restrict_tree, write_private_file
 from handover.rasa.trackers import TRACKER_KEY_PREFIX
 from handover.settings import PROJECT_ROOT, Settings, get_settings
@@ -54,7 +55,11 @@ def rasa_endpoints(settings: Settings) -> Path:
         "  type: bot.tracker_store.RedisUrlTrackerStore\n"
         "  url: ${RASA_TRACKER_STORE_URL}\n"
         f'  key_prefix: "{TRACKER_KEY_PREFIX}"\n'
-        f"  record_exp: {settings.tracker_retention_s}\n",
+        f"  record_exp: {settings.tracker_retention_s}\n"
+        "lock_store:\n"
+        "  type: bot.lock_store.RedisUrlLockStore\n"
+        "  url: ${RASA_TRACKER_STORE_URL}\n"
+        f'  key_prefix: "{keys.RASA_LOCK_PREFIX}"\n',
     )
     return path
 

@@ -11,6 +11,7 @@ gateway latency benchmark; see docs/benchmarks.md).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,14 +21,18 @@ import structlog
 
 from handover.conversation.protocol import Button, Link
 from handover.errors import BotUnavailable
+from handover.ops import metrics
 from handover.ops.client_keys import CLIENT_KEY
 from handover.rasa.auth import RasaCredentials
+from handover.rasa.replicas import RasaReplicas
 
 WEBHOOK_PATH = "/webhooks/gateway/webhook"
 log = structlog.get_logger(__name__)
 # The first turn after start loads TensorFlow graphs in Rasa and the encoder in the actions.
 WARM_UP_QUESTION = "Was kostet ein Personalausweis?"
 WARM_UP_TIMEOUT_S = 120.0
+# How often a Rasa replica taken as down is asked whether it answers again.
+PROBE_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,23 +113,73 @@ def with_client_key(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 class RasaBot:
+    """The gateway's client of Rasa: one round trip per turn, to the conversation's replica.
+
+    With several replicas (RASA_URLS), each conversation's calls go to its replica on the
+    ring (rasa/replicas.py); one that refuses connections is skipped until a probe finds it
+    answering again, and the next replica continues from the shared tracker store.
+    """
+
     def __init__(
         self,
         session: aiohttp.ClientSession,
-        rasa_url: str,
+        rasa_urls: str | list[str],
         timeout_s: float,
         credentials: RasaCredentials | None = None,
     ) -> None:
         self._session = session
         self._credentials = credentials
-        self._base = rasa_url.rstrip("/")
-        self._url = self._base + WEBHOOK_PATH
-        self._health_url = rasa_url.rstrip("/") + WEBHOOK_PATH.rsplit("/", 1)[0] + "/"
+        urls = [rasa_urls] if isinstance(rasa_urls, str) else rasa_urls
+        self.replicas = RasaReplicas(urls)
+        metrics.RASA_REPLICAS_UP.set(len(self.replicas.urls))
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 2.0))
+        self._probe: asyncio.Task[None] | None = None
 
     def _headers(self) -> dict[str, str]:
         """Rasa's API and the gateway channel refuse calls without the gateway's JWT."""
         return self._credentials.headers() if self._credentials else {}
+
+    async def _call(
+        self, conversation_id: str, method: str, path: str, **options: Any
+    ) -> dict[str, Any]:
+        """One call to the conversation's replica, or to the next one if it refuses the
+        connection (the call never reached it). Raises aiohttp's errors, TimeoutError and
+        ValueError (not JSON) as they come."""
+        order = self.replicas.order(conversation_id)
+        for n, base in enumerate(order):
+            try:
+                async with self._session.request(
+                    method, base + path, headers=self._headers(), timeout=self._timeout,
+                    **options,
+                ) as response:  # fmt: skip
+                    response.raise_for_status()
+                    data: dict[str, Any] = await response.json(content_type=None) or {}
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                self._lost(base, exc)
+                if n == len(order) - 1:
+                    raise
+                continue
+            if self.replicas.mark_up(base):
+                log.warning("rasa_replica_back", replica=base)
+            return data
+        raise AssertionError("unreachable: RasaReplicas has at least one replica")
+
+    def _lost(self, base: str, exc: Exception) -> None:
+        metrics.RASA_REPLICA_ERRORS.labels(replica=base).inc()
+        if self.replicas.mark_down(base):
+            log.warning("rasa_replica_down", replica=base, error=type(exc).__name__)
+            metrics.RASA_REPLICAS_UP.set(len(self.replicas.urls) - len(self.replicas.down))
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self._probe_down())
+
+    async def _probe_down(self) -> None:
+        """Ask the replicas taken as down every PROBE_S whether they answer again."""
+        while self.replicas.down:
+            await asyncio.sleep(PROBE_S)
+            for base in self.replicas.down:
+                if await self._ready(base) and self.replicas.mark_up(base):
+                    log.warning("rasa_replica_back", replica=base)
+            metrics.RASA_REPLICAS_UP.set(len(self.replicas.urls) - len(self.replicas.down))
 
     async def turn(
         self, conversation_id: str, text: str, *, message_id: str, metadata: dict[str, Any]
@@ -136,38 +191,32 @@ class RasaBot:
             "metadata": with_client_key(metadata),
         }
         try:
-            async with self._session.post(
-                self._url, json=body, headers=self._headers(), timeout=self._timeout
-            ) as response:
-                response.raise_for_status()
-                data = await response.json()
+            data = await self._call(conversation_id, "POST", WEBHOOK_PATH, json=body)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise BotUnavailable(f"Rasa turn failed: {type(exc).__name__}") from exc
         messages = [m for raw in data.get("messages") or [] if (m := _bot_message(raw))]
         return BotTurn(messages=messages, parse=data.get("parse") or {})
 
     async def warm_up(self) -> None:
-        """One throw-away knowledge turn, so no citizen waits for Rasa's and the actions' first."""
-        body = {"sender": f"warm-up-{uuid.uuid4().hex}", "message": WARM_UP_QUESTION}
-        try:
-            async with self._session.post(
-                self._url,
-                json=body,
-                headers=self._headers(),
-                timeout=aiohttp.ClientTimeout(total=WARM_UP_TIMEOUT_S),
-            ) as response:
-                await response.read()
-        except (aiohttp.ClientError, TimeoutError):
-            pass  # a cold first turn is slow, not wrong
+        """One throw-away knowledge turn per replica, so no citizen waits for a first turn."""
+        for base in self.replicas.urls:
+            body = {"sender": f"warm-up-{uuid.uuid4().hex}", "message": WARM_UP_QUESTION}
+            try:
+                async with self._session.post(
+                    base + WEBHOOK_PATH,
+                    json=body,
+                    headers=self._headers(),
+                    timeout=aiohttp.ClientTimeout(total=WARM_UP_TIMEOUT_S),
+                ) as response:
+                    await response.read()
+            except (aiohttp.ClientError, TimeoutError):
+                pass  # a cold first turn is slow, not wrong
 
     async def _tracker_event(self, conversation_id: str, event: str) -> None:
-        url = f"{self._base}/conversations/{conversation_id}/tracker/events"
+        path = f"/conversations/{conversation_id}/tracker/events"
         try:
-            async with self._session.post(
-                url, json={"event": event}, headers=self._headers(), timeout=self._timeout
-            ) as r:
-                r.raise_for_status()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            await self._call(conversation_id, "POST", path, json={"event": event})
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             # Routing follows the gateway's state, not Rasa's; a missed pause
             # only means Rasa's tracker does not show the human phase.
             log.warning("rasa_tracker_event_failed", event=event, error=repr(exc))
@@ -181,27 +230,29 @@ class RasaBot:
 
     async def slots(self, conversation_id: str) -> dict[str, Any]:
         """Slots the bot has filled so far (form answers), for the agent; {} if unavailable."""
-        url = f"{self._base}/conversations/{conversation_id}/tracker"
+        path = f"/conversations/{conversation_id}/tracker"
         try:
-            async with self._session.get(
-                url,
-                params={"include_events": "NONE"},
-                headers=self._headers(),
-                timeout=self._timeout,
-            ) as response:
-                response.raise_for_status()
-                tracker = await response.json()
+            tracker = await self._call(
+                conversation_id, "GET", path, params={"include_events": "NONE"}
+            )
         except (aiohttp.ClientError, TimeoutError, ValueError):
             return {}
         slots = tracker.get("slots") or {}
         return {name: value for name, value in slots.items() if value not in (None, [], "")}
 
-    async def is_ready(self) -> bool:
-        """Rasa is up and has a model loaded."""
+    async def _ready(self, base: str) -> bool:
+        health = base + WEBHOOK_PATH.rsplit("/", 1)[0] + "/"
         try:
             async with self._session.get(
-                self._health_url, timeout=aiohttp.ClientTimeout(total=2.0)
+                health, timeout=aiohttp.ClientTimeout(total=2.0)
             ) as response:
                 return response.status == 200
         except (aiohttp.ClientError, TimeoutError):
             return False
+
+    async def is_ready(self) -> bool:
+        """At least one replica is up and has a model loaded."""
+        for base in self.replicas.urls:
+            if await self._ready(base):
+                return True
+        return False

@@ -24,5 +24,8 @@ def tracker_key(conversation_id: str) -> str:
 
 
 async def delete_tracker(redis: redis.asyncio.Redis, conversation_id: str) -> int:
-    """Delete Rasa's tracker of `conversation_id`; the number of keys removed (0 or 1)."""
-    return int(await redis.delete(tracker_key(conversation_id)))
+    """Delete Rasa's tracker of `conversation_id` (and its ticket lock, should a turn be
+    under way); the number of trackers removed (0 or 1)."""
+    removed = await redis.delete(tracker_key(conversation_id))
+    await redis.delete(keys.RASA_LOCK_PREFIX + conversation_id)
+    return int(removed)
