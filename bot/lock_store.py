@@ -23,11 +23,11 @@ endpoints.yml::
 
 from __future__ import annotations
 
-import redis
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LockStore, RedisLockStore
 from rasa.utils.endpoints import EndpointConfig
 
+from bot.redis_client import connect
 from handover.keys import RASA_LOCK_PREFIX
 
 DEFAULT_EXPIRE_S = 600
@@ -40,7 +40,7 @@ class RedisUrlLockStore(RedisLockStore):
             raise ValueError("RedisUrlLockStore needs `url: redis://…` or `unix://…`")
         # Rasa's RedisLockStore would connect by host and port; the base class is enough.
         LockStore.__init__(self)
-        self.red = redis.Redis.from_url(address, socket_timeout=10)
+        self.red = connect(address, socket_timeout=10)
         options = endpoint_config.kwargs
         self.key_prefix = str(options.get("key_prefix") or RASA_LOCK_PREFIX)
         self.expire_s = int(options.get("lock_expire_s") or DEFAULT_EXPIRE_S)

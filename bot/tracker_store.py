@@ -4,7 +4,7 @@ Rasa 3.6's RedisTrackerStore takes host/port/db/password only, and its key
 prefix must be alphanumeric. The embedded Redis of `make run` listens on a
 unix socket only (no TCP port for other local users to reach), and the
 gateway names its keys `bs:*`; this subclass connects with a Redis URL
-(`redis://`, `rediss://`, `unix://`) and uses the key prefix as given,
+(`redis://`, `rediss://`, `unix://`, `redis+sentinel://`) and uses the key prefix as given,
 by default `handover.keys.RASA_TRACKER_PREFIX` (the gateway deletes trackers by it).
 
 endpoints.yml::
@@ -21,12 +21,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import redis
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import RedisTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.redis_client import connect
 from bot.tracker_events import merged_events
 from handover.keys import RASA_TRACKER_PREFIX
 
@@ -55,7 +55,7 @@ class RedisUrlTrackerStore(RedisTrackerStore):
         super().__init__(
             domain, event_broker=event_broker, record_exp=_seconds(record_exp), **kwargs
         )
-        self.red = redis.Redis.from_url(address, decode_responses=True)
+        self.red = connect(address, decode_responses=True)
         self.key_prefix = key_prefix or DEFAULT_KEY_PREFIX
 
     async def save(self, tracker: DialogueStateTracker, timeout: float | None = None) -> None:

@@ -55,7 +55,7 @@ from handover.conversation.timeline import Timeline
 from handover.ops.body_limit import BodyLimit, BodyTooLarge, too_large_response
 from handover.ops.client_keys import CLIENT_KEY, ClientKeys
 from handover.ops.rate_limit import Budgets
-from handover.ops.redis_connection import connect
+from handover.ops.redis_connection import PrimaryWatch, connect
 from handover.ops.security_headers import SecurityHeaders
 from handover.portal import add_portal_pages
 from handover.privacy.api import PrivacyApiError, PrivacyServices, add_privacy_api, supervisor
@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
         conversation_log = ConversationLog(
             redis, settings.retention_s, bus.host_id, settings.conversation_token_secret,
             nlu_retention_s=settings.nlu_retention_s, csat_retention_s=settings.csat_retention_s,
+            wait_replicas=settings.redis_wait_replicas,
         )  # fmt: skip
         timeline = Timeline(conversation_log, bus)
         passwords = PasswordPool(settings.password_hash_workers)
@@ -172,11 +173,13 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
                 f"{secret}\n"
             )
         announce = asyncio.create_task(_announce_when_ready(settings, bot, demo_login))
+        app.state.primary_watch = PrimaryWatch(settings)
+        primary_watch = asyncio.create_task(app.state.primary_watch.run())
         try:
             yield
         finally:
             announce.cancel()
-            for task in [announce, *app.state.grace_tasks]:
+            for task in [announce, primary_watch, *app.state.grace_tasks]:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -256,6 +259,8 @@ def create_app(settings: Settings | None = None) -> GatewayApp:
             "redis": "ok" if redis_ok else "unavailable",
             "rasa": "ok" if rasa_ok else "unavailable",
         }
+        if settings.redis_sentinels:  # which primary the sentinels name (after a failover)
+            body["redis_primary"] = request.app.state.primary_watch.primary or "unknown"
         return JSONResponse(body, status_code=200 if redis_ok else 503)
 
     @app.get("/api/admin/channel-failures")

@@ -14,6 +14,8 @@ from limits import parse_many
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from handover.ops.sentinel_url import sentinel_url
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -53,6 +55,20 @@ class Settings(BaseSettings):
         "the client address is always the connecting peer (limits count per peer).",
     )
     redis_max_connections: int = Field(64, description="Redis connections per process.")
+    redis_sentinels: str = Field(
+        "",
+        description="Sentinels that manage the Redis primary (\"host:port,host:port\"); set, "
+        "every process connects to the primary they name and follows a failover. Replaces "
+        "REDIS_URL.",
+    )
+    redis_sentinel_service: str = Field(
+        "buergerservice", description="The service name the sentinels know the primary by."
+    )
+    redis_wait_replicas: int = Field(
+        0,
+        description="Replicas that must have every durable event before it is acknowledged "
+        "(Redis WAIT, at most 200 ms): with 1, a failover loses no acknowledged message.",
+    )
     data_dir: Path = Field(PROJECT_ROOT / "var", description="Runtime data (embedded Redis).")
     rasa_model: Path = Field(
         PROJECT_ROOT / "models" / "rasa" / "current.tar.gz",
@@ -522,7 +538,9 @@ class Settings(BaseSettings):
 
     @property
     def effective_redis_url(self) -> str:
-        """REDIS_URL, or the unix socket of the embedded Redis."""
+        """The sentinels' URL, REDIS_URL, or the unix socket of the embedded Redis."""
+        if self.redis_sentinels:
+            return sentinel_url(self.redis_sentinels, self.redis_sentinel_service)
         return self.redis_url or f"unix://{self.embedded_redis_socket}"
 
     @property

@@ -134,15 +134,20 @@ def start_stack_process(
 
 
 def start_redis(
-    tmp: Path, name: str = "redis", appendonly: bool = False, port: int | None = None
+    tmp: Path,
+    name: str = "redis",
+    appendonly: bool = False,
+    port: int | None = None,
+    extra: list[str] | None = None,
 ) -> Service:
+    """A redis-server of its own; `extra` adds arguments (e.g. `--replicaof host port`)."""
     binary = redis_server_binary()
     port = port or free_port()
     data = tmp / f"{name}-data"
     data.mkdir(exist_ok=True)
     service = start(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data), "--save", "",
-         "--appendonly", "yes" if appendonly else "no"],
+         "--appendonly", "yes" if appendonly else "no", *(extra or [])],
         port, name, tmp,
     )  # fmt: skip
     service.wait_ready(lambda: socket.create_connection(("127.0.0.1", port), 0.5).close() is None,

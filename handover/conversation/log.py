@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -27,12 +28,20 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
+import structlog
 from redis.asyncio import Redis
 
 from handover import keys
 from handover.conversation.protocol import ConversationState, utc_now
 from handover.conversation.states import State
 from handover.conversation.token import ConversationTokens, TokenClaims
+from handover.ops import metrics
+
+log = structlog.get_logger(__name__)
+# The longest an append waits for REDIS_WAIT_REPLICAS replicas before it is acknowledged.
+WAIT_MS = 200
+# How long appends stop waiting for replicas after a WAIT found too few.
+WAIT_PAUSE_S = 10.0
 
 # KEYS: meta hash, log stream, client-id hash, replica set (conversation/bus.py).
 # ARGV: client id ('' for none), event JSON, TTL seconds, the states in which to
@@ -215,6 +224,7 @@ class ConversationLog:
         *,
         nlu_retention_s: int | None = None,
         csat_retention_s: int | None = None,
+        wait_replicas: int = 0,
     ) -> None:
         # Typed loosely: redis-py's stubs cannot know the client decodes to str.
         self._redis: Any = redis
@@ -224,6 +234,8 @@ class ConversationLog:
         self.nlu_retention_s = min(nlu_retention_s or retention_s, retention_s)
         self.csat_retention_s = min(csat_retention_s or retention_s, retention_s)
         self.host_id = host_id
+        self.wait_replicas = wait_replicas
+        self._wait_paused_until = 0.0
         self.tokens = ConversationTokens(redis, token_secret)
         self._append = redis.register_script(_APPEND_SCRIPT)
         self._rate = redis.register_script(_RATE_SCRIPT)
@@ -416,14 +428,16 @@ class ConversationLog:
         the order they were made, so a conversation's events keep their order."""
         batch, self._pending = self._pending, []
         try:
-            if len(batch) == 1:
+            if len(batch) == 1 and not self._waits():
                 replies: list[Any] = [await self._append_call(*batch[0][0])]
             else:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for (cid, event, client_id, refuse_in, meta), _ in batch:
                         # Awaiting a script call on a pipeline only queues it.
                         await self._append_call(cid, event, client_id, refuse_in, meta, pipe)
+                    waited = self._wait_for_replicas(pipe)
                     replies = await pipe.execute(raise_on_error=False)
+                self._replicated(replies, waited)
         except Exception as exc:  # the whole round trip failed (Redis gone)
             for _, future in batch:
                 if not future.done():
@@ -462,8 +476,37 @@ class ConversationLog:
             for event in events:
                 # Awaiting a script call on a pipeline only queues it.
                 await self._append_call(conversation_id, event, None, None, None, client=pipe)
+            waited = self._wait_for_replicas(pipe)
             replies = await pipe.execute()
+        self._replicated(replies, waited)
         return [self._appended(reply) for reply in replies[1:]]
+
+    def _waits(self) -> bool:
+        return bool(self.wait_replicas) and time.monotonic() >= self._wait_paused_until
+
+    def _wait_for_replicas(self, pipe: Any) -> bool:
+        """With REDIS_WAIT_REPLICAS, the pipeline's last command waits until that many
+        replicas have its writes (WAIT counts the writes of its own connection, which is
+        the pipeline's), for at most WAIT_MS: then a failover loses no acknowledged event.
+
+        When the replicas are missing (the old primary is gone after a failover), waiting
+        is paused for WAIT_PAUSE_S, so every message does not pay WAIT_MS; the events are
+        then as safe as the primary's append-only file."""
+        if not self._waits():
+            return False
+        pipe.wait(self.wait_replicas, WAIT_MS)
+        return True
+
+    def _replicated(self, replies: list[Any], waited: bool) -> None:
+        """Take the WAIT's answer off `replies`; too few replicas is counted and logged."""
+        if not waited:
+            return
+        acknowledged = replies.pop()
+        if isinstance(acknowledged, int) and acknowledged < self.wait_replicas:
+            metrics.REDIS_REPLICA_LAG.inc()
+            self._wait_paused_until = time.monotonic() + WAIT_PAUSE_S
+            log.warning("redis_not_replicated", replicas=acknowledged, wanted=self.wait_replicas,
+                        paused_s=WAIT_PAUSE_S)  # fmt: skip
 
     async def event_at(self, conversation_id: str, seq: int) -> dict[str, Any] | None:
         """The durable event `seq`, with its `seq` (None: gone with the conversation)."""

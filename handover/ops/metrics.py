@@ -40,3 +40,10 @@ RASA_REPLICA_ERRORS = Counter(
 RASA_REPLICAS_UP = Gauge(
     "gateway_rasa_replicas_up", "Rasa replicas this gateway currently sends turns to."
 )
+REDIS_FAILOVERS = Counter(
+    "gateway_redis_failovers_total", "Times the sentinels named a new Redis primary."
+)
+REDIS_REPLICA_LAG = Counter(
+    "gateway_redis_unreplicated_total",
+    "Durable events acknowledged before REDIS_WAIT_REPLICAS replicas had them (200 ms passed).",
+)
