@@ -432,3 +432,25 @@ async def test_the_agent_api_is_not_reachable_with_bad_input(gateway: Service) -
     async with httpx.AsyncClient() as client:
         response = await client.post(f"{gateway.url}/api/agent/login", json={"username": "alina"})
         assert response.status_code == 422
+
+
+async def test_the_operator_sees_queues_waits_messages_and_replicas_in_the_metrics(
+    gateway: Service, ws_url: str, agents: None
+) -> None:
+    alina = await AgentClient.open(gateway.url, "alina", PASSWORD)
+    try:
+        citizen, _ = await taken_over_by(alina, ws_url)
+        await citizen.close()
+    finally:
+        await alina.close()
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(gateway.url + "/metrics")).text
+    for metric in (
+        'gateway_queue_length{queue="general"}',
+        'gateway_queue_wait_seconds_count{queue="general"}',
+        'gateway_channel_messages_total{channel="web",direction="in"}',
+        "gateway_rasa_replicas_up 1.0",
+        'gateway_open_sockets{side="citizen"}',
+        "gateway_bot_turn_seconds_count",
+    ):
+        assert metric in text, metric

@@ -42,6 +42,7 @@ from handover.errors import (
     OutsideWindow,
     UnknownQueue,
 )
+from handover.ops import metrics
 from handover.privacy.audit_log import AuditLog
 from handover.rasa.client import HandoverRequest, RasaBot
 
@@ -158,6 +159,7 @@ class AgentDesk:
         there: the queue keeps its first entry, so its place in line is not lost).
         """
         await self.queues.enqueue(queue, conversation_id, band=band, since_ms=since_ms)
+        metrics.QUEUE_LENGTH.labels(queue=queue).set(await self.queues.length(queue))
         position = await self.queues.position(queue, conversation_id) or 1
         event = states.queued(reason, position, await self._eta_s(queue, position))
         changed = await self.timeline.change(
@@ -178,7 +180,9 @@ class AgentDesk:
 
     async def announce_positions(self, queue: str) -> None:
         """Tell everyone still waiting in `queue` where they are now."""
-        for position, (conversation_id, _) in enumerate(await self.queues.waiting(queue), 1):
+        waiting = await self.queues.waiting(queue)
+        metrics.QUEUE_LENGTH.labels(queue=queue).set(len(waiting))
+        for position, (conversation_id, _) in enumerate(waiting, 1):
             event = states.queued("position", position, await self._eta_s(queue, position))
             await self.timeline.change(conversation_id, states.POSITION, event)
 
@@ -222,6 +226,7 @@ class AgentDesk:
             return False
         log.info("handover_accepted", conversation_id=conversation_id, agent=agent.username,
                  waited_s=round(accepted.waited_s, 1), auto=self.auto_assign)  # fmt: skip
+        metrics.QUEUE_WAIT_SECONDS.labels(queue=queue).observe(accepted.waited_s)
         await self.timeline.bus.agents_changed()
         await self.announce_positions(queue)
         return True

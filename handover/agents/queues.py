@@ -190,6 +190,9 @@ class Queues:
     async def names(self) -> list[str]:
         return sorted(await self._redis.smembers(keys.QUEUES))
 
+    async def length(self, queue: str) -> int:
+        return int(await self._redis.zcard(queue_key(queue)))
+
     async def waiting(self, queue: str) -> list[tuple[str, int]]:
         """(conversation id, enqueued at ms) in queue order."""
         entries = await self._redis.zrange(queue_key(queue), 0, -1, withscores=True)

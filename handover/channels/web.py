@@ -293,7 +293,9 @@ class _CitizenFrames:
                 ):
                     raise self._limited()
                 ack = partial(_acknowledge, subscriber, frame.client_id)
-                await self._gateway.accept_citizen_message(conversation, frame, ack=ack)
+                appended = await self._gateway.accept_citizen_message(conversation, frame, ack=ack)
+                if appended.stored:
+                    metrics.CHANNEL_MESSAGES.labels(channel=WebChannel.name, direction="in").inc()
             case TypingFrame():
                 # Over budget, typing signals are dropped quietly: the agent misses
                 # a flicker of the indicator, the citizen nothing.

@@ -47,3 +47,10 @@ REDIS_REPLICA_LAG = Counter(
     "gateway_redis_unreplicated_total",
     "Durable events acknowledged before REDIS_WAIT_REPLICAS replicas had them (200 ms passed).",
 )
+QUEUE_LENGTH = Gauge("gateway_queue_length", "Conversations waiting in a queue.", ["queue"])
+QUEUE_WAIT_SECONDS = Histogram(
+    "gateway_queue_wait_seconds",
+    "How long a conversation waited in its queue before an agent took it.",
+    ["queue"],
+    buckets=(5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600),
+)
