@@ -46,7 +46,7 @@ PROCESSES := $(if $(REDIS_URL),,redis) rasa actions gateway
 export PYTHONPATH := $(CURDIR)
 export VENV BOT_VENV
 
-.PHONY: help run test bench model knowledge venv lint clean nlu-eval conversation-eval cobrowse
+.PHONY: help run run-cluster test bench model knowledge venv lint clean nlu-eval conversation-eval cobrowse
 
 help:
 	@echo "make run    start the assistant (Redis, Rasa, actions, gateway) and print the demo URL"
@@ -114,6 +114,12 @@ knowledge: $(APP_STAMP)
 
 run: venv model knowledge cobrowse
 	@$(VENV)/bin/python -m handover.ops.stack $(PROCESSES)
+
+# The multi-node layout (docs/operations.md): nginx, three gateways, two Rasa replicas,
+# two action servers, Redis with a replica and three sentinels.
+run-cluster: venv model knowledge cobrowse
+	$(call need,nginx,nginx)
+	@$(VENV)/bin/python -m handover.ops.cluster
 
 # $(call need,command,package): a system tool the targets need. Installed from Debian's
 # package when it is missing and make runs as root; otherwise make stops and says what to
