@@ -10,17 +10,25 @@ sockets come back through nginx (to another replica) and receive exactly what th
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import signal
 import socket
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from redis import Redis
+from redis.sentinel import Sentinel
 
 from handover.ops.cluster import Layout, cluster_commands
+from handover.ops.stack import ProcessCommand
 from handover.settings import Settings
 from tests.agent_client import AgentClient
+from tests.chaos_clients import ChaosAgent, ChaosCitizen
 from tests.citizen_client import CitizenClient
 from tests.services import (
     ACTION_SERVER_TOKEN,
@@ -45,8 +53,32 @@ def listening(port: int) -> bool:
     return True
 
 
+@dataclass
+class Cluster:
+    layout: Layout
+    services: dict[str, Service]
+    commands: dict[str, ProcessCommand]
+    ports: dict[str, int]
+    tmp: Path
+
+    @property
+    def public(self) -> str:
+        return f"http://127.0.0.1:{self.layout.public_port}"
+
+    def start(self, name: str) -> None:
+        """(Re)start process `name` where it was."""
+        command = self.commands[name]
+        self.services[name] = start(command.argv, self.ports[name], name, self.tmp,
+                                    env=command.env)  # fmt: skip
+        self.services[name].wait_ready(lambda: listening(self.ports[name]), 60, name)
+
+    def primary(self) -> Redis:
+        sentinels = [("127.0.0.1", port) for port in self.layout.sentinels]
+        return Sentinel(sentinels).master_for("buergerservice", decode_responses=True)
+
+
 @pytest.fixture(scope="module")
-def cluster(service_dir: Path) -> Iterator[tuple[Layout, dict[str, Service]]]:
+def cluster(service_dir: Path) -> Iterator[Cluster]:
     tmp = service_dir / "cluster"
     tmp.mkdir()
     layout = Layout(
@@ -54,7 +86,8 @@ def cluster(service_dir: Path) -> Iterator[tuple[Layout, dict[str, Service]]]:
         gateways=(free_port(), free_port(), free_port()), rasas=(free_port(), free_port()),
         actions=(free_port(), free_port()), redis_primary=free_port(),
         redis_replica=free_port(), sentinels=(free_port(), free_port(), free_port()),
-        extra_env={"SERVICE_HOURS": "always", "AGENT_GRACE_S": "30"},
+        # Conversations go to the least busy agent at once (no accept race to stage).
+        extra_env={"SERVICE_HOURS": "always", "AGENT_GRACE_S": "30", "AUTO_ASSIGN": "true"},
     )  # fmt: skip
     settings = Settings(data_dir=tmp, rasa_model=RASA_MODEL, case_api_token=CASE_API_TOKEN,
                         rasa_jwt_secret=RASA_JWT_SECRET,
@@ -83,20 +116,21 @@ def cluster(service_dir: Path) -> Iterator[tuple[Layout, dict[str, Service]]]:
                 started[name].wait_ready(lambda u=url: http_ok(u), 60, name)
         started["nginx"].wait_ready(lambda: http_ok(public + "/healthz"), 30, "nginx")
         sentinels = ",".join(f"127.0.0.1:{p}" for p in layout.sentinels)
-        added = add_agent(f"redis+sentinel://{sentinels}/buergerservice", "cl-alina",
-                          "Alina Berger", "--skills", "general,buergerbuero")  # fmt: skip
-        assert added.returncode == 0, added.stderr
-        yield layout, started
+        for username, name in [("cl-alina", "Alina Berger"),
+                               *((f"cl-agent-{n}", f"Agent {n}") for n in range(3))]:
+            added = add_agent(f"redis+sentinel://{sentinels}/buergerservice", username, name,
+                              "--skills", "general,buergerbuero", "--capacity", "80")  # fmt: skip
+            assert added.returncode == 0, added.stderr
+        yield Cluster(layout, started, commands, ports, tmp)
     finally:
         for service in reversed(list(started.values())):
             service.stop()
 
 
 async def test_a_conversation_survives_a_gateway_replica_killed_behind_nginx(
-    cluster: tuple[Layout, dict[str, Service]],
+    cluster: Cluster,
 ) -> None:
-    layout, services = cluster
-    public = f"http://127.0.0.1:{layout.public_port}"
+    layout, services, public = cluster.layout, cluster.services, cluster.public
     ws = public.replace("http://", "ws://") + "/ws/chat"
     async with httpx.AsyncClient(timeout=10) as http:
         health = (await http.get(public + "/healthz")).json()
@@ -109,10 +143,9 @@ async def test_a_conversation_survives_a_gateway_replica_killed_behind_nginx(
         reply = await citizen.answer("Was kostet ein Personalausweis?", 90)
         assert "Personalausweis" in reply["text"]
         await citizen.say("Ich möchte mit einem Mitarbeiter sprechen")
-        await citizen.until(lambda f: f.get("type") == "state" and f["state"] == "queued", 90)
         cid = citizen.session["conversation_id"]
-        await alina.queue_with(cid, 30)
-        assert (await alina.accept(cid))["type"] == "assigned"
+        # AUTO_ASSIGN: the only agent online takes it.
+        await alina.until(lambda f: f.get("type") == "assigned" and f["conversation_id"] == cid, 90)
         await alina.say(cid, "Guten Tag, hier ist Alina.")
         heard = await citizen.until(lambda f: f.get("from") == "agent", 30)
         token, seen = citizen.token, int(heard["seq"])
@@ -138,3 +171,122 @@ async def test_a_conversation_survives_a_gateway_replica_killed_behind_nginx(
         await back.close()
     finally:
         await alina.close()
+
+
+# 200 by default, as the issue asks; CHAOS_CONVERSATIONS scales it (a fifth talk to the bot).
+CONVERSATIONS = int(os.environ.get("CHAOS_CONVERSATIONS", "200"))
+
+
+async def settled(condition: object, timeout: float, what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, f"not settled: {what}"
+        await asyncio.sleep(0.5)
+
+
+async def test_under_load_a_killed_gateway_rasa_redis_primary_and_nginx_lose_nothing(
+    cluster: Cluster,
+) -> None:
+    """200 conversations, four fifths with agents, while a gateway replica, a Rasa replica
+    and the Redis primary are killed (-9) and nginx is stopped and started again."""
+    if cluster.services["gateway-0"].process.poll() is not None:
+        cluster.start("gateway-0")  # the test above killed it
+    ws = cluster.public.replace("http://", "ws://") + "/ws/chat"
+    agents = [ChaosAgent(cluster.public, f"cl-agent-{n}", PASSWORD) for n in range(3)]
+    for agent in agents:
+        await agent.open()
+    with_bot = CONVERSATIONS // 5
+    citizens = [ChaosCitizen(ws) for _ in range(CONVERSATIONS)]
+    for n in range(0, len(citizens), 20):
+        await asyncio.gather(*(c.open() for c in citizens[n : n + 20]))
+    tasks = [asyncio.create_task(x.run()) for x in [*agents, *citizens]]
+    try:
+        for n, citizen in enumerate(citizens[with_bot:]):
+            await citizen.say("Ich möchte mit einem Mitarbeiter sprechen")
+            if n % 10 == 9:
+                await asyncio.sleep(0.5)  # Rasa takes about 20 turns a second on two cores
+        await settled(lambda: all(c.state == "with_agent" for c in citizens[with_bot:]), 180,
+                      "every handover taken by an agent")  # fmt: skip
+
+        async def load() -> None:
+            tick = 0
+            while True:
+                for citizen in citizens[with_bot:]:
+                    await citizen.say(f"Frage {tick}")
+                if tick % 5 == 0:
+                    for citizen in citizens[:with_bot]:
+                        await citizen.say("Was kostet ein Personalausweis?")
+                tick += 1
+                await asyncio.sleep(2.0)
+
+        loader = asyncio.create_task(load())
+        await asyncio.sleep(8)
+        cluster.services["gateway-1"].stop(signal.SIGKILL)
+        await asyncio.sleep(8)
+        cluster.services["rasa-0"].stop(signal.SIGKILL)
+        await asyncio.sleep(8)
+        cluster.services["redis-primary"].stop(signal.SIGKILL)
+        await asyncio.sleep(10)
+        cluster.start("redis-primary")  # back as a replica of the promoted one
+        await asyncio.sleep(4)
+        cluster.services["nginx"].stop(signal.SIGTERM)
+        await asyncio.sleep(3)
+        cluster.start("nginx")
+        await asyncio.sleep(8)
+        loader.cancel()
+        await settled(lambda: not any(c.pending for c in citizens), 120,
+                      "every citizen message acknowledged")  # fmt: skip
+        await settled(lambda: all(set(a.replies) <= a.acked for a in agents), 120,
+                      "every agent reply acknowledged")  # fmt: skip
+
+        # Every conversation goes on: the bot answers, the agents hear.
+        before = [c.bot_replies for c in citizens[:with_bot]]
+        for citizen in citizens:
+            await citizen.say("Und noch eine Frage")
+        await settled(lambda: all(c.bot_replies > b for c, b in
+                                  zip(citizens[:with_bot], before, strict=True)), 120,
+                      "the bot answers after the chaos")  # fmt: skip
+        await settled(lambda: not any(c.pending for c in citizens), 60, "the last messages")
+        await asyncio.sleep(3)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    primary = cluster.primary()
+    sent = sum(c.sent for c in citizens)
+    acknowledged = set().union(*(c.acked for c in citizens))
+    stored: Counter[str] = Counter()
+    replies_stored: Counter[str] = Counter()
+    undelivered = accepted_twice = 0
+    for citizen in citizens:
+        events = [json.loads(fields["e"]) for _, fields in
+                  primary.xrange(f"bs:conv:{{{citizen.conversation_id}}}:log")]  # fmt: skip
+        for event in events:
+            if event["type"] == "message" and event["from"] == "citizen":
+                stored[event.get("client_id", "")] += 1
+            elif event["type"] == "message" and event["from"] == "agent":
+                replies_stored[event.get("client_id", "")] += 1
+                undelivered += event["seq"] not in citizen.events
+        accepted_twice += sum(e["type"] == "state" and e["state"] == "with_agent"
+                              for e in events) > 1  # fmt: skip
+    replies = set().union(*(a.replies for a in agents))
+    lost = len([c for c in acknowledged if stored[c] == 0])
+    duplicated = len([c for c, n in stored.items() if n > 1])
+    lost_replies = len([r for r in replies if replies_stored[f"agent:{r}"] == 0])
+    duplicated_replies = len([r for r, n in replies_stored.items() if n > 1])
+    report = {
+        "conversations": len(citizens), "citizen messages sent": sent,
+        "acknowledged": len(acknowledged), "stored": sum(stored.values()),
+        "agent replies": len(replies), "agent replies stored": sum(replies_stored.values()),
+        "lost": lost, "duplicated": duplicated, "agent replies lost": lost_replies,
+        "agent replies duplicated": duplicated_replies,
+        "agent messages not delivered to the citizen": undelivered,
+        "conversations accepted twice": accepted_twice,
+        "citizen reconnects": sum(c.reconnects for c in citizens),
+        "agent reconnects": sum(a.reconnects for a in agents),
+    }  # fmt: skip
+    print("\nchaos:", json.dumps(report, ensure_ascii=False))
+    assert (lost, duplicated, lost_replies, duplicated_replies, undelivered, accepted_twice) == (
+        0, 0, 0, 0, 0, 0,
+    ), report  # fmt: skip
