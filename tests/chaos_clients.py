@@ -46,6 +46,7 @@ class ChaosCitizen:
     pending: dict[str, str] = field(default_factory=dict)  # client id → text, not yet acked
     acked: set[str] = field(default_factory=set)
     sent: int = 0
+    refused: int = 0  # refused with a reason (over budget): the widget shows it, never stores it
     reconnects: int = 0
     state: str = "bot"
     socket: ClientConnection | None = None
@@ -90,6 +91,12 @@ class ChaosCitizen:
         if frame.get("type") == "ack":
             if self.pending.pop(frame.get("client_id", ""), None) is not None:
                 self.acked.add(frame["client_id"])
+        elif frame.get("type") == "error" and frame.get("code") in ("rate_limited", "too_large"):
+            # As the widget does: the oldest message not yet acknowledged was refused.
+            oldest = next(iter(self.pending), None)
+            if oldest is not None:
+                del self.pending[oldest]
+                self.refused += 1
         elif isinstance(frame.get("seq"), int):
             self.events.setdefault(frame["seq"], frame)
             if frame.get("type") == "state":
