@@ -15,6 +15,7 @@ from benchmarks import (
     handover_delivery,
     knowledge_latency,
     login_load,
+    scale,
     widget_timing,
 )
 
@@ -28,6 +29,7 @@ BENCHMARKS = {
     "handover_delivery": handover_delivery.run,
     "knowledge_latency": knowledge_latency.run,
     "login_load": login_load.run,
+    "scale": scale.run,
     "widget_timing": widget_timing.run,
 }
 
