@@ -175,6 +175,7 @@ $(SYNAPSE_STAMP):
 
 test: venv model knowledge cobrowse $(AXE) $(OIDC_PROVIDER) $(SYNAPSE_STAMP)
 	$(call need,chromium,chromium)
+	$(call need,nginx,nginx)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: venv model
