@@ -55,7 +55,7 @@ from handover.channels.web import CLOSE_TOO_SLOW
 from handover.cobrowse.sessions import CobrowseRefused, CobrowseSessions
 from handover.conversation.bus import EventBus
 from handover.conversation.delivery import Subscriber
-from handover.conversation.protocol import frame_text
+from handover.conversation.protocol import first_frame_text, frame_text
 from handover.errors import GatewayError, RateLimited
 from handover.ops import metrics
 from handover.ops.rate_limit import TokenBucket
@@ -338,21 +338,18 @@ async def authenticate(
     binary, oversized, garbled or other frame, or a token that is not valid.
     """
     try:
-        message = await asyncio.wait_for(websocket.receive(), AUTH_TIMEOUT_S)
+        frame = parse_auth_frame(await first_frame_text(
+            websocket, AUTH_TIMEOUT_S, settings.max_frame_bytes, "too large"
+        ))  # fmt: skip
     except TimeoutError:
         reason = "timeout"
+    except GatewayError as exc:
+        reason = exc.code
     else:
-        if message["type"] == "websocket.disconnect":
-            raise WebSocketDisconnect(message.get("code", 1000))
-        try:
-            frame = parse_auth_frame(frame_text(message, settings.max_frame_bytes, "too large"))
-        except GatewayError as exc:
-            reason = exc.code
-        else:
-            session = await auth.session_for(frame.token)
-            if session is not None:
-                return frame.token, session
-            reason = "invalid_token"
+        session = await auth.session_for(frame.token)
+        if session is not None:
+            return frame.token, session
+        reason = "invalid_token"
     log.info("agent_auth_refused", reason=reason)
     metrics.CLIENT_ERRORS.labels(code="unauthorized").inc()
     return None

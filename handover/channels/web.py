@@ -36,6 +36,7 @@ from handover.conversation.protocol import (
     OpeningFrame,
     TypingFrame,
     ack_frame,
+    first_frame_text,
     frame_text,
     parse_client_frame,
     parse_opening_frame,
@@ -73,16 +74,14 @@ async def _read_opening(websocket: WebSocket, settings: Settings, language: str)
 
     Raises `WebSocketDisconnect` when the client leaves first.
     """
-    try:
-        message = await asyncio.wait_for(websocket.receive(), settings.hello_timeout_s)
-    except TimeoutError:
-        return Opening()
-    if message["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(message.get("code", 1000))
+    too_large = citizen_text("too_large", language)
     try:
         frame = parse_opening_frame(
-            frame_text(message, settings.max_frame_bytes, citizen_text("too_large", language))
-        )
+            await first_frame_text(websocket, settings.hello_timeout_s,
+                                   settings.max_frame_bytes, too_large)
+        )  # fmt: skip
+    except TimeoutError:
+        return Opening()
     except GatewayError as exc:
         return Opening(error=exc)
     if isinstance(frame, HelloFrame):

@@ -41,7 +41,7 @@ from handover.cobrowse.protocol import (
 from handover.cobrowse.redaction import FULL_SNAPSHOT, PageRedactor
 from handover.cobrowse.sessions import CobrowseRefused, CobrowseSessions, Session, Side
 from handover.conversation.log import ConversationLog
-from handover.conversation.protocol import frame_text
+from handover.conversation.protocol import first_frame_text, frame_text
 from handover.conversation.states import State
 from handover.errors import GatewayError, RateLimited
 from handover.ops import metrics
@@ -318,10 +318,7 @@ class CobrowseRelay:
 
 
 async def _first_frame(websocket: WebSocket) -> str:
-    message = await asyncio.wait_for(websocket.receive(), HELLO_TIMEOUT_S)
-    if message["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(message.get("code", 1000))
-    return frame_text(message, HELLO_MAX_BYTES, "Frame too large.")
+    return await first_frame_text(websocket, HELLO_TIMEOUT_S, HELLO_MAX_BYTES, "Frame too large.")
 
 
 async def _close(websocket: WebSocket, error: GatewayError, code: int) -> None:

@@ -6,11 +6,13 @@ works with typed frames only. Unknown fields are ignored, as the contract says.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
+from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from handover.errors import BadFrame, FrameTooLarge
@@ -111,6 +113,20 @@ def frame_text(message: Mapping[str, Any], max_bytes: int, too_large: str) -> st
     if len(raw.encode()) > max_bytes:
         raise FrameTooLarge(too_large)
     return str(raw)
+
+
+async def first_frame_text(
+    websocket: WebSocket, timeout_s: float, max_bytes: int, too_large: str
+) -> str:
+    """The text of a socket's first message (hello, auth), checked as `frame_text` does.
+
+    Raises TimeoutError when none comes within `timeout_s`, WebSocketDisconnect when
+    the client leaves first, and the `GatewayError`s of `frame_text`.
+    """
+    message = await asyncio.wait_for(websocket.receive(), timeout_s)
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    return frame_text(message, max_bytes, too_large)
 
 
 def parse_frame(raw: str, adapter: TypeAdapter[T], types: tuple[str, ...]) -> T:
