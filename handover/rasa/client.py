@@ -131,7 +131,7 @@ class RasaBot:
         self._credentials = credentials
         urls = [rasa_urls] if isinstance(rasa_urls, str) else rasa_urls
         self.replicas = RasaReplicas(urls)
-        metrics.RASA_REPLICAS_UP.set(len(self.replicas.urls))
+        self._count_up()
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 2.0))
         self._probe: asyncio.Task[None] | None = None
 
@@ -159,8 +159,7 @@ class RasaBot:
                 if n == len(order) - 1:
                     raise
                 continue
-            if self.replicas.mark_up(base):
-                log.warning("rasa_replica_back", replica=base)
+            self._back(base)
             return data
         raise AssertionError("unreachable: RasaReplicas has at least one replica")
 
@@ -168,18 +167,26 @@ class RasaBot:
         metrics.RASA_REPLICA_ERRORS.labels(replica=base).inc()
         if self.replicas.mark_down(base):
             log.warning("rasa_replica_down", replica=base, error=type(exc).__name__)
-            metrics.RASA_REPLICAS_UP.set(len(self.replicas.urls) - len(self.replicas.down))
+            self._count_up()
         if self._probe is None or self._probe.done():
             self._probe = asyncio.create_task(self._probe_down())
+
+    def _back(self, base: str) -> None:
+        """The replica answered: it takes its conversations again (if it was down)."""
+        if self.replicas.mark_up(base):
+            log.warning("rasa_replica_back", replica=base)
+            self._count_up()
+
+    def _count_up(self) -> None:
+        metrics.RASA_REPLICAS_UP.set(len(self.replicas.urls) - len(self.replicas.down))
 
     async def _probe_down(self) -> None:
         """Ask the replicas taken as down every PROBE_S whether they answer again."""
         while self.replicas.down:
             await asyncio.sleep(PROBE_S)
             for base in self.replicas.down:
-                if await self._ready(base) and self.replicas.mark_up(base):
-                    log.warning("rasa_replica_back", replica=base)
-            metrics.RASA_REPLICAS_UP.set(len(self.replicas.urls) - len(self.replicas.down))
+                if await self._ready(base):
+                    self._back(base)
 
     async def turn(
         self, conversation_id: str, text: str, *, message_id: str, metadata: dict[str, Any]
