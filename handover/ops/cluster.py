@@ -14,17 +14,19 @@ how to size, monitor, back up and restart it.
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from honcho.manager import Manager
-
 from handover.ops.embedded_redis import redis_server_binary
 from handover.ops.private_files import PRIVATE_UMASK, private_directory, write_private_file
-from handover.ops.stack import ProcessCommand, process_commands, with_installation_secrets
+from handover.ops.stack import (
+    ProcessCommand,
+    process_commands,
+    supervise,
+    with_installation_secrets,
+)
 from handover.settings import PROJECT_ROOT, Settings, get_settings
 
 NGINX_TEMPLATE = PROJECT_ROOT / "deploy" / "nginx" / "buergerservice.conf"
@@ -159,12 +161,7 @@ def main() -> int:
         "loaded). Stop with Ctrl-C.",
         flush=True,
     )
-    manager = Manager()
-    for name, command in commands.items():
-        manager.add_process(name, shlex.join(command.argv), env={**os.environ, **command.env},
-                            cwd=str(PROJECT_ROOT))  # fmt: skip
-    manager.loop()
-    return 0 if manager.returncode in (130, 143) else manager.returncode or 0
+    return supervise(commands)
 
 
 if __name__ == "__main__":

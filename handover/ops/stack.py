@@ -202,9 +202,13 @@ def main(argv: list[str]) -> int:
     commands = process_commands(with_installation_secrets(settings))
     # The demo group gets a demo agent; the gateway prints its login when ready.
     commands["gateway"].env.setdefault("DEMO_AGENT", settings.demo_agent or "alina")
+    return supervise({name: commands[name] for name in wanted})
+
+
+def supervise(commands: dict[str, ProcessCommand]) -> int:
+    """Run the processes as one group under honcho until they stop; the exit status."""
     manager = Manager()
-    for name in wanted:
-        command = commands[name]
+    for name, command in commands.items():
         manager.add_process(
             # honcho replaces the environment with `env`; keep the user's settings in it.
             name,
