@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from handover.conversation.log import ConversationLog
@@ -85,6 +86,14 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     client = connect(Settings(redis_url=redis_url))
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="module")
+def store(redis_url: str) -> Iterator[SyncRedis]:
+    """A plain (synchronous) client of the session's Redis, to look at what was stored."""
+    client = SyncRedis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
 
 
 @pytest.fixture

@@ -50,13 +50,6 @@ def gateway(service_dir: Path, redis_url: str) -> Iterator[Service]:
     service.stop()
 
 
-@pytest.fixture(scope="module")
-def store(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    client.close()
-
-
 @pytest.fixture
 def api(gateway: Service) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.url, timeout=60) as client:

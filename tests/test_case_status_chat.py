@@ -38,13 +38,6 @@ def bot_says(pattern: str) -> object:
 
 
 @pytest.fixture
-def store(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def no_lookup_counters(store: redis.Redis) -> Iterator[None]:
     """All tests share 127.0.0.1: start from no failures and leave none behind."""
 

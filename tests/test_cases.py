@@ -48,13 +48,6 @@ def gateway(service_dir: Path, redis_url: str) -> Iterator[Service]:
     service.stop()
 
 
-@pytest.fixture(scope="module")
-def store(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    client.close()
-
-
 @pytest.fixture(autouse=True)
 def fresh_lookup_counters(store: redis.Redis) -> None:
     """Every test starts with no failed look-ups counted (all tests share 127.0.0.1)."""

@@ -45,13 +45,6 @@ def proxied_gateway(service_dir: Path, redis_url: str) -> Iterator[Service]:
     service.stop()
 
 
-@pytest.fixture(scope="module")
-def store(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    client.close()
-
-
 @pytest.fixture(autouse=True)
 def fresh_lookup_counters(store: redis.Redis) -> None:
     for key in store.scan_iter(match="bs:case-lookups:*"):
