@@ -266,3 +266,16 @@ def test_a_page_served_over_https_allows_only_its_own_wss_origin(
     # A Host that is no host name is not put into the policy.
     odd = httpx.get(f"{gateway.url}/", headers={"Host": "evil.example; script-src *"}, timeout=10)
     assert re.search(r"connect-src 'self';", odd.headers["content-security-policy"])
+
+
+def test_only_the_built_co_browse_scripts_are_served(gateway: Service) -> None:
+    """`/cobrowse/<name>` serves the three files of `make cobrowse`, nothing else of the tree."""
+    with httpx.Client(base_url=gateway.url, timeout=10) as api:
+        script = api.get("/cobrowse/citizen.js")
+        assert script.status_code == 200
+        assert script.headers["content-type"].startswith("text/javascript")
+        assert "BuergerserviceCobrowse" in script.text
+        assert api.get("/cobrowse/console.css").headers["content-type"].startswith("text/css")
+        for other in ("/cobrowse/chat-widget.js", "/cobrowse/..%2Fdemo.html",
+                      "/cobrowse/citizen.js.map", "/cobrowse/"):  # fmt: skip
+            assert api.get(other).status_code == 404, other
