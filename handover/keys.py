@@ -102,6 +102,10 @@ def replica_channel(host_id: str) -> str:
     return REPLICA_CHANNEL_PREFIX + host_id
 
 
+# A marker written (and expiring) only to ask a lagging replica whether it has caught up:
+# replication is one ordered stream, so a replica that has it has every write before it.
+REPLICATION_MARK = "bs:replication:mark"
+
 # --- channels (channels/) ------------------------------------------------------------
 
 # A stream per channel of what its citizens are to receive, "<conversation id>|<seq>",

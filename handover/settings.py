@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     redis_wait_replicas: int = Field(
         0,
         description="Replicas that must have every durable event before it is acknowledged "
-        "(Redis WAIT, at most 200 ms): with 1, a failover loses no acknowledged message.",
+        "(Redis WAIT; a connected replica that lags is waited for up to 2 s, a missing one "
+        "is not): with 1, a failover loses no acknowledged message.",
     )
     data_dir: Path = Field(PROJECT_ROOT / "var", description="Runtime data (embedded Redis).")
     rasa_model: Path = Field(

@@ -111,15 +111,48 @@ async def health(gateway: Service) -> dict[str, str]:
         return dict((await http.get(gateway.url + "/healthz")).json())
 
 
+async def wait_for_primary(gateway: Service, primary: Service) -> None:
+    deadline = time.monotonic() + 20
+    while (await health(gateway)).get("redis_primary") != f"127.0.0.1:{primary.port}":
+        assert time.monotonic() < deadline, await health(gateway)
+        await asyncio.sleep(0.5)
+
+
+@pytest.mark.rasa
+async def test_a_lagging_replica_holds_the_acknowledgement_until_it_has_the_message(
+    redis_group: dict[str, list[Service]], ha_gateway: Service
+) -> None:
+    """A replica that is connected but slow (here: stopped for 1.2 s, longer than the
+    append's own 200 ms WAIT) is waited for, not given up on: acknowledging before it
+    has the message would lose it if the primary died in that moment."""
+    primary, replica = redis_group["primary"][0], redis_group["replica"][0]
+    await wait_for_primary(ha_gateway, primary)
+    citizen = await CitizenClient.open(ha_gateway.url.replace("http://", "ws://") + "/ws/chat")
+    cid = citizen.session["conversation_id"]
+    replica.process.send_signal(signal.SIGSTOP)
+    try:
+        await citizen.say("Nachricht, während das Replikat hängt", client_id="lagging-1")
+        with pytest.raises(TimeoutError):
+            await citizen.until(lambda f: f.get("type") == "ack", 0.8)
+    finally:
+        replica.process.send_signal(signal.SIGCONT)
+    try:
+        await citizen.until(
+            lambda f: f.get("type") == "ack" and f.get("client_id") == "lagging-1", 5
+        )
+    finally:
+        await citizen.close()
+    on_replica = Redis(port=replica.port, decode_responses=True)
+    assert on_replica.hget(keys.conversation_clients(cid), "lagging-1") is not None
+    assert "redis_not_replicated" not in ha_gateway.log()
+
+
 @pytest.mark.rasa
 async def test_a_failover_loses_no_acknowledged_message(
     redis_group: dict[str, list[Service]], ha_gateway: Service
 ) -> None:
     primary, replica = redis_group["primary"][0], redis_group["replica"][0]
-    deadline = time.monotonic() + 20
-    while (await health(ha_gateway)).get("redis_primary") != f"127.0.0.1:{primary.port}":
-        assert time.monotonic() < deadline, await health(ha_gateway)
-        await asyncio.sleep(0.5)
+    await wait_for_primary(ha_gateway, primary)
     ws_url = ha_gateway.url.replace("http://", "ws://") + "/ws/chat"
     citizen = await CitizenClient.open(ws_url)
     cid = citizen.session["conversation_id"]

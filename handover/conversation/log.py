@@ -38,9 +38,11 @@ from handover.conversation.token import ConversationTokens, TokenClaims
 from handover.ops import metrics
 
 log = structlog.get_logger(__name__)
-# The longest an append waits for REDIS_WAIT_REPLICAS replicas before it is acknowledged.
+# How long an append's own WAIT lasts; a replica that is connected but slower than this
+# (a busy machine) is then waited for up to WAIT_CONFIRM_MS more.
 WAIT_MS = 200
-# How long appends stop waiting for replicas after a WAIT found too few.
+WAIT_CONFIRM_MS = 2000
+# How long appends stop waiting for replicas after the primary was found without them.
 WAIT_PAUSE_S = 10.0
 
 # KEYS: meta hash, log stream, client-id hash, replica set (conversation/bus.py).
@@ -437,7 +439,7 @@ class ConversationLog:
                         await self._append_call(cid, event, client_id, refuse_in, meta, pipe)
                     waited = self._wait_for_replicas(pipe)
                     replies = await pipe.execute(raise_on_error=False)
-                self._replicated(replies, waited)
+                await self._replicated(replies, waited)
         except Exception as exc:  # the whole round trip failed (Redis gone)
             for _, future in batch:
                 if not future.done():
@@ -478,7 +480,7 @@ class ConversationLog:
                 await self._append_call(conversation_id, event, None, None, None, client=pipe)
             waited = self._wait_for_replicas(pipe)
             replies = await pipe.execute()
-        self._replicated(replies, waited)
+        await self._replicated(replies, waited)
         return [self._appended(reply) for reply in replies[1:]]
 
     def _waits(self) -> bool:
@@ -497,16 +499,42 @@ class ConversationLog:
         pipe.wait(self.wait_replicas, WAIT_MS)
         return True
 
-    def _replicated(self, replies: list[Any], waited: bool) -> None:
-        """Take the WAIT's answer off `replies`; too few replicas is counted and logged."""
+    async def _replicated(self, replies: list[Any], waited: bool) -> None:
+        """Take the WAIT's answer off `replies`; return only once the events are safe.
+
+        Too few replicas within WAIT_MS has two causes. A replica that is connected but
+        behind (both cores busy) is waited for: a marker write and a longer WAIT, which
+        covers every earlier write because replication is one ordered stream; an
+        acknowledgement before it catches up would be lost if the primary died now.
+        A primary without its replicas (the old one is gone after a failover) is not
+        waited for: that is counted, logged and pauses waiting for WAIT_PAUSE_S.
+        """
         if not waited:
             return
         acknowledged = replies.pop()
-        if isinstance(acknowledged, int) and acknowledged < self.wait_replicas:
-            metrics.REDIS_REPLICA_LAG.inc()
-            self._wait_paused_until = time.monotonic() + WAIT_PAUSE_S
-            log.warning("redis_not_replicated", replicas=acknowledged, wanted=self.wait_replicas,
-                        paused_s=WAIT_PAUSE_S)  # fmt: skip
+        if not isinstance(acknowledged, int) or acknowledged >= self.wait_replicas:
+            return
+        if await self._replicas_online() >= self.wait_replicas and await self._caught_up():
+            return
+        metrics.REDIS_REPLICA_LAG.inc()
+        self._wait_paused_until = time.monotonic() + WAIT_PAUSE_S
+        log.warning("redis_not_replicated", replicas=acknowledged, wanted=self.wait_replicas,
+                    paused_s=WAIT_PAUSE_S)  # fmt: skip
+
+    async def _replicas_online(self) -> int:
+        info = await self._redis.info("replication")
+        return sum(
+            1 for name, replica in info.items()
+            if name.startswith("slave") and isinstance(replica, dict)
+            and replica.get("state") == "online"
+        )  # fmt: skip
+
+    async def _caught_up(self) -> bool:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(keys.REPLICATION_MARK, "1", ex=60)
+            pipe.wait(self.wait_replicas, WAIT_CONFIRM_MS)
+            _, acknowledged = await pipe.execute()
+        return int(acknowledged) >= self.wait_replicas
 
     async def event_at(self, conversation_id: str, seq: int) -> dict[str, Any] | None:
         """The durable event `seq`, with its `seq` (None: gone with the conversation)."""

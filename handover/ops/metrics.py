@@ -45,7 +45,8 @@ REDIS_FAILOVERS = Counter(
 )
 REDIS_REPLICA_LAG = Counter(
     "gateway_redis_unreplicated_total",
-    "Durable events acknowledged before REDIS_WAIT_REPLICAS replicas had them (200 ms passed).",
+    "Batches of durable events acknowledged while the primary had fewer than "
+    "REDIS_WAIT_REPLICAS replicas.",
 )
 QUEUE_LENGTH = Gauge("gateway_queue_length", "Conversations waiting in a queue.", ["queue"])
 QUEUE_WAIT_SECONDS = Histogram(
