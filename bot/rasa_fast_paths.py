@@ -1,4 +1,4 @@
-"""Two of Rasa 3.6's per-turn costs, removed without changing what Rasa does.
+"""Three of Rasa 3.6's per-turn costs, removed without changing what Rasa does.
 
 Profiled with py-spy on the running Rasa server (docs/benchmarks.md, "Long
 conversations"), each took about a fifth of Rasa's CPU in a conversation of
@@ -10,6 +10,10 @@ conversations"), each took about a fifth of Rasa's CPU in a conversation of
   first validates the *schema* against its metaschema on every call; here
   the schema is checked once and its validator kept. The same errors are
   raised (best match, with Rasa's message appended).
+- every call to the action server opens a new aiohttp session, and with it a
+  new connection (`EndpointConfig.request`): about 5 % of Rasa's time at
+  saturation (issue 16). One session per endpoint and event loop is kept,
+  so its connections are reused; the headers, auth and timeout are Rasa's.
 `install()` is called by bot/rasa_server.py before Rasa starts; the versions
 are pinned in bot/requirements.txt, and tests/test_rasa_fast_paths.py checks
 that both give Rasa's own results.
@@ -23,6 +27,7 @@ from typing import Any
 def install() -> None:
     _cache_event_classes()
     _keep_action_result_validator()
+    _reuse_endpoint_sessions()
 
 
 def _cache_event_classes() -> None:
@@ -72,3 +77,37 @@ def _keep_action_result_validator() -> None:
 
     _validate_action_result.cached = True  # type: ignore[attr-defined]
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
+
+
+class _KeptSession:
+    """`async with` on a kept session hands it out and leaves it open."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    async def __aenter__(self) -> Any:
+        return self.session
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+def _reuse_endpoint_sessions() -> None:
+    import asyncio
+
+    from rasa.utils.endpoints import EndpointConfig
+
+    new_session = EndpointConfig.session
+    if getattr(new_session, "kept", False):
+        return
+
+    def session(self: EndpointConfig) -> Any:
+        loop = asyncio.get_running_loop()
+        kept = self.__dict__.setdefault("_kept_sessions", {})
+        current = kept.get(loop)
+        if current is None or current.closed:
+            current = kept[loop] = new_session(self)
+        return _KeptSession(current)
+
+    session.kept = True  # type: ignore[attr-defined]
+    EndpointConfig.session = session  # type: ignore[method-assign]

@@ -19,14 +19,18 @@ endpoints.yml::
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import RedisTrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.core.trackers import (
+    DialogueStateTracker,
+    get_trackers_for_conversation_sessions,
+)
 
-from bot.redis_client import connect
+from bot.redis_client import connect_async
 from bot.tracker_events import merged_events
 from handover.keys import RASA_TRACKER_PREFIX
 
@@ -55,7 +59,8 @@ class RedisUrlTrackerStore(RedisTrackerStore):
         super().__init__(
             domain, event_broker=event_broker, record_exp=_seconds(record_exp), **kwargs
         )
-        self.red = connect(address, decode_responses=True)
+        # Every use of `red` by Rasa's class is overridden below with an awaited call.
+        self.red = connect_async(address, decode_responses=True)
         self.key_prefix = key_prefix or DEFAULT_KEY_PREFIX
 
     async def save(self, tracker: DialogueStateTracker, timeout: float | None = None) -> None:
@@ -67,11 +72,27 @@ class RedisUrlTrackerStore(RedisTrackerStore):
         await self.stream_events(tracker)
         key = self.key_prefix + tracker.sender_id
         events = [event.as_dict() for event in tracker.events]
-        stored = self.red.get(key)
+        stored = await self.red.get(key)
         if stored is not None:
             events = merged_events(json.loads(stored).get("events") or [], events)
         dialogue = {"events": events, "name": tracker.sender_id}
-        self.red.set(key, json.dumps(dialogue), ex=timeout or self.record_exp)
+        await self.red.set(key, json.dumps(dialogue), ex=timeout or self.record_exp)
+
+    async def _retrieve(
+        self, sender_id: str, fetch_all_sessions: bool
+    ) -> DialogueStateTracker | None:
+        """Rasa's retrieve, awaiting Redis instead of blocking the event loop."""
+        stored = await self.red.get(self.key_prefix + sender_id)
+        if stored is None:
+            return None
+        tracker = self.deserialise_tracker(sender_id, stored)
+        if tracker is None or fetch_all_sessions:
+            return tracker
+        sessions = get_trackers_for_conversation_sessions(tracker)
+        return sessions[-1] if len(sessions) > 1 else tracker
+
+    async def keys(self) -> Iterable[str]:
+        return [key async for key in self.red.scan_iter(match=self.key_prefix + "*")]
 
 
 def _seconds(value: Any) -> int | None:

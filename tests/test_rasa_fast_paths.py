@@ -21,6 +21,19 @@ def test_the_merge_and_the_fast_paths_give_what_rasa_gives() -> None:
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
 
 
+def test_the_stores_a_turn_awaits_behave_as_rasas_and_connections_are_kept(
+    redis_url: str,
+) -> None:
+    done = subprocess.run(
+        [str(BOT_VENV / "bin" / "python"), "tests/in_bot_venv/turn_stores.py", redis_url],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), (
+        done.stdout[-2000:] + done.stderr[-3000:]
+    )
+
+
 def _event(n: int, kind: str = "action") -> dict[str, object]:
     return {"event": kind, "timestamp": float(n), "name": f"e{n}"}
 
