@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -224,7 +225,9 @@ def train(name: str, config: Path, train_file: Path, folder: Path, env: dict[str
 
 def rasa_test(model: Path, nlu: Path, out: Path, env: dict[str, str]) -> dict[str, Any]:
     """`rasa test nlu` of one model on one file; returns Rasa's intent report."""
-    out.mkdir(parents=True, exist_ok=True)
+    # A report of an extractor the pipeline no longer has must not be read as this one's.
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     command = [
         str(RASA),
         "test",
@@ -337,6 +340,8 @@ def sweep(result: dict[str, Any]) -> list[str]:
 def entity_f1(name: str) -> str:
     """Entity F1 per type from `rasa test nlu`, each type from the extractor that owns it."""
     owners = {"DIETClassifier": ("location", "damage_category"),
+              "IntentGatedEntityTagger": ("location", "damage_category"),
+              "CRFEntityExtractor": ("location", "damage_category"),
               "RegexEntityExtractor": ("case_number", "postal_code", "email")}  # fmt: skip
     parts = []
     for extractor, types in owners.items():

@@ -60,6 +60,18 @@ def test_damage_category_is_mapped_to_its_canonical_value(rasa_server: Service) 
     assert found["damage_category"] == "strassenbeleuchtung"
 
 
+def test_places_and_categories_are_tagged_only_in_damage_reports(rasa_server: Service) -> None:
+    """bot/entity_tagger.py: the neural tagger runs when report_damage is a likely intent."""
+    report = parse(rasa_server, "Schlagloch in der Goethestraße 12")
+    assert report["intent"]["name"] == "report_damage"
+    extractors = {e["entity"]: e["extractor"] for e in report["entities"]}
+    assert extractors.get("location") == "IntentGatedEntityTagger", report["entities"]
+    question = parse(rasa_server, "Was kostet ein Reisepass?")
+    ranked = [r["name"] for r in question["intent_ranking"][:2]]
+    assert "report_damage" not in ranked, ranked
+    assert not [e for e in question["entities"] if e["extractor"] == "IntentGatedEntityTagger"]
+
+
 def test_gibberish_falls_back(rasa_server: Service) -> None:
     assert parse(rasa_server, "qwxz plmk vbnt")["intent"]["name"] == "nlu_fallback"
 
