@@ -23,9 +23,11 @@ _CITY_IN_ADDRESS = re.compile(r"\b\d{5}\s+([A-ZÄÖÜ][\w.\- ]+?)\s*(?:$|[,.(])"
 
 def _load_index() -> Any:
     """The configured index, or None (logged) when it has not been built."""
+    from knowledge_index.dense import one_thread_per_query
     from knowledge_index.search import cached_index
     from knowledge_index.store import CURRENT, index_root
 
+    one_thread_per_query()
     settings = get_settings()
     path = index_root(settings.knowledge_dir, settings.knowledge_source) / CURRENT
     if not path.exists():

@@ -76,15 +76,12 @@ def _dir_mb(path: Path) -> float:
 
 
 def run() -> dict[str, object]:
-    import faiss
-    import torch
-
     from handover.settings import get_settings
     from knowledge_index.build import BuildOptions, build
+    from knowledge_index.dense import one_thread_per_query
     from knowledge_index.search import KnowledgeIndex
 
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
+    one_thread_per_query()
     settings = get_settings()
     if not MUNICH.exists():
         print(f"Munich data not found at {MUNICH}; skipping")
