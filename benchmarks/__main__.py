@@ -16,6 +16,7 @@ from benchmarks import (
     knowledge_latency,
     login_load,
     scale,
+    turn_profile,
     widget_timing,
 )
 
@@ -30,6 +31,7 @@ BENCHMARKS = {
     "knowledge_latency": knowledge_latency.run,
     "login_load": login_load.run,
     "scale": scale.run,
+    "turn_profile": turn_profile.run,
     "widget_timing": widget_timing.run,
 }
 

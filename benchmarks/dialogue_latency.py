@@ -2,7 +2,8 @@
 
 One conversation at a time over Rasa's REST channel (so the figures are the
 work of a turn, not queueing): an intent-only turn (a response from the
-domain), a knowledge turn (the action searches the index), and a form turn
+domain), a knowledge turn (the action searches the index for a concern not asked
+before: the articles' keywords, as in benchmarks/capacity.py), and a form turn
 (the PV advisor's validation action reads the answer and the form asks on).
 Training time is a forced full `rasa train` of the project into a temporary
 folder (`BENCH_TRAIN=0` skips it).
@@ -20,6 +21,7 @@ import uuid
 import httpx
 
 from benchmarks.assistant import running_assistant
+from benchmarks.capacity import openers
 from benchmarks.gateway_latency import percentile
 from tests.services import BOT_VENV, ROOT, rasa_headers
 
@@ -54,7 +56,8 @@ def measure(rasa_url: str) -> dict[str, list[float]]:
             turn(client, url, "warm-up", text)
         for i in range(TURNS):
             times["intent"].append(turn(client, url, uuid.uuid4().hex, INTENT_ONLY[i % 4]))
-            times["knowledge"].append(turn(client, url, uuid.uuid4().hex, KNOWLEDGE[i % 5]))
+            # A concern never asked before: the action server remembers recent queries.
+            times["knowledge"].append(turn(client, url, uuid.uuid4().hex, openers()[i]))
         while len(times["form"]) < TURNS:
             sender = uuid.uuid4().hex
             turn(client, url, sender, PV_START)

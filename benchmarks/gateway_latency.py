@@ -1,6 +1,6 @@
 """The gateway's added latency per bot turn (issue: walking skeleton).
 
-7 concurrent conversations (BENCH_CONVERSATIONS) each send the same sequence of short German
+40 concurrent conversations (BENCH_CONVERSATIONS) each send the same sequence of short German
 messages, once through the gateway's citizen socket and once straight to
 Rasa's gateway channel with the gateway's JWT (the "rest" side: Rasa alone; the
 stock REST channel is off since issue 12), against the same Rasa server. Rounds alternate
@@ -10,10 +10,12 @@ bot's reply. The gateway side pays for its real work: JSON validation, three
 Redis writes (citizen event, parse data, bot event) and the socket frames.
 
 Like people, each conversation waits 0.5–1.5 s (seeded, the same on both
-sides) before its next message: about 7 turns/s in all, 70 % of the bot's capacity
-at p95 ≤ 200 ms (10 turns/s, `make bench BENCH=capacity`, issue 16). At 50 conversations
-(the earlier default, ≈ 50 turns/s) Rasa was 3–5× over capacity and the figure was
-queueing noise. 12 rounds (BENCH_ROUNDS) give ~670 turns per side. Without pauses
+sides) before its next message: about 39 turns/s in all, half the bot's capacity at
+p95 ≤ 200 ms (80 turns/s since issue 16's changes, `make bench BENCH=capacity`). Above
+capacity (50 conversations before those changes, when capacity was 30 turns/s) the
+figure is queueing noise; at 55 conversations (≈ 67 % of capacity) the gateway's CPU
+competes with Rasa's on two cores and shows in the tail (docs/benchmarks.md).
+12 rounds (BENCH_ROUNDS) give ~3,800 turns per side. Without pauses
 (`BENCH_SATURATED=1`) Rasa always has a queue; latency is then queueing time
 and any CPU the gateway takes on this shared 2-core machine shows up
 multiplied by the queue length, which measures Rasa's throughput, not the
@@ -38,7 +40,7 @@ from websockets.asyncio.client import connect
 from benchmarks.assistant import running_assistant
 from tests.services import rasa_headers
 
-CONVERSATIONS = int(os.environ.get("BENCH_CONVERSATIONS", "7"))
+CONVERSATIONS = int(os.environ.get("BENCH_CONVERSATIONS", "40"))
 TURNS = 8
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "12"))
 MESSAGES = ["Hallo", "Bist du ein Bot?", "Danke", "Wie wird das Wetter morgen?", "Tschüss"]
