@@ -514,6 +514,10 @@ class AgentDesk:
                 continue
             for conversation_id, since_ms in await self.queues.waiting(queue):
                 meta = await self.timeline.log.meta(conversation_id)
+                if State.of_meta(meta) is not State.QUEUED:
+                    # Enqueued, its `queued` event not yet stored (`_queue` puts the entry
+                    # in first): listed with the next view, which that event triggers.
+                    continue
                 items.append({
                     "conversation_id": conversation_id,
                     "queue": queue,
