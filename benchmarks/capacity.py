@@ -23,6 +23,7 @@ import os
 import random
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -137,20 +138,25 @@ async def offer(ws_url: str, rate: float, seed: int) -> Step:
     return step
 
 
-async def saturate(ws_url: str) -> Step:
-    """SATURATED_CONVERSATIONS citizens, each one conversation after another, no pauses."""
+Script = Callable[[int], list[tuple[str, str]]]
+
+
+async def back_to_back(
+    ws_url: str, scripts: Script, conversations: int, seconds: float, warm_s: float = 0.0
+) -> Step:
+    """`conversations` citizens, each one conversation after another without pauses, for
+    `seconds`; citizen n says `scripts(n)`. Turns begun in the first `warm_s` do not count."""
     step = Step(0)
     started = time.perf_counter()
-    window = (started + WARM_S, started + SATURATED_S)
-
+    window = (started + warm_s, started + seconds)
     citizens = itertools.count()
 
     async def one_after_another() -> None:
         while time.perf_counter() < window[1]:
             n = next(citizens)
-            await citizen(ws_url, script(n), random.Random(n), step, window, think_s=(0.0, 0.0))
+            await citizen(ws_url, scripts(n), random.Random(n), step, window, think_s=(0.0, 0.0))
 
-    await asyncio.gather(*(one_after_another() for _ in range(SATURATED_CONVERSATIONS)))
+    await asyncio.gather(*(one_after_another() for _ in range(conversations)))
     return step
 
 
@@ -195,7 +201,7 @@ async def ladder(ws_url: str) -> tuple[Step, list[Step]]:
     warm_up = Step(0)
     await asyncio.gather(*(citizen(ws_url, script(n), random.Random(0), warm_up, (0.0, 0.0))
                            for n in range(3)))  # fmt: skip
-    saturated = await saturate(ws_url)
+    saturated = await back_to_back(ws_url, script, SATURATED_CONVERSATIONS, SATURATED_S, WARM_S)
     await asyncio.sleep(3)  # the queues drain before the ladder begins
     steps = []
     for n, rate in enumerate(RATES):

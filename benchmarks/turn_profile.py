@@ -12,27 +12,32 @@ samples of Rasa's stacks (a sampling profiler: it does not slow Rasa down much).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import random
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 
 from benchmarks.assistant import running_assistant
-from benchmarks.capacity import PV_FORM, SMALL_TALK, Step, citizen, knowledge
+from benchmarks.capacity import (
+    PV_FORM,
+    SMALL_TALK,
+    Script,
+    Step,
+    back_to_back,
+    citizen,
+    knowledge,
+)
 
 SECONDS = float(os.environ.get("BENCH_PROFILE_S", "20"))
 CONVERSATIONS_AT_ONCE = int(os.environ.get("BENCH_PROFILE_CONVERSATIONS", "16"))
 # Every knowledge conversation opens with another concern (benchmarks/capacity.py says why).
-KINDS: dict[str, Callable[[int], list[tuple[str, str]]]] = {
+KINDS: dict[str, Script] = {
     "intent": lambda n: SMALL_TALK, "knowledge": knowledge, "form": lambda n: PV_FORM,
 }  # fmt: skip
 # What a sample of Rasa's stack was doing: the first rule whose marker is in the stack.
@@ -93,21 +98,6 @@ def rasa_parts(samples: Path) -> Counter[str]:
     return parts
 
 
-async def saturate(ws_url: str, script: Callable[[int], list[tuple[str, str]]]) -> Step:
-    step = Step(0)
-    started = time.perf_counter()
-    window = (started, started + SECONDS)
-    citizens = itertools.count()
-
-    async def one_after_another() -> None:
-        while time.perf_counter() < window[1]:
-            n = next(citizens)
-            await citizen(ws_url, script(n), random.Random(n), step, window, think_s=(0.0, 0.0))
-
-    await asyncio.gather(*(one_after_another() for _ in range(CONVERSATIONS_AT_ONCE)))
-    return step
-
-
 def profile_kind(ws_url: str, kind: str, pids: dict[str, list[psutil.Process]],
                  spy: str | None, out: Path) -> dict[str, float]:  # fmt: skip
     before = {name: cpu_seconds(group) for name, group in pids.items()}
@@ -119,7 +109,7 @@ def profile_kind(ws_url: str, kind: str, pids: dict[str, list[psutil.Process]],
              "--rate", "100", "--format", "raw", "--output", str(samples), "--nonblocking"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-    step = asyncio.run(saturate(ws_url, KINDS[kind]))
+    step = asyncio.run(back_to_back(ws_url, KINDS[kind], CONVERSATIONS_AT_ONCE, SECONDS))
     used = {name: cpu_seconds(group) - before[name] for name, group in pids.items()}
     if recorder is not None:
         recorder.wait(timeout=60)
