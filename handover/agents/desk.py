@@ -132,6 +132,10 @@ class AgentDesk:
             return
         now_ms = int(time.time() * 1000)
         facts["queued_at"] = str(now_ms)
+        # The queue entry goes in before the `queued` event (`_queue` says why): what the
+        # agents' queue view shows of it (reason, queue, summary, language) is there first.
+        # Harmless if the transition is refused: the conversation stays with the bot.
+        await self.timeline.log.set_facts(conversation.id, {**facts, "queue": queue})
         if not await self._queue(
             conversation.id, states.HANDOVER, queue, request.reason, facts, since_ms=now_ms
         ):
@@ -514,10 +518,6 @@ class AgentDesk:
                 continue
             for conversation_id, since_ms in await self.queues.waiting(queue):
                 meta = await self.timeline.log.meta(conversation_id)
-                if State.of_meta(meta) is not State.QUEUED:
-                    # Enqueued, its `queued` event not yet stored (`_queue` puts the entry
-                    # in first): listed with the next view, which that event triggers.
-                    continue
                 items.append({
                     "conversation_id": conversation_id,
                     "queue": queue,
