@@ -103,7 +103,12 @@ async def test_agents_of_a_killed_replica_go_offline_in_the_supervisors_view(
 async def test_an_agent_sees_only_their_queues_and_their_own_conversations_in_every_frame(
     ws_url: str, olga: AgentClient, paul: AgentClient, vera: AgentClient
 ) -> None:
-    citizen, conversation_id = await taken_over_by(olga, ws_url)  # queue "general"
+    citizen = await citizen_asking_for_a_person(ws_url)  # queue "general"
+    conversation_id = str(citizen.session["conversation_id"])
+    # The supervisor sees it wait (asserted below from her frames) before Olga takes it.
+    await vera.queue_with(conversation_id)
+    await olga.queue_with(conversation_id)
+    await olga.accept(conversation_id)
     # The supervisor's view is sent when it changes, read on its own beat: wait until it has
     # shown Olga with the conversation before she closes it, or a fast close hides it.
     await vera.agents_view(lambda agents: conversation_id in agents["olga"]["conversations"])
