@@ -12,13 +12,10 @@ from typing import Any
 
 import redis
 import redis.asyncio
-from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.sentinel import Sentinel
 
+from handover.ops.redis_retry import command_retries
 from handover.ops.sentinel_url import parse_sentinel_url
 
 
@@ -36,11 +33,7 @@ def connect_async(url: str, retries: bool = True, **options: Any) -> redis.async
     """An asyncio client. With `retries`, a command is sent again over a Redis restart or
     failover: only for commands that may run twice (a read, a whole-value write)."""
     if retries:
-        options = {
-            "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=8),
-            "retry_on_error": [RedisConnectionError, RedisTimeoutError],
-            **options,
-        }
+        options = {**command_retries(), **options}
     address = parse_sentinel_url(url)
     if address is None:
         return redis.asyncio.Redis.from_url(url, **options)

@@ -13,14 +13,11 @@ from typing import Any
 
 import structlog
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from handover.ops import metrics
+from handover.ops.redis_retry import command_retries
 from handover.ops.sentinel_url import SentinelAddress, parse_sentinel_url
 from handover.settings import Settings
 
@@ -38,8 +35,7 @@ def _options(settings: Settings) -> dict[str, Any]:
         "health_check_interval": 30,
         # Retries ride out a Redis restart or a failover of a few seconds instead of
         # failing the citizen's message at once (the append is idempotent by client id).
-        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=8),
-        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+        **command_retries(),
     }
 
 
