@@ -178,6 +178,13 @@ def default_params() -> Params:
 
 
 def load_questions(path: Path) -> list[dict[str, object]]:
+    """Questions of a JSONL file: `{"query", "expected"}` lines, or conversation lines.
+
+    A conversation (`{"turns": [...]}`, the format of make conversation-eval) gives its
+    turns without a facet: the concerns a search must find (first turns, topic
+    switches) and the out-of-scope turns it must not answer. Facet follow-ups name no
+    service and are the topic memory's to answer, not the search's.
+    """
     questions = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -186,12 +193,21 @@ def load_questions(path: Path) -> list[dict[str, object]]:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
             raise SourceError(path, f"line {number} is not JSON: {exc.msg}") from exc
-        if not isinstance(item, dict) or not isinstance(item.get("query"), str):
-            raise SourceError(path, f"line {number} has no string 'query'", "query")
-        expected = item.get("expected", [])
-        if not isinstance(expected, list):
-            raise SourceError(path, f"line {number}: must be a list", "expected")
-        questions.append({"query": item["query"], "expected": [str(e) for e in expected]})
+        if isinstance(item, dict) and isinstance(item.get("turns"), list):
+            items = [
+                {"query": turn.get("text"), "expected": turn.get("expected", [])}
+                for turn in item["turns"]
+                if isinstance(turn, dict) and turn.get("facet") is None
+            ]
+        else:
+            items = [item]
+        for question in items:
+            if not isinstance(question, dict) or not isinstance(question.get("query"), str):
+                raise SourceError(path, f"line {number} has no string 'query'", "query")
+            expected = question.get("expected", [])
+            if not isinstance(expected, list):
+                raise SourceError(path, f"line {number}: must be a list", "expected")
+            questions.append({"query": question["query"], "expected": [str(e) for e in expected]})
     return questions
 
 
