@@ -174,10 +174,11 @@ class CatalogueTurn:
         office_answer = self.office_turn(facet)
         if office_answer is not None:
             return office_answer
-        if not self.topic and facet is not None and len(self.text.split()) > FACET_FIRST_WORDS:
+        candidates = [str(c) for c in self.tracker.get_slot(CANDIDATES_SLOT) or []]
+        long_story = len(self.text.split()) > FACET_FIRST_WORDS
+        if not self.topic and not candidates and facet is not None and long_story:
             # A citizen's story that mentions a fee or a form gets the overview first.
             facet = None
-        candidates = [str(c) for c in self.tracker.get_slot(CANDIDATES_SLOT) or []]
         if not self.topic and facet is not None and candidates:
             chosen = self.chosen_from_context(candidates)
             if chosen is not None:
@@ -192,7 +193,9 @@ class CatalogueTurn:
         query = concern if facet is not None and self.topic else self.text
         result = index.search(query) if concern else None
         self.english = self.english or bool(result and result.english)
-        reading = read_turn(self.topic, facet, bool(concern), result, borrowed)
+        reading = read_turn(
+            self.topic, facet, bool(concern), result, borrowed, offered=bool(candidates)
+        )
         nothing_named = result is None or result.band is Band.NONE
         if self.intent == "out_of_scope" and not (
             reading.move in (Move.NEW_TOPIC, Move.ASK_WHICH)

@@ -15,9 +15,11 @@ A message is read against it:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from knowledge_index.analysis import STOP, fold
 from knowledge_index.facets import Facet
 from knowledge_index.search import Band, SearchResult
 
@@ -26,6 +28,9 @@ from knowledge_index.search import Band, SearchResult
 STAY_RATIO = 0.8
 # With only "Meinen Sie …?" confidence, the topic stays when it is among these candidates.
 CHOICES = 3
+# Beside a facet, a remainder of this many content words or fewer ("wohn Haidhausen",
+# "reich … ein") is circumstance, not another concern, unless the catalogue is sure of one.
+THIN_CONCERN_WORDS = 2
 
 TOPIC_SLOT = "knowledge_topic"
 TOPIC_TITLE_SLOT = "knowledge_topic_title"
@@ -50,6 +55,11 @@ class Reading:
     facet: Facet | None = None
 
 
+def _thin(result: SearchResult) -> bool:
+    words = [w for w in re.findall(r"\w+", result.query) if fold(w) not in STOP]
+    return len(words) <= THIN_CONCERN_WORDS
+
+
 def _stays(result: SearchResult, topic: str) -> bool:
     if not result.hits:
         return True
@@ -65,22 +75,28 @@ def read_turn(
     names_concern: bool,
     result: SearchResult | None,
     borrowed_facet: Facet | None = None,
+    offered: bool = False,
 ) -> Reading:
     """How to answer a message, given the topic, its facet and the search of its concern.
 
     `names_concern` is whether anything is left of the message once its facet words and
     filler are gone; `result` searches that remainder (None when nothing is left).
     `borrowed_facet` is the previous turn's facet, for an elliptical "Und beim …?".
+    `offered` is whether the last answer offered services ("Meinen Sie …?").
     """
     if facet is not None and (not names_concern or result is None):
         return Reading(Move.FOLLOW_UP, topic, facet) if topic else Reading(Move.ASK_WHICH)
     if result is None or not result.hits:
         return Reading(Move.FOLLOW_UP, topic, facet) if topic and facet else Reading(Move.NONE)
+    if not topic and facet is not None and offered and result.band is not Band.ANSWER:
+        # After "Meinen Sie …?", "Was zahlt man für so eine Genehmigung?" asks about one of
+        # those: which one, not new choices or "no answer" for the few words beside the facet.
+        return Reading(Move.ASK_WHICH)
     top = result.hits[0].doc_id
     if topic:
         stays = _stays(result, topic)
         if facet is not None:
-            if stays or result.band is Band.NONE:
+            if stays or result.band is Band.NONE or (_thin(result) and result.band is Band.SUGGEST):
                 return Reading(Move.FOLLOW_UP, topic, facet)
             if result.band is Band.ANSWER:
                 return Reading(Move.NEW_TOPIC, top, facet)

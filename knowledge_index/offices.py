@@ -33,6 +33,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -161,9 +162,18 @@ def _words(text: str) -> list[str]:
     return [part for token in _WORD.findall(fold(text)) for part in token.split("-") if part]
 
 
+@lru_cache(maxsize=1)
+def _function_words() -> frozenset[str]:
+    """Our few plus spaCy's German stop words: "neue" alone must not name "Neue Messe"."""
+    from spacy.lang.de.stop_words import STOP_WORDS
+
+    return frozenset(_STOP | {fold(w) for w in STOP_WORDS})
+
+
 def _significant(text: str, ignore: set[str]) -> tuple[str, ...]:
     """Words of a name that can identify it: no function words, city names, numbers, unit codes."""
-    kept = [w for w in _words(_PARENS.sub(" ", text)) if len(w) > 1 and w not in _STOP | ignore]
+    stop = _function_words() | ignore
+    kept = [w for w in _words(_PARENS.sub(" ", text)) if len(w) > 1 and w not in stop]
     return tuple(dict.fromkeys(w for w in kept if not w.isdigit() and not _ROMAN.fullmatch(w)))
 
 

@@ -325,6 +325,15 @@ def test_a_question_without_an_office_name_finds_none(musterstadt: OfficeDirecto
     assert musterstadt.find("") == []
 
 
+def test_a_common_word_of_a_name_alone_names_no_office(munich: OfficeDirectory) -> None:
+    # "neue" is one word of "Feuerwache 10 - Riem / Neue Messe": a citizen's new flat is not it.
+    story = "Ich bin in eine neue Wohnung gezogen. Kann man meine neue Adresse sperren lassen?"
+    assert munich.find(story) == []
+    assert munich.find("Wo ist die Feuerwache Neue Messe?")[0][0].display_name.startswith(
+        "Feuerwache 10"
+    )
+
+
 def test_the_munich_fundbuero_is_found_with_its_address(munich: OfficeDirectory) -> None:
     found = munich.find("Wo ist das Fundbüro?")
     assert found and all(o.display_name == "Fundbüro" for o, _ in found)

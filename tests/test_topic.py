@@ -8,10 +8,14 @@ from knowledge_index.facets import Facet
 from knowledge_index.search import Band, Hit, SearchResult
 
 
-def result(band: Band, *ranked: tuple[str, float]) -> SearchResult:
+def result(
+    band: Band,
+    *ranked: tuple[str, float],
+    query: str = "Berufskraftfahrer Weiterbildung grad abgeschlossen",
+) -> SearchResult:
     chunk = Chunk(id="x#0", doc_id="x", title="x", section="", kind=SectionKind.TEXT, text="")
     hits = [Hit(doc_id, doc_id, "", score, chunk) for doc_id, score in ranked]
-    return SearchResult(query="q", band=band, confidence=0.5, hits=hits, ranking=ranked)
+    return SearchResult(query=query, band=band, confidence=0.5, hits=hits, ranking=ranked)
 
 
 def test_a_facet_with_nothing_else_is_a_follow_up_on_the_topic() -> None:
@@ -62,3 +66,27 @@ def test_a_new_concern_without_a_topic_is_answered_or_offered() -> None:
     assert read_turn(None, None, True, result(Band.ANSWER, ("a", 0.9))).move is Move.NEW_TOPIC
     assert read_turn(None, None, True, result(Band.SUGGEST, ("a", 0.5))).move is Move.CHOICES
     assert read_turn(None, None, True, result(Band.NONE, ("a", 0.1))).move is Move.NONE
+
+
+def test_a_follow_up_after_choices_asks_which_of_them_unless_it_names_one_surely() -> None:
+    # "Meinen Sie …?" offered services; "Was zahlt man für so eine Genehmigung?" is about
+    # one of them, even though "Genehmigung" alone finds other services or nothing.
+    for band in (Band.SUGGEST, Band.NONE):
+        found = result(band, ("other", 0.4), ("another", 0.3))
+        assert read_turn(None, Facet.COST, True, found, offered=True).move is Move.ASK_WHICH
+        assert read_turn(None, Facet.COST, True, found).move is not Move.ASK_WHICH
+    sure = result(Band.ANSWER, ("reisepass", 0.9), ("ausweis", 0.3))
+    assert read_turn(None, Facet.COST, True, sure, offered=True) == Reading(
+        Move.NEW_TOPIC, "reisepass", Facet.COST
+    )
+
+
+def test_a_few_words_of_circumstance_beside_a_facet_do_not_leave_the_topic() -> None:
+    # "Ich wohn in Haidhausen – wo ist da die nächste Stelle?" leaves "wohn Haidhausen":
+    # too little to leave the topic on "Meinen Sie …?" confidence, but a sure match does.
+    thin = result(Band.SUGGEST, ("mietspiegel", 0.5), query="wohn Haidhausen wo")
+    assert read_turn("beglaubigung", Facet.PLACE, True, thin) == Reading(
+        Move.FOLLOW_UP, "beglaubigung", Facet.PLACE
+    )
+    sure = result(Band.ANSWER, ("reisepass", 0.9), query="Reisepass")
+    assert read_turn("ausweis", Facet.COST, True, sure).move is Move.NEW_TOPIC
