@@ -327,7 +327,7 @@ def test_a_question_without_an_office_name_finds_none(musterstadt: OfficeDirecto
 
 def test_a_common_word_of_a_name_alone_names_no_office(munich: OfficeDirectory) -> None:
     # "neue" is one word of "Feuerwache 10 - Riem / Neue Messe": a citizen's new flat is not it.
-    story = "Ich bin in eine neue Wohnung gezogen. Wie verhindere ich, dass er meine neue Adresse erfährt?"
+    story = "Ich bin in eine neue Wohnung gezogen. Wie verhindere ich, dass er davon erfährt?"
     assert munich.find(story) == []
     assert munich.find("Wo ist die Feuerwache Neue Messe?")[0][0].display_name.startswith(
         "Feuerwache 10"
