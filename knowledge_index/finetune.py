@@ -3,8 +3,8 @@
 The packaged all-MiniLM-L6-v2 is English and places German questions poorly.
 The catalogue itself says how citizens name each service (title, keywords) and
 what it is about (summary, description sentences): pairs of those with the
-service's overview text teach the model German service vocabulary in two to four
-minutes on two CPU cores. A contrastive loss with in-batch negatives
+service's overview text teach the model German service vocabulary in one and a half to
+four minutes on two CPU cores. A contrastive loss with in-batch negatives
 (MultipleNegativesRanking) needs no labelled questions, so nothing is tuned to the
 evaluation questions. The result is saved under models/ and reused as long as the
 training pairs, base model and hyper-parameters are unchanged.

@@ -75,6 +75,10 @@ def test_a_follow_up_after_choices_asks_which_of_them_unless_it_names_one_surely
         found = result(band, ("other", 0.4), ("another", 0.3))
         assert read_turn(None, Facet.COST, True, found, offered=True).move is Move.ASK_WHICH
         assert read_turn(None, Facet.COST, True, found).move is not Move.ASK_WHICH
+    # So is a new concern told beside it with only "Meinen Sie …?" confidence ("Und wie sieht
+    # es mit einem Taxi aus, was kostet da die Genehmigung?"): a follow-up is far likelier.
+    taxi = result(Band.SUGGEST, ("taxi", 0.5), query="sieht es mit einem Taxi aus Genehmigung")
+    assert read_turn(None, Facet.COST, True, taxi, offered=True).move is Move.ASK_WHICH
     sure = result(Band.ANSWER, ("reisepass", 0.9), ("ausweis", 0.3))
     assert read_turn(None, Facet.COST, True, sure, offered=True) == Reading(
         Move.NEW_TOPIC, "reisepass", Facet.COST
