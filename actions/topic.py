@@ -60,6 +60,16 @@ def _thin(result: SearchResult) -> bool:
     return len(words) <= THIN_CONCERN_WORDS
 
 
+def _names_surely(whole: SearchResult | None, doc_id: str) -> bool:
+    """Whether the whole message, facet words and all, is surely about `doc_id` too."""
+    return (
+        whole is not None
+        and whole.band is Band.ANSWER
+        and bool(whole.hits)
+        and whole.hits[0].doc_id == doc_id
+    )
+
+
 def _stays(result: SearchResult, topic: str) -> bool:
     if not result.hits:
         return True
@@ -76,6 +86,7 @@ def read_turn(
     result: SearchResult | None,
     borrowed_facet: Facet | None = None,
     offered: bool = False,
+    whole: SearchResult | None = None,
 ) -> Reading:
     """How to answer a message, given the topic, its facet and the search of its concern.
 
@@ -83,6 +94,8 @@ def read_turn(
     filler are gone; `result` searches that remainder (None when nothing is left).
     `borrowed_facet` is the previous turn's facet, for an elliptical "Und beim …?".
     `offered` is whether the last answer offered services ("Meinen Sie …?").
+    `whole` searches the whole message; a thin remainder beside a facet is checked
+    against it before it may leave the topic.
     """
     if facet is not None and (not names_concern or result is None):
         return Reading(Move.FOLLOW_UP, topic, facet) if topic else Reading(Move.ASK_WHICH)
@@ -96,7 +109,13 @@ def read_turn(
     if topic:
         stays = _stays(result, topic)
         if facet is not None:
-            if stays or result.band is Band.NONE or (_thin(result) and result.band is Band.SUGGEST):
+            if stays or result.band is Band.NONE:
+                return Reading(Move.FOLLOW_UP, topic, facet)
+            if _thin(result) and not (result.band is Band.ANSWER and _names_surely(whole, top)):
+                # "Was zahle ich für den Ersatz?": one word beside a facet matched a title
+                # ("… Urkunden-Änderung oder Ersatz") surely on its own, but the question is
+                # about the topic's replacement; "Was kostet ein Reisepass?" is surely about
+                # the passport as a whole, too.
                 return Reading(Move.FOLLOW_UP, topic, facet)
             if result.band is Band.ANSWER:
                 return Reading(Move.NEW_TOPIC, top, facet)

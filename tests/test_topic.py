@@ -93,4 +93,21 @@ def test_a_few_words_of_circumstance_beside_a_facet_do_not_leave_the_topic() -> 
         Move.FOLLOW_UP, "beglaubigung", Facet.PLACE
     )
     sure = result(Band.ANSWER, ("reisepass", 0.9), query="Reisepass")
-    assert read_turn("ausweis", Facet.COST, True, sure).move is Move.NEW_TOPIC
+    whole = result(Band.ANSWER, ("reisepass", 0.8), query="Was kostet ein Reisepass?")
+    assert read_turn("ausweis", Facet.COST, True, sure, whole=whole).move is Move.NEW_TOPIC
+
+
+def test_one_word_beside_a_facet_leaves_the_topic_only_if_the_whole_question_names_it() -> None:
+    # After "Bewohnerparkausweis – Neuantrag nach Verlust", "Was zahle ich für den Ersatz?"
+    # leaves "Ersatz", which alone matches "… Urkunden-Änderung oder Ersatz" surely; the
+    # whole question does not, so it asks about the topic's replacement.
+    ersatz = result(Band.ANSWER, ("urkunden-ersatz", 0.9), query="Ersatz")
+    whole = result(Band.SUGGEST, ("urkunden-ersatz", 0.5), query="Was zahle ich für den Ersatz?")
+    for checked in (whole, None):
+        assert read_turn("parkausweis", Facet.COST, True, ersatz, whole=checked) == Reading(
+            Move.FOLLOW_UP, "parkausweis", Facet.COST
+        )
+    elsewhere = result(Band.ANSWER, ("gewerbe", 0.8), query="Was zahle ich für den Ersatz?")
+    assert read_turn("parkausweis", Facet.COST, True, ersatz, whole=elsewhere).move is (
+        Move.FOLLOW_UP
+    )
