@@ -29,7 +29,7 @@ from functools import cache
 from pathlib import Path
 
 from benchmarks.assistant import running_assistant
-from benchmarks.gateway_latency import percentile
+from benchmarks.latency import percentile
 from knowledge_index.sources import load_articles
 from tests.citizen_client import CitizenClient
 

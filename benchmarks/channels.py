@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.latency import percentile
 from handover.conversation.log import ConversationLog
 from handover.conversation.protocol import message_event
 from handover.ops.redis_connection import connect as connect_redis
@@ -44,11 +45,6 @@ CHATS = 300
 OUTAGE_S = 30.0
 REPLIES = 1000
 REPLY_CHATS = 100
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
 def update(update_id: int, chat: int) -> bytes:

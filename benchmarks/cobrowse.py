@@ -29,7 +29,7 @@ import httpx
 from playwright.async_api import Browser, Page, WebSocket, async_playwright
 
 from benchmarks.assistant import running_assistant
-from benchmarks.gateway_latency import percentile
+from benchmarks.latency import percentile
 from tests.agent_client import AgentClient
 from tests.test_handover import PASSWORD, add_agent
 from tests.test_widget_browser import CHROMIUM_ARGS

@@ -46,7 +46,7 @@ import httpx
 from websockets.exceptions import ConnectionClosed
 
 from benchmarks.assistant import running_assistant
-from benchmarks.gateway_latency import percentile
+from benchmarks.latency import percentile
 from handover.conversation.citizen_texts import citizen_text
 from tests.citizen_client import CitizenClient
 from tests.frame_socket import Frame

@@ -15,7 +15,7 @@ import statistics
 import time
 
 from benchmarks.assistant import running_assistant
-from benchmarks.gateway_latency import percentile
+from benchmarks.latency import percentile
 from tests.citizen_client import CitizenClient
 
 TURNS = 100

@@ -22,7 +22,7 @@ import httpx
 
 from benchmarks.assistant import running_assistant
 from benchmarks.capacity import openers
-from benchmarks.gateway_latency import percentile
+from benchmarks.latency import percentile
 from tests.services import BOT_VENV, ROOT, rasa_headers
 
 TURNS = 60

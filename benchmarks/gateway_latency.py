@@ -38,18 +38,13 @@ import httpx
 from websockets.asyncio.client import connect
 
 from benchmarks.assistant import running_assistant
+from benchmarks.latency import percentile
 from tests.services import rasa_headers
 
 CONVERSATIONS = int(os.environ.get("BENCH_CONVERSATIONS", "40"))
 TURNS = 8
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "12"))
 MESSAGES = ["Hallo", "Bist du ein Bot?", "Danke", "Wie wird das Wetter morgen?", "Tschüss"]
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 def pauses(conversation: int, paced: bool) -> list[float]:

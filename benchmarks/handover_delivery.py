@@ -28,6 +28,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from benchmarks.latency import percentile
 from handover.agents.directory import AgentDirectory
 from handover.agents.queues import agent_conversations_key
 from handover.conversation.log import ConversationLog
@@ -43,11 +44,6 @@ LATENCY_MESSAGES = 8
 BURST = 20
 IDLE = 5000
 PASSWORD = "bench-password-1234"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
 def cpu_s(pid: int) -> float:

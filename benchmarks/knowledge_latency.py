@@ -29,15 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.latency import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 MUNICH = ROOT.parent / "shared" / "data" / "muenchen-dldb" / "services_de.json"
 QUESTIONS = ROOT.parent / "shared" / "eval" / "muenchen-dev-questions.jsonl"
 SYNTHETIC_CHUNKS = int(os.environ.get("BENCH_KNOWLEDGE_CHUNKS", "100000"))
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
 def _rss_mb() -> float:

@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 
 from benchmarks.assistant import running_assistant
-from benchmarks.gateway_latency import percentile
+from benchmarks.latency import percentile
 from handover.agents.directory import AgentDirectory
 from handover.ops.redis_connection import connect as connect_redis
 from handover.settings import Settings

@@ -27,7 +27,6 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
-from benchmarks.gateway_latency import percentile
 from benchmarks.handover_delivery import (
     BURST,
     CONVERSATIONS,
@@ -37,6 +36,7 @@ from benchmarks.handover_delivery import (
     drain,
     set_up,
 )
+from benchmarks.latency import percentile
 from handover.ops.cluster import Layout, nginx_config
 from handover.ops.private_files import private_directory, write_private_file
 from tests.agent_client import connect_agent, login

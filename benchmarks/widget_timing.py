@@ -24,7 +24,7 @@ import statistics
 from playwright.async_api import Browser, async_playwright
 
 from benchmarks.assistant import running_assistant
-from benchmarks.gateway_latency import percentile
+from benchmarks.latency import percentile
 from tests.test_widget_browser import CHROMIUM_ARGS
 
 LOADS = 30
