@@ -19,6 +19,8 @@ MAX_ANSWER_CHARS = 420
 # A passage that introduces a list may run this long to keep the list whole.
 LIST_ANSWER_CHARS = 2 * MAX_ANSWER_CHARS
 OVERVIEW_CHARS = 320
+# A summary of fewer words is a lead-in ("Antrag", "Neuantrag"), not what a service is.
+GIST_MIN_WORDS = 4
 SENTENCE_ENDS = (".", "!", "?", "…", ":", ")")
 
 # The quick replies of an overview, in this order, and their titles (German, English).
@@ -134,7 +136,7 @@ def _english_intro(title: str) -> str:
 
 def overview(document: Document, facets: list[Facet], english: bool = False) -> Reply:
     """The first answer about a service: what it is, the facets to ask next, the link."""
-    gist = shorten(document.summary or _first_body_text(document), OVERVIEW_CHARS)
+    gist = shorten(_gist(document), OVERVIEW_CHARS)
     if english:
         text = _english_intro(document.title) + gist
     else:
@@ -146,6 +148,28 @@ def overview(document: Document, facets: list[Facet], english: bool = False) -> 
     ]
     prompt = "What else would you like to know?" if english else "Was möchten Sie dazu wissen?"
     return Reply(text=text, links=service_link(document), buttons=buttons, prompt=prompt)
+
+
+def _words(line: str) -> int:
+    return len(line.strip().lstrip("-–• ").split())
+
+
+def _gist(document: Document) -> str:
+    """What the service is in the catalogue's words: its summary, unless that is a lead-in.
+
+    DLDB descriptions often open with a bold "Antrag" or "Visumverfahren:", which the
+    summary then is ("Jagdschein beantragen: Antrag"); the description's first line of
+    GIST_MIN_WORDS words or more says it. Without one, the summary as it is (a service
+    with no description shows its fee).
+    """
+    if _words(document.summary) >= GIST_MIN_WORDS:
+        return document.summary
+    for section in document.sections:
+        if section.kind in (SectionKind.TEXT, SectionKind.PROCEDURE, SectionKind.REQUIREMENTS):
+            line = next((li for li in section.text.split("\n") if _words(li) >= GIST_MIN_WORDS), "")
+            if line:
+                return line.strip()
+    return document.summary or _first_body_text(document)
 
 
 def _first_body_text(document: Document) -> str:
