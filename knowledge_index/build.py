@@ -1,7 +1,7 @@
 """Build an index from a source: parse, chunk, embed (only what changed), fit, publish.
 
-Idempotent: a build whose inputs (source files, question file, model, settings,
-code version) are unchanged returns the current index at once. Embeddings are
+Idempotent: a build whose inputs (source files, question file, model, settings, and
+the code of this package) are unchanged returns the current index at once. Embeddings are
 reused by content hash from the previous build, so editing one article re-embeds
 only that article's chunks (unless fine-tuning retrains the encoder on the change).
 """
@@ -26,6 +26,10 @@ from knowledge_index.params import Example, Params, fit
 from knowledge_index.sources import load_source
 
 BUILD_VERSION = "5"
+# The code that turns a source into an index. An index built by other code is rebuilt: how
+# a source is read, chunked or fine-tuned on changes what the index holds, and a version
+# number bumped by hand was missed (the overview summaries, the fine-tuning pairs).
+BUILD_CODE = tuple(sorted(Path(__file__).parent.glob("*.py")))
 
 
 @dataclass
@@ -56,6 +60,8 @@ def _fingerprint(options: BuildOptions, files: list[Path], model: Path) -> str:
     digest = hashlib.sha256(
         f"{BUILD_VERSION}|{model}|{options.finetune}|{options.exact_max}".encode()
     )
+    for path in BUILD_CODE:
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
     fitted_by = options.questions or Path(__file__).with_name("default_params.json")
     for path in [*files, *([fitted_by] if fitted_by.exists() else [])]:
         digest.update(str(path.name).encode())

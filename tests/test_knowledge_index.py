@@ -224,3 +224,21 @@ def test_fine_tuning_anchors_include_situations_of_two_sentences() -> None:
     assert f"{sentences[0]} {sentences[1]}" in anchors
     assert sum(1 for a in anchors if a.count("Satz Nummer") == 2) == 4
     assert all(s in anchors for s in sentences)
+
+
+def test_an_index_built_by_other_code_is_rebuilt(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # How a source is read or fine-tuned on changes what the index holds: a deployment that
+    # updates the code must not keep serving the index the old code built.
+    code = tmp_path / "sources.py"
+    code.write_text("SUMMARY = 'first line'\n")
+    monkeypatch.setattr("knowledge_index.build.BUILD_CODE", (code,))
+    models = tmp_path / "models"
+    first = _build(source, models)
+    assert not first.up_to_date
+    assert _build(source, models).up_to_date
+    code.write_text("SUMMARY = 'first line that says something'\n")
+    again = _build(source, models)
+    assert not again.up_to_date and again.path != first.path
+    assert again.embedded == 0  # the same chunks: their vectors are reused
