@@ -193,11 +193,14 @@ class CatalogueTurn:
         query = concern if facet is not None and self.topic else self.text
         result = index.search(query) if concern else None
         self.english = self.english or bool(result and result.english)
-        whole = None
-        if self.topic and facet is not None and result is not None and result.band is Band.ANSWER:
-            whole = index.search(self.text)
         reading = read_turn(
-            self.topic, facet, bool(concern), result, borrowed, bool(candidates), whole
+            self.topic,
+            facet,
+            bool(concern),
+            result,
+            borrowed,
+            bool(candidates),
+            whole=lambda: index.search(self.text),
         )
         nothing_named = result is None or result.band is Band.NONE
         if self.intent == "out_of_scope" and not (

@@ -16,6 +16,7 @@ A message is read against it:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -60,14 +61,12 @@ def _thin(result: SearchResult) -> bool:
     return len(words) <= THIN_CONCERN_WORDS
 
 
-def _names_surely(whole: SearchResult | None, doc_id: str) -> bool:
+def _names_surely(whole: Callable[[], SearchResult] | None, doc_id: str) -> bool:
     """Whether the whole message, facet words and all, is surely about `doc_id` too."""
-    return (
-        whole is not None
-        and whole.band is Band.ANSWER
-        and bool(whole.hits)
-        and whole.hits[0].doc_id == doc_id
-    )
+    if whole is None:
+        return False
+    found = whole()
+    return found.band is Band.ANSWER and bool(found.hits) and found.hits[0].doc_id == doc_id
 
 
 def _stays(result: SearchResult, topic: str) -> bool:
@@ -86,7 +85,7 @@ def read_turn(
     result: SearchResult | None,
     borrowed_facet: Facet | None = None,
     offered: bool = False,
-    whole: SearchResult | None = None,
+    whole: Callable[[], SearchResult] | None = None,
 ) -> Reading:
     """How to answer a message, given the topic, its facet and the search of its concern.
 
@@ -94,8 +93,8 @@ def read_turn(
     filler are gone; `result` searches that remainder (None when nothing is left).
     `borrowed_facet` is the previous turn's facet, for an elliptical "Und beim …?".
     `offered` is whether the last answer offered services ("Meinen Sie …?").
-    `whole` searches the whole message; a thin remainder beside a facet is checked
-    against it before it may leave the topic.
+    `whole` searches the whole message, called only when a thin remainder beside a facet
+    is sure enough to leave the topic: it must then be sure of the whole message too.
     """
     if facet is not None and (not names_concern or result is None):
         return Reading(Move.FOLLOW_UP, topic, facet) if topic else Reading(Move.ASK_WHICH)

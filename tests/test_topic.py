@@ -94,7 +94,9 @@ def test_a_few_words_of_circumstance_beside_a_facet_do_not_leave_the_topic() -> 
     )
     sure = result(Band.ANSWER, ("reisepass", 0.9), query="Reisepass")
     whole = result(Band.ANSWER, ("reisepass", 0.8), query="Was kostet ein Reisepass?")
-    assert read_turn("ausweis", Facet.COST, True, sure, whole=whole).move is Move.NEW_TOPIC
+    assert read_turn("ausweis", Facet.COST, True, sure, whole=lambda: whole).move is (
+        Move.NEW_TOPIC
+    )
 
 
 def test_one_word_beside_a_facet_leaves_the_topic_only_if_the_whole_question_names_it() -> None:
@@ -103,11 +105,11 @@ def test_one_word_beside_a_facet_leaves_the_topic_only_if_the_whole_question_nam
     # whole question does not, so it asks about the topic's replacement.
     ersatz = result(Band.ANSWER, ("urkunden-ersatz", 0.9), query="Ersatz")
     whole = result(Band.SUGGEST, ("urkunden-ersatz", 0.5), query="Was zahle ich für den Ersatz?")
-    for checked in (whole, None):
+    for checked in (lambda: whole, None):
         assert read_turn("parkausweis", Facet.COST, True, ersatz, whole=checked) == Reading(
             Move.FOLLOW_UP, "parkausweis", Facet.COST
         )
     elsewhere = result(Band.ANSWER, ("gewerbe", 0.8), query="Was zahle ich für den Ersatz?")
-    assert read_turn("parkausweis", Facet.COST, True, ersatz, whole=elsewhere).move is (
+    assert read_turn("parkausweis", Facet.COST, True, ersatz, whole=lambda: elsewhere).move is (
         Move.FOLLOW_UP
     )
