@@ -107,7 +107,20 @@ nlu-eval: $(BOT_STAMP) $(SPACY_SITE)
 # benchmark data (never committed): its index is built here so the tests reuse it.
 MUNICH_DLDB := ../shared/data/muenchen-dldb/services_de.json
 
+# German language data from Debian the search uses when the machine has it: OpenThesaurus
+# (synonyms, knowledge_index/thesaurus.py) and Ding (English questions, translation.py).
+LANGUAGE_DATA := /usr/share/openthesaurus-de/openthesaurus.txt:openthesaurus-de-text \
+	/usr/share/trans/de-en:trans-de-en
+
 knowledge: $(APP_STAMP)
+	@for item in $(LANGUAGE_DATA); do file=$${item%%:*}; package=$${item##*:}; \
+		[ -f $$file ] && continue; \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing Debian's $$package (language data for the search)"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$package \
+				|| echo "Could not install $$package: the search works without it" >&2; \
+		else echo "Recommended: Debian's $$package (sudo apt-get install $$package)" >&2; fi; done
 	$(VENV)/bin/python -m knowledge_index build > /dev/null
 	@if [ -f $(MUNICH_DLDB) ]; then \
 		$(VENV)/bin/python -m knowledge_index build --source $(MUNICH_DLDB) > /dev/null; fi

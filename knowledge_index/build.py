@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge_index import lexical, store
+from knowledge_index import lexical, store, translation
 from knowledge_index.chunking import chunk_documents
 from knowledge_index.dense import EXACT_MAX, Encoder, VectorIndex, packaged_model_path
 from knowledge_index.documents import Document, SectionKind
@@ -63,7 +63,9 @@ def _fingerprint(options: BuildOptions, files: list[Path], model: Path) -> str:
     for path in BUILD_CODE:
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     fitted_by = options.questions or Path(__file__).with_name("default_params.json")
-    for path in [*files, *([fitted_by] if fitted_by.exists() else [])]:
+    # The dictionary English questions are translated with, when the machine has it.
+    resources = [p for p in (fitted_by, translation.DEBIAN_FILE) if p.exists()]
+    for path in [*files, *resources]:
         digest.update(str(path.name).encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()[:20]
@@ -140,7 +142,9 @@ def _build_into(
     overview_rows = [i for i, c in enumerate(chunks) if c.kind is SectionKind.OVERVIEW]
     VectorIndex.build(vectors[overview_rows], options.exact_max).save(staging / "overview.faiss")
     lexical_texts = [f"{c.title}. {c.text}" for c in chunks]
-    lexical.save(lexical.BM25Index().fit(lexical_texts), staging / "bm25.pkl")
+    body = lexical.BM25Index().fit(lexical_texts)
+    lexical.save(body, staging / "bm25.pkl")
+    translation.save_table(staging / "english.json", translation.catalogue_table(body.uses))
     lexical.save(lexical.CharNgramIndex().fit(lexical_texts), staging / "char.pkl")
     lexical.save(lexical.BM25Index().fit(names_of(documents)), staging / "title.pkl")
     (staging / "documents.json").write_text(

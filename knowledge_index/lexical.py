@@ -37,6 +37,11 @@ class BM25Index:
     def analyse(self, text: str) -> list[str]:
         return terms(text, self.vocabulary)
 
+    def uses(self, word: str) -> bool:
+        """Whether the indexed texts use `word` (a stop word is used by none)."""
+        analysed = self.analyse(word)
+        return bool(analysed) and analysed[0] in self.term_ids
+
     def fit(self, texts: Sequence[str]) -> BM25Index:
         self.vocabulary = vocabulary_of(texts)
         rows, cols, tfs = [], [], []

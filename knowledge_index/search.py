@@ -24,6 +24,7 @@ from knowledge_index.facets import Facet, FacetPassage, passage_for
 from knowledge_index.offices import OfficeDirectory, load_saved_offices
 from knowledge_index.params import METHODS, Params, fuse
 from knowledge_index.thesaurus import DEBIAN_FILE, expand_unknown
+from knowledge_index.translation import load_table, translate
 
 MAX_QUERY_CHARS = 1000
 DENSE_CANDIDATES = 200
@@ -112,6 +113,8 @@ class KnowledgeIndex:
         self.params = Params.load(path / "params.json")
         # Older builds have no offices.json: an empty directory then.
         self.offices = OfficeDirectory(load_saved_offices(path / "offices.json"))
+        # English words → the catalogue's German words (knowledge_index/translation.py).
+        self.english = load_table(path / "english.json")
 
     @classmethod
     def load(cls, path: Path) -> KnowledgeIndex:
@@ -120,8 +123,7 @@ class KnowledgeIndex:
 
     def _knows(self, word: str) -> bool:
         """Whether the body index has the word itself (stop words count as known)."""
-        analysed = self.bm25.analyse(word)
-        return not analysed or analysed[0] in self.bm25.term_ids
+        return not self.bm25.analyse(word) or self.bm25.uses(word)
 
     def _index_doc_ranges(self) -> None:
         """Chunks of a document are contiguous: per-document maxima are one reduceat."""
@@ -161,6 +163,9 @@ class KnowledgeIndex:
 
     def _chunk_scores(self, query: str) -> dict[str, NDArray[np.float32]]:
         expanded = expand(query)
+        if looks_english(query):
+            german = translate(query, self.english)
+            expanded = f"{expanded} {' '.join(german)}" if german else expanded
         # Synonyms only for the word-matching methods; the encoder reads the words as written.
         lexical_query = expanded
         if self.thesaurus is not None:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from knowledge_index.translation import DEBIAN_FILE as DING
+
 ROOT = Path(__file__).resolve().parent.parent
 MUNICH = ROOT.parent / "shared" / "data" / "muenchen-dldb" / "services_de.json"
 QUESTIONS = ROOT.parent / "shared" / "eval" / "muenchen-dev-questions.jsonl"
@@ -39,18 +41,34 @@ def test_eval_prints_the_metrics_as_its_last_line_and_meets_the_targets() -> Non
     assert metrics["cv_hit@1"] >= 0.70 and metrics["cv_hit@5"] >= 0.92, metrics
 
 
-def test_keyword_queries_find_their_service() -> None:
-    # What citizens type into a search box ("Perso verloren", "Angelschein"), written for this
-    # test and never fitted on: the issue's target is hit@1 >= 0.60; measured 0.80.
+def _metrics_of(questions: str) -> dict[str, float]:
+    """The eval's figures for one of the question files of tests/questions."""
     completed = subprocess.run(
         [sys.executable, "-m", "knowledge_index", "eval", "--source", str(MUNICH),
-         "--questions", str(ROOT / "tests" / "questions" / "muenchen-keywords.jsonl")],
+         "--questions", str(ROOT / "tests" / "questions" / questions)],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
         timeout=600, check=True,
     )  # fmt: skip
-    metrics = json.loads(completed.stdout.strip().splitlines()[-1])
+    metrics: dict[str, float] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return metrics
+
+
+def test_keyword_queries_find_their_service() -> None:
+    # What citizens type into a search box ("Perso verloren", "Angelschein"), written for this
+    # test and never fitted on: the issue's target is hit@1 >= 0.60; measured 0.80.
+    metrics = _metrics_of("muenchen-keywords.jsonl")
     assert metrics["n"] == 45
     assert metrics["hit@1"] >= 0.70 and metrics["hit@5"] >= 0.85, metrics
+
+
+@pytest.mark.skipif(not DING.exists(), reason="Debian's trans-de-en missing")
+def test_english_questions_find_their_service() -> None:
+    # English questions of newcomers for services no other set uses, written for this test
+    # before they were first searched: measured hit@1 0.59, hit@5 0.79 with the Ding
+    # translations (0.23 and 0.46 without them), see docs/knowledge.md.
+    metrics = _metrics_of("muenchen-english.jsonl")
+    assert metrics["n"] == 39
+    assert metrics["hit@1"] >= 0.50 and metrics["hit@5"] >= 0.70, metrics
 
 
 def test_eval_with_a_missing_source_fails_with_a_clear_error() -> None:

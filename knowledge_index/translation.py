@@ -1,0 +1,120 @@
+"""English questions in the catalogue's German words, from the Ding dictionary.
+
+The catalogue is German; a citizen who writes English ("Which residence permit do I
+need as a researcher?") shares few words with it, and the encoder is an English model
+fine-tuned on German text. Each English word or phrase of the question (longest first:
+"residence permit" before "residence") is looked up in Ding (Debian's `trans-de-en`,
+GPL, 200,000 entries), and its German translations that the catalogue itself uses are
+added to the question, the most usual first. Only words the index knows are added, so a
+dictionary sense the catalogue never uses cannot pull a service in. Without the file,
+English questions are searched as written (logged once).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DEBIAN_FILE = Path("/usr/share/trans/de-en")
+# German words added per English word or phrase: the one the dictionary gives most often
+# (1, 2 or 3 chosen by leave-one-out mrr@10 on 47 English questions; docs/knowledge.md).
+MAX_TRANSLATIONS = 1
+# Longest English phrase looked up, in words ("permanent residence permit").
+MAX_PHRASE = 3
+_NOTES = re.compile(r"\{[^}]*\}|\[[^\]]*\]|\([^)]*\)|<[^>]*>|/[^/]*/")
+_GERMAN_WORD = re.compile(r"[A-Za-zÄÖÜäöüß][A-Za-zÄÖÜäöüß-]+")
+_ENGLISH_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+# English words that say nothing about a service: looked up only inside a phrase.
+_FILLER = frozenset(
+    "a an the i i'm i've i'd my me we our us you your he she it its they their them his her "
+    "is am are was were be been being do does did have has had can could will would shall "
+    "should may might must to of in on at for from with by about into as and or but if so "
+    "not no this that these those there here what which who whom how when where why "
+    "just only also still already some any all get got need want like please thanks hello "
+    "hi one ever last next new now then".split()
+)
+
+
+def _clean(side: str) -> str:
+    return " ".join(_NOTES.sub(" ", side).split())
+
+
+def _english_key(phrase: str) -> str:
+    words = _ENGLISH_WORD.findall(phrase.lower())
+    if words[:1] == ["to"]:  # verbs: "to refund"
+        words = words[1:]
+    return " ".join(words)
+
+
+def dictionary(path: Path = DEBIAN_FILE) -> dict[str, Counter[str]]:
+    """English word or phrase (lower case) → single German words, counted over entries."""
+    if not path.exists():
+        logger.warning("No Ding dictionary at %s: English questions are not translated", path)
+        return {}
+    found: dict[str, Counter[str]] = defaultdict(Counter)
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or " :: " not in line:
+            continue
+        german_side, english_side = line.split(" :: ", 1)
+        german_groups, english_groups = german_side.split(" | "), english_side.split(" | ")
+        if len(german_groups) != len(english_groups):  # not aligned: the headwords only
+            german_groups, english_groups = german_groups[:1], english_groups[:1]
+        for german, english in zip(german_groups, english_groups, strict=True):
+            words = [_clean(w) for w in german.split(";")]
+            single = [w for w in words if _GERMAN_WORD.fullmatch(w)]
+            if not single:
+                continue
+            for phrase in english.split(";"):
+                key = _english_key(_clean(phrase))
+                if key and key.count(" ") < MAX_PHRASE:
+                    found[key].update(single)
+    return dict(found)
+
+
+def catalogue_table(uses: Callable[[str], bool], path: Path = DEBIAN_FILE) -> dict[str, list[str]]:
+    """English word or phrase → the German words of its translations the catalogue uses.
+
+    Built with the index (parsing Ding and analysing its 290,000 German words takes about
+    ten seconds), so a search only looks words up.
+    """
+    entries = dictionary(path)
+    words = {word for counts in entries.values() for word in counts}
+    used = {word for word in words if uses(word)}
+    table = {
+        english: [word for word, _ in counts.most_common() if word in used]
+        for english, counts in entries.items()
+    }
+    return {english: german for english, german in sorted(table.items()) if german}
+
+
+def save_table(path: Path, table: dict[str, list[str]]) -> None:
+    path.write_text(json.dumps(table, ensure_ascii=False))
+
+
+def load_table(path: Path) -> dict[str, list[str]]:
+    """The table saved with an index; an index built without it translates nothing."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def translate(text: str, table: dict[str, list[str]], limit: int = MAX_TRANSLATIONS) -> list[str]:
+    """German words for the English words and phrases of `text`, longest phrase first."""
+    words = _ENGLISH_WORD.findall(text.lower())
+    extra: list[str] = []
+    start = 0
+    while start < len(words):
+        for size in range(min(MAX_PHRASE, len(words) - start), 0, -1):
+            phrase = " ".join(words[start : start + size])
+            german = table.get(phrase)
+            if german and not (size == 1 and phrase in _FILLER):
+                extra.extend(german[:limit])
+                start += size
+                break
+        else:
+            start += 1
+    return list(dict.fromkeys(extra))
