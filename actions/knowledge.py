@@ -42,7 +42,7 @@ from actions.topic import (
 )
 from handover.agents.service_hours import BERLIN, ServiceHours
 from handover.settings import get_settings
-from knowledge_index.facets import Facet, concern_of, facet_of, is_elliptical
+from knowledge_index.facets import Facet, concern_of, facet_of, is_elliptical, refers_back
 from knowledge_index.office_answers import describe, describe_list
 from knowledge_index.offices import Office
 from knowledge_index.search import Band
@@ -202,11 +202,15 @@ class CatalogueTurn:
             bool(candidates),
             whole=lambda: index.search(self.text),
         )
-        nothing_named = result is None or result.band is Band.NONE
+        # A facet question names something else when words beyond the facet are left that
+        # the catalogue knows nothing of, and it does not point back at the topic: "Was kostet
+        # ein Kasten Bier?", not "Wie teuer ist der für ein Jahr?".
+        unknown_rest = bool(concern) and (result is None or result.band is Band.NONE)
+        names_other = unknown_rest and not refers_back(self.text)
         if self.intent == "out_of_scope" and not (
             reading.move in (Move.NEW_TOPIC, Move.ASK_WHICH)
             # "Und was kostet das?" follows the topic; "Was kostet ein Kasten Bier?" does not.
-            or (reading.move is Move.FOLLOW_UP and facet and not (concern and nothing_named))
+            or (reading.move is Move.FOLLOW_UP and facet and not names_other)
         ):
             # The classifier took this for no matter of the city's, and the catalogue agrees.
             return self.out_of_scope()

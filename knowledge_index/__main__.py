@@ -1,6 +1,7 @@
 """`python -m knowledge_index build|search|eval`: the last stdout line is one JSON object.
 
-    build  [--source PATH] [--questions FILE] [--force]   build (or confirm) the index
+    build  [--source PATH] [--fit-questions FILE] [--fit-english FILE] [--force]
+                                        build (or confirm) the index
     search [--source PATH] QUERY...                        top services for a query
     eval   --source PATH --questions FILE [--cross-validate]
                                         hit@1, hit@5, mrr@10, false_answer_rate (+ cv_hit@1)
@@ -36,6 +37,7 @@ def _options(args: argparse.Namespace) -> object:
         model=settings.knowledge_model,
         finetune=settings.knowledge_finetune,
         questions=Path(questions) if questions else None,
+        english_questions=Path(args.fit_english) if getattr(args, "fit_english", None) else None,
         exact_max=settings.knowledge_exact_max,
         force=getattr(args, "force", False),
     )
@@ -63,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
             dest="fit_questions",
             help="JSONL questions to fit fusion weights and thresholds on",
         )
+        sub.add_argument(
+            "--fit-english",
+            dest="fit_english",
+            help="more English questions to fit only the English thresholds on",
+        )
         sub.add_argument("--force", action="store_true", help="rebuild even if up to date")
         if name == "search":
             sub.add_argument("query", nargs="+")
@@ -75,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                 help="also fit the fusion on 4/5 of the questions and rank the other 1/5",
             )
     args = parser.parse_args(argv)
+    if getattr(args, "fit_english", None) and not getattr(args, "fit_questions", None):
+        parser.error("--fit-english needs --fit-questions")
     try:
         report, path = _build(args)
         if args.command == "build":

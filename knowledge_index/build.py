@@ -21,6 +21,7 @@ from knowledge_index.chunking import chunk_documents
 from knowledge_index.dense import EXACT_MAX, Encoder, VectorIndex, packaged_model_path
 from knowledge_index.documents import Document, SectionKind
 from knowledge_index.errors import BuildError, SourceError
+from knowledge_index.expansion import looks_english
 from knowledge_index.offices import load_offices, save_offices
 from knowledge_index.params import Example, Params, fit
 from knowledge_index.sources import load_source
@@ -39,6 +40,7 @@ class BuildOptions:
     model: Path | None = None  # None: the packaged all-MiniLM-L6-v2
     finetune: bool = True
     questions: Path | None = None  # fit fusion and confidence on these
+    english_questions: Path | None = None  # fit the English thresholds on these too
     exact_max: int = EXACT_MAX
     force: bool = False
 
@@ -64,7 +66,8 @@ def _fingerprint(options: BuildOptions, files: list[Path], model: Path) -> str:
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     fitted_by = options.questions or Path(__file__).with_name("default_params.json")
     # The dictionary English questions are translated with, when the machine has it.
-    resources = [p for p in (fitted_by, translation.DEBIAN_FILE) if p.exists()]
+    inputs = (fitted_by, options.english_questions, translation.DEBIAN_FILE)
+    resources = [p for p in inputs if p is not None and p.exists()]
     for path in [*files, *resources]:
         digest.update(str(path.name).encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
@@ -161,7 +164,7 @@ def _build_into(
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     Params().save(staging / "params.json")
     if options.questions is not None:
-        params = fit_params(staging, options.questions)
+        params = fit_params(staging, options.questions, options.english_questions)
     else:
         params = default_params()
     params.save(staging / "params.json")
@@ -235,14 +238,19 @@ def examples_for(index_dir: Path, questions: list[dict[str, object]]) -> list[Ex
             Example(
                 scores=index.doc_scores(str(question["query"])),
                 expected={position[e] for e in expected if e in position},
+                english=looks_english(str(question["query"])),
             )
         )
     return examples
 
 
-def fit_params(index_dir: Path, questions_path: Path) -> Params:
+def fit_params(index_dir: Path, questions_path: Path, english_path: Path | None = None) -> Params:
     examples = examples_for(index_dir, load_questions(questions_path))
-    return fit(examples, source=questions_path.name)
+    if english_path is None:
+        return fit(examples, source=questions_path.name)
+    english = examples_for(index_dir, load_questions(english_path))
+    source = f"{questions_path.name}; English thresholds also on {english_path.name}"
+    return fit(examples, source=source, english=english)
 
 
 def _previous_embeddings(previous: Path | None) -> dict[str, np.ndarray]:

@@ -76,6 +76,14 @@ _FILLER = re.compile(
     r"geht|gehen|lassen|apply|application|get|do)\b",
     re.I,
 )
+# A word that points back at what was said before: a pronoun ("Wie teuer ist der für ein
+# Jahr?", "Was kostet das?") or a demonstrative ("that card", "diese Genehmigung"). German
+# der/die/das/den/dem count only without a noun after them. Not "es"/"it" ("Gibt es …?",
+# "Is it safe …?") nor "so ein" ("so einen 28-Zoll-Reifen"): they need no subject.
+_BACK_REFERENCE = re.compile(
+    r"(?i:\b(?:dafür|dazu|damit|davon|dabei|darauf|dies\w*|that|this|these|those|them)\b)"
+    r"|(?i:\b(?:der|die|das|den|dem)\b)(?!\s+[A-ZÄÖÜ0-9])"
+)
 # A question that only asks about "the same" with another subject: "Und für Kinder?"
 _ELLIPSIS = re.compile(r"^\s*(und|and|what about|wie ist es|wie sieht es)\b", re.I)
 
@@ -158,6 +166,11 @@ def concern_of(text: str) -> str:
     rest = _FILLER.sub(" ", rest)
     rest = re.sub(r"[^\w\s-]", " ", rest)
     return " ".join(w for w in rest.split() if len(w) > 1 and not w.isdigit())
+
+
+def refers_back(text: str) -> bool:
+    """Whether a question points back at the conversation's subject instead of naming one."""
+    return bool(_BACK_REFERENCE.search(text))
 
 
 def is_elliptical(text: str) -> bool:

@@ -4,7 +4,9 @@ Fusion is a weighted sum of the per-service scores of the three retrievers
 (BM25, character n-grams, dense). Weights are searched on a simplex grid that
 includes each single method, so the chosen fusion is never worse than the best
 single method on the fitting questions. Confidence is a logistic model of the top
-fused score and its margin over the runner-up; two thresholds on it give the bands.
+fused score and its margin over the runner-up; two thresholds on it give the bands, and
+English questions have two of their own (their German words are the dictionary's, so the
+same scores mean more).
 """
 
 from __future__ import annotations
@@ -32,11 +34,21 @@ class Params:
     intercept: float = -6.0
     answer_threshold: float = 0.5
     suggest_threshold: float = 0.2
+    # English questions' own thresholds (None: the German ones); see fit_english_thresholds.
+    english_answer_threshold: float | None = None
+    english_suggest_threshold: float | None = None
     fitted_on: str = "defaults"
 
     def confidence(self, top: float, margin: float) -> float:
         z = self.coef_top * top + self.coef_margin * margin + self.intercept
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def thresholds(self, english: bool = False) -> tuple[float, float]:
+        """(answer, suggest) thresholds for a German or an English question."""
+        answer, suggest = self.english_answer_threshold, self.english_suggest_threshold
+        if english and answer is not None and suggest is not None:
+            return answer, suggest
+        return self.answer_threshold, self.suggest_threshold
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -52,6 +64,7 @@ class Example:
 
     scores: dict[str, NDArray[np.float32]]
     expected: set[int]
+    english: bool = False
 
 
 def fuse(scores: dict[str, NDArray[np.float32]], weights: dict[str, float]) -> NDArray[np.float32]:
@@ -116,51 +129,92 @@ def fit_weights(examples: list[Example]) -> dict[str, float]:
     return max(near, key=lambda item: (evenness(item), item[0]))[1]
 
 
-def fit_confidence(examples: list[Example], params: Params) -> Params:
-    """Logistic confidence on (top, margin) and the two band thresholds."""
-    from sklearn.linear_model import LogisticRegression
+@dataclass
+class _Outcome:
+    """How the fitted confidence treats one fitting question."""
 
-    features, labels, in_top3 = [], [], []
+    confidence: float
+    right: bool  # the top service is a right one
+    in_top3: bool  # a right service is among the top 3
+    answerable: bool
+
+
+def _outcomes(examples: list[Example], params: Params) -> list[_Outcome]:
+    outcomes = []
     for example in examples:
         fused = fuse(example.scores, params.weights)
         top, margin, best = _top_margin(fused)
-        features.append([top, margin])
-        labels.append(int(best in example.expected))
         top3 = {int(i) for i in np.argsort(-fused)[:3]}
-        in_top3.append(bool(example.expected & top3))
-    x, y = np.asarray(features), np.asarray(labels)
-    if len(set(labels)) == 2:
-        model = LogisticRegression(C=100.0).fit(x, y)
-        params.coef_top, params.coef_margin = (float(c) for c in model.coef_[0])
-        params.intercept = float(model.intercept_[0])
-    confidences = [params.confidence(top, margin) for top, margin in features]
-    candidates = [*sorted(set(confidences)), 1.01]
-    answerable = [bool(e.expected) for e in examples]
+        outcomes.append(
+            _Outcome(params.confidence(top, margin), best in example.expected,
+                     bool(example.expected & top3), bool(example.expected))
+        )  # fmt: skip
+    return outcomes
+
+
+def _thresholds(outcomes: list[_Outcome]) -> tuple[float, float]:
+    """The answer and suggest thresholds of the highest utility on `outcomes`."""
+    candidates = [*sorted({o.confidence for o in outcomes}), 1.01]
 
     # Answer: a wrong answer costs twice what a right one gains.
     def answer_utility(t: float) -> float:
-        return sum((1 if y_ else -2) for c, y_ in zip(confidences, labels, strict=True) if c >= t)
+        return sum((1 if o.right else -2) for o in outcomes if o.confidence >= t)
 
-    params.answer_threshold = max(candidates, key=lambda t: (answer_utility(t), t))
+    answer = max(candidates, key=lambda t: (answer_utility(t), t))
 
     # Suggest: below the answer band, candidates help when a right service is among the top 3
     # and mislead when there is no right service at all. Choices without the right one cost
     # nothing against the alternative (asking to rephrase): the citizen rephrases either way.
     def suggest_utility(t: float) -> float:
         return sum(
-            (1 if ok else 0) if a else -1
-            for c, ok, a in zip(confidences, in_top3, answerable, strict=True)
-            if t <= c < params.answer_threshold
+            (1 if o.in_top3 else 0) if o.answerable else -1
+            for o in outcomes
+            if t <= o.confidence < answer
         )
 
-    lower = [t for t in candidates if t <= params.answer_threshold]
-    params.suggest_threshold = max(lower, key=lambda t: (suggest_utility(t), t))
+    lower = [t for t in candidates if t <= answer]
+    return answer, max(lower, key=lambda t: (suggest_utility(t), t))
+
+
+def fit_confidence(examples: list[Example], params: Params) -> Params:
+    """Logistic confidence on (top, margin) and the two band thresholds."""
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels = [], []
+    for example in examples:
+        top, margin, best = _top_margin(fuse(example.scores, params.weights))
+        features.append([top, margin])
+        labels.append(int(best in example.expected))
+    if len(set(labels)) == 2:
+        model = LogisticRegression(C=100.0).fit(np.asarray(features), np.asarray(labels))
+        params.coef_top, params.coef_margin = (float(c) for c in model.coef_[0])
+        params.intercept = float(model.intercept_[0])
+    params.answer_threshold, params.suggest_threshold = _thresholds(_outcomes(examples, params))
     return params
 
 
-def fit(examples: list[Example], source: str) -> Params:
-    params = Params(weights=fit_weights(examples), fitted_on=source)
-    return fit_confidence(examples, params)
+# English questions needed, right and wrong ones among them, to give English its thresholds.
+MIN_ENGLISH = 10
+
+
+def fit_english_thresholds(examples: list[Example], params: Params) -> Params:
+    """Answer and suggest thresholds of their own for English questions, by the same utilities.
+
+    An English question is searched with the dictionary's German words, so its scores run
+    lower than a German question's of the same certainty: at the German thresholds it would
+    almost never be answered (4 of 45 English questions, 1 wrong), at its own 19 of 45.
+    """
+    outcomes = _outcomes([e for e in examples if e.english], params)
+    if len(outcomes) >= MIN_ENGLISH and len({o.right for o in outcomes}) == 2:
+        params.english_answer_threshold, params.english_suggest_threshold = _thresholds(outcomes)
+    return params
+
+
+def fit(examples: list[Example], source: str, english: list[Example] | None = None) -> Params:
+    """Weights, confidence and thresholds on `examples`; English thresholds on their English
+    questions and `english` (more of them, which the German fit should not lean towards)."""
+    params = fit_confidence(examples, Params(weights=fit_weights(examples), fitted_on=source))
+    return fit_english_thresholds([*examples, *(english or [])], params)
 
 
 def _service_folds(examples: list[Example], folds: int, seed: int) -> list[set[int]]:
@@ -199,7 +253,8 @@ def cross_validate(examples: list[Example], folds: int = 5, seeds: int = 20) -> 
                 example = examples[i]
                 fused = fuse(example.scores, params.weights)
                 top, margin, best = _top_margin(fused)
-                answers = params.confidence(top, margin) >= params.answer_threshold
+                answer_threshold, _ = params.thresholds(example.english)
+                answers = params.confidence(top, margin) >= answer_threshold
                 if not example.expected:
                     unanswerable += 1
                     false_answers += answers

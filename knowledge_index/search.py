@@ -211,10 +211,12 @@ class KnowledgeIndex:
         order = ranked[:k]
         top = float(doc_fused[order[0]])
         second = float(doc_fused[order[1]]) if len(order) > 1 else 0.0
+        english = looks_english(text)
         confidence = self.params.confidence(top, top - second)
-        if confidence >= self.params.answer_threshold:
+        answer_threshold, suggest_threshold = self.params.thresholds(english)
+        if confidence >= answer_threshold:
             band = Band.ANSWER
-        elif confidence >= self.params.suggest_threshold:
+        elif confidence >= suggest_threshold:
             band = Band.SUGGEST
         else:
             band = Band.NONE
@@ -234,7 +236,7 @@ class KnowledgeIndex:
             band=band,
             confidence=confidence,
             hits=hits,
-            english=looks_english(text),
+            english=english,
             ranking=tuple((self.doc_ids[i], float(doc_fused[i])) for i in ranked),
         )
 

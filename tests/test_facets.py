@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from knowledge_index.documents import Chunk, SectionKind
-from knowledge_index.facets import Facet, concern_of, facet_of, is_elliptical, passage_for
+from knowledge_index.facets import (
+    Facet,
+    concern_of,
+    facet_of,
+    is_elliptical,
+    passage_for,
+    refers_back,
+)
 
 
 @pytest.mark.parametrize(
@@ -69,6 +76,27 @@ def test_a_short_and_question_borrows_the_previous_aspect() -> None:
 
 def _chunk(i: int, kind: SectionKind, text: str) -> Chunk:
     return Chunk(id=f"d#{i}", doc_id="d", title="T", section=kind.value, kind=kind, text=text)
+
+
+@pytest.mark.parametrize(
+    ("text", "back"),
+    [
+        ("Wie teuer ist der für ein Jahr?", True),
+        ("Was kostet das?", True),
+        ("Kostet die was?", True),
+        ("Was muss ich dafür mitbringen?", True),
+        ("Was kostet diese Genehmigung?", True),
+        ("What's the fee for that card?", True),
+        ("Do I need an appointment for this?", True),
+        ("Was kostet die Genehmigung?", False),  # an article before its noun
+        ("Was kostet eigentlich ein Kasten Bier im Supermarkt?", False),
+        ("Wie viel Luftdruck gehört in so einen 28-Zoll-Reifen?", False),
+        ("Gibt es in der Nähe vom Marienplatz ein gutes Café?", False),
+        ("Is it safe to swim in the Isar?", False),
+    ],
+)
+def test_a_question_that_points_back_at_the_subject(text: str, back: bool) -> None:
+    assert refers_back(text) is back
 
 
 def test_a_facet_is_answered_from_its_own_section_first() -> None:

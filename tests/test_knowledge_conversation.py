@@ -81,6 +81,26 @@ async def test_follow_ups_are_answered_for_the_topic_until_another_concern_is_na
     await citizen.close()
 
 
+async def test_a_follow_up_that_points_back_is_answered_and_a_new_object_declined(
+    ws_url: str,
+) -> None:
+    # The classifier takes both for no matter of the city's (out_of_scope); what is left beside
+    # the facet ("für ein Jahr", "Kasten Bier") names nothing the catalogue knows either way.
+    citizen = await CitizenClient.open(ws_url)
+    await citizen.say("Ich möchte meinen Hund anmelden")
+    first = await citizen.until(lambda f: bool(f.get("links")), 60)
+    topic = first["links"][0]["url"]
+    await citizen.say("Wie teuer ist die für ein Jahr?")
+    fee = await citizen.until(lambda f: bool(f.get("links")), 60)
+    assert fee["links"][0]["url"] == topic and "€" in fee["text"], fee
+    await citizen.until(lambda f: f.get("text") == "Hat Ihnen das geholfen?", 60)
+    await citizen.say("Was kostet eigentlich ein Kasten Bier im Supermarkt?")
+    declined = await citizen.bot_reply(timeout=60)
+    assert "Dabei kann ich Ihnen leider nicht helfen" in declined["text"], declined
+    assert not declined.get("links")
+    await citizen.close()
+
+
 async def test_a_follow_up_without_a_topic_gets_a_question_back_never_a_guess(ws_url: str) -> None:
     citizen = await CitizenClient.open(ws_url)
     await citizen.say("Was kostet das?")

@@ -242,3 +242,28 @@ def test_an_index_built_by_other_code_is_rebuilt(
     again = _build(source, models)
     assert not again.up_to_date and again.path != first.path
     assert again.embedded == 0  # the same chunks: their vectors are reused
+
+
+def test_english_questions_get_thresholds_of_their_own() -> None:
+    # German questions are right when their top score is high; English ones, searched with
+    # the dictionary's words, score lower for the same certainty. Their own thresholds let
+    # them be answered; with too few English questions they keep the German ones.
+    from knowledge_index.params import METHODS, MIN_ENGLISH, Example, fit
+
+    rng = np.random.default_rng(7)
+
+    def example(top: float, right: bool, english: bool) -> Example:
+        scores = {m: (rng.random(40) * 0.1).astype(np.float32) for m in METHODS}
+        for m in METHODS:
+            scores[m][0] = top
+        return Example(scores=scores, expected={0 if right else 1}, english=english)
+
+    german = [example(t, t > 0.5, False) for t in np.linspace(0.2, 0.9, 30)]
+    english = [example(t, t > 0.25, True) for t in np.linspace(0.15, 0.45, 20)]
+    params = fit(german, "test", english=english)
+    answer, suggest = params.thresholds(english=True)
+    assert answer < params.answer_threshold and suggest <= answer
+    assert params.thresholds(english=False) == (params.answer_threshold, params.suggest_threshold)
+    few = fit(german, "test", english=english[: MIN_ENGLISH - 1])
+    assert few.english_answer_threshold is None
+    assert few.thresholds(english=True) == (few.answer_threshold, few.suggest_threshold)
