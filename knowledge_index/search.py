@@ -24,7 +24,7 @@ from knowledge_index.facets import Facet, FacetPassage, passage_for
 from knowledge_index.offices import OfficeDirectory, load_saved_offices
 from knowledge_index.params import METHODS, Params, fuse
 from knowledge_index.thesaurus import DEBIAN_FILE, expand_unknown
-from knowledge_index.translation import load_table, translate
+from knowledge_index.translation import is_english_keywords, load_table, translate
 
 MAX_QUERY_CHARS = 1000
 DENSE_CANDIDATES = 200
@@ -125,6 +125,10 @@ class KnowledgeIndex:
         """Whether the body index has the word itself (stop words count as known)."""
         return not self.bm25.analyse(word) or self.bm25.uses(word)
 
+    def _is_english(self, text: str) -> bool:
+        """An English sentence, or a few English words as typed into a search box."""
+        return looks_english(text) or is_english_keywords(text, self.english, self.bm25.uses)
+
     def _index_doc_ranges(self) -> None:
         """Chunks of a document are contiguous: per-document maxima are one reduceat."""
         starts = np.flatnonzero(np.r_[True, self.chunk_doc[1:] != self.chunk_doc[:-1]])
@@ -163,7 +167,7 @@ class KnowledgeIndex:
 
     def _chunk_scores(self, query: str) -> dict[str, NDArray[np.float32]]:
         expanded = expand(query)
-        if looks_english(query):
+        if self._is_english(query):
             german = translate(query, self.english)
             expanded = f"{expanded} {' '.join(german)}" if german else expanded
         # Synonyms only for the word-matching methods; the encoder reads the words as written.
@@ -211,9 +215,13 @@ class KnowledgeIndex:
         order = ranked[:k]
         top = float(doc_fused[order[0]])
         second = float(doc_fused[order[1]]) if len(order) > 1 else 0.0
-        english = looks_english(text)
+        sentence = looks_english(text)
+        english = sentence or self._is_english(text)
         confidence = self.params.confidence(top, top - second)
-        answer_threshold, suggest_threshold = self.params.thresholds(english)
+        # English sentences score lower than German ones of the same certainty: the words the
+        # dictionary leaves untranslated dilute them. A few English keywords, translated word
+        # for word, score as German keywords do and keep the German thresholds.
+        answer_threshold, suggest_threshold = self.params.thresholds(sentence)
         if confidence >= answer_threshold:
             band = Band.ANSWER
         elif confidence >= suggest_threshold:

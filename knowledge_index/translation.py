@@ -102,6 +102,32 @@ def load_table(path: Path) -> dict[str, list[str]]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
+# A search-box query of at most this many words can be English without English function
+# words ("passport renewal", "dog tax"), which `expansion.looks_english` needs.
+MAX_KEYWORDS = 4
+
+
+def is_english_keywords(
+    text: str, table: dict[str, list[str]], uses: Callable[[str], bool]
+) -> bool:
+    """A few words the catalogue does not use, half of them at least English words of Ding.
+
+    "Handy verloren" is not English ("verloren" is a word of the catalogue), nor "Bank" (the
+    catalogue uses it), nor "Radl Westpark" (no English word), nor anything with a German letter.
+    """
+    if not text.isascii():
+        return False
+    words = _ENGLISH_WORD.findall(text.lower())
+    content = [w for w in words if w not in _FILLER]
+    if not content or len(words) > MAX_KEYWORDS:
+        return False
+    if any(uses(w) for w in content):
+        return False
+    # Half of them at least must be words the table translates: an English word whose
+    # translations the catalogue never uses ("plate": Teller, Platte) is missing from it.
+    return 2 * sum(w in table for w in content) >= len(content)
+
+
 def translate(text: str, table: dict[str, list[str]], limit: int = MAX_TRANSLATIONS) -> list[str]:
     """German words for the English words and phrases of `text`, longest phrase first."""
     words = _ENGLISH_WORD.findall(text.lower())

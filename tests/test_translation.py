@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from knowledge_index.translation import DEBIAN_FILE, catalogue_table, dictionary, translate
+from knowledge_index.translation import (
+    DEBIAN_FILE,
+    catalogue_table,
+    dictionary,
+    is_english_keywords,
+    translate,
+)
 
 CATALOGUE = {"aufenthaltserlaubnis", "erlaubnis", "genehmigung", "wohnsitz", "kennzeichen",
              "schweizer", "erstattung"}  # fmt: skip
@@ -57,6 +63,25 @@ def test_words_the_catalogue_does_not_use_and_fillers_add_nothing(
     assert translate("Where do I get this thing?", table) == []
     assert catalogue_table(used, tmp_path / "missing") == {}
     assert translate("residence permit", {}) == []
+
+
+def test_a_few_words_the_catalogue_does_not_use_half_of_them_english_are_english(
+    ding: Path,
+) -> None:
+    table = catalogue_table(used, ding) | {"passport": ["Reisepass"], "export": ["Ausfuhr"]}
+
+    def catalogue_uses(word: str) -> bool:
+        return word.lower() in CATALOGUE | {"bank", "verloren"}
+
+    assert is_english_keywords("the residence permit", table, catalogue_uses)
+    # "plates" is no key of the table (the catalogue uses none of its translations).
+    assert is_english_keywords("export plates", table, catalogue_uses)
+    # A word the catalogue uses, no English word, a German letter, too many words: German.
+    assert not is_english_keywords("Passport verloren", table, catalogue_uses)
+    assert not is_english_keywords("Radl Westpark", table, catalogue_uses)
+    assert not is_english_keywords("Führerschein", table, catalogue_uses)
+    assert not is_english_keywords("export export export export passport", table, catalogue_uses)
+    assert not is_english_keywords("the", table, catalogue_uses)
 
 
 @pytest.mark.skipif(not DEBIAN_FILE.exists(), reason="Debian's trans-de-en missing")
