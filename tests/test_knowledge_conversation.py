@@ -144,6 +144,17 @@ async def test_an_english_follow_up_keeps_the_topic(ws_url: str) -> None:
     await citizen.close()
 
 
+async def test_english_keywords_get_an_english_answer(ws_url: str) -> None:
+    # No English function word to tell the language by: the words are English words of the
+    # dictionary that the (German) catalogue does not use.
+    citizen = await CitizenClient.open(ws_url)
+    await citizen.say("dog tax")
+    answer = await citizen.until(lambda f: bool(f.get("links")), 60)
+    assert answer["links"][0]["url"].endswith("/hundesteuer-anmelden"), answer
+    assert "only available in German" in answer["text"], answer["text"]
+    await citizen.close()
+
+
 async def test_the_greeting_names_the_configured_city(ws_url: str) -> None:
     citizen = await CitizenClient.open(ws_url)
     await citizen.say("Hallo")
