@@ -9,6 +9,13 @@ from __future__ import annotations
 
 import re
 
+from spacy.lang.de.stop_words import STOP_WORDS as GERMAN_STOP_WORDS
+from spacy.lang.en.stop_words import STOP_WORDS as ENGLISH_STOP_WORDS
+
+# Function words of one language only (spaCy's lists; "in", "was", "also" are both).
+_ENGLISH_ONLY = frozenset(ENGLISH_STOP_WORDS - GERMAN_STOP_WORDS)
+_GERMAN_ONLY = frozenset(GERMAN_STOP_WORDS - ENGLISH_STOP_WORDS)
+
 # Frequent English words that are not also German words ("was", "an", "will" are both).
 _EN_MARKERS = {"the", "my", "i", "is", "what", "how", "do", "does", "need", "where", "can",
                "to", "a", "of", "for", "get", "should", "which", "when", "apply", "you", "it",
@@ -89,9 +96,14 @@ _WORDS = re.compile(r"[\w'-]+")
 
 
 def looks_english(text: str) -> bool:
+    """English by its question words ("I need a birth certificate") or by more English than
+    German function words ("Who won the Bundesliga last season?")."""
     words = [w.lower() for w in _WORDS.findall(text)]
     hits = sum(w in _EN_MARKERS for w in words)
-    return len(words) >= 2 and hits >= 2 and hits / len(words) >= 0.25
+    if len(words) >= 2 and hits >= 2 and hits / len(words) >= 0.25:
+        return True
+    english = sum(w in _ENGLISH_ONLY for w in words)
+    return english >= 2 and english > sum(w in _GERMAN_ONLY for w in words)
 
 
 def expand(text: str) -> str:
