@@ -65,7 +65,8 @@ def _fingerprint(options: BuildOptions, files: list[Path], model: Path) -> str:
     for path in BUILD_CODE:
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     fitted_by = options.questions or Path(__file__).with_name("default_params.json")
-    # The dictionary English questions are translated with, when the machine has it.
+    # The English fit questions, and the dictionary English questions are translated with
+    # (when the machine has it).
     inputs = (fitted_by, options.english_questions, translation.DEBIAN_FILE)
     resources = [p for p in inputs if p is not None and p.exists()]
     for path in [*files, *resources]:

@@ -6,8 +6,8 @@ fine-tuned on German text. Each English word or phrase of the question (longest 
 "residence permit" before "residence") is looked up in Ding (Debian's `trans-de-en`,
 GPL, 200,000 entries), and its German translations that the catalogue itself uses are
 added to the question, the most usual first. Only words the index knows are added, so a
-dictionary sense the catalogue never uses cannot pull a service in. Without the file,
-English questions are searched as written (logged once).
+dictionary sense the catalogue never uses cannot pull a service in. Without the file (a
+warning when the index is built), English questions are searched as written.
 """
 
 from __future__ import annotations
