@@ -37,10 +37,11 @@ _CUES: dict[Facet, str] = {
     # German cue words also end compounds ("Versicherungsnachweis", "Verwaltungsgebühr").
     Facet.COST: r"kost\w*|gebühr\w*|preis\w*|\bteuer\w*|bezahl\w*|\bzahl(?:t|en|e)?\b|verlang\w*|"
     r"\beuro\b|€|\bcost\w*|\bfees?\b|\bprice\w*|\bhow much\b|\bpay\b|\bpaying\b|"
-    r"\bcharge\w*|\bset me back\b",
+    r"\bcharge\w*|\bset me back\b|\bumsonst\b|\bgratis\b|\bfor free\b|"
+    r"\b(?:is|are) (?:it|this|that|they) free\b",
     Facet.DURATION: r"\bwie lange\b|dauer\b|\bdauert|\bwie schnell\b|\bwie viel zeit\b|"
     r"bearbeitungszeit|\beinplanen\b|\bin der hand\b|\bhow long\b|\bhow quickly\b|"
-    r"\bhow fast\b|\bprocessing time\b",
+    r"\bhow fast\b|\bprocessing time\b|\bhow soon\b|\bfertig\b|\bready\b",
     Facet.ONLINE: r"\bonline|\binternet|\bübers netz\b|\bim netz\b|\bdigital\w*|"
     r"\bper (?:e-?mail|mail|post)\b|\belektronisch\w*|\bvon zu ?hause\b|\bbayern-?id\b|"
     r"\bbund-?id\b|\bpersönlich (?:erscheinen|vorbei\w*|kommen)|\bby (?:e-?mail|post|mail)\b|"
@@ -50,7 +51,8 @@ _CUES: dict[Facet, str] = {
     r"\bwalk[- ]?in\b",
     Facet.DOCUMENTS: r"unterlagen|\bmitbring\w*|\bmitnehm\w*|nachweis\w*|dokument\w*|"
     r"\beinreich\w*|formular\w*|attest\w*|\bpapiere\b|\bwas brauch\w* ich\b|"
-    r"\bbrauch\w* ich (?:dafür|da)\b|\bdocuments?\b|\bpaperwork\b|\bbring\b|\bwhat do i need\b",
+    r"\bbrauch\w* ich (?:dafür|da)\b|\bvorleg\w*|\bvorzeig\w*|\bdocuments?\b|\bpaperwork\b|"
+    r"\bpapers\b|\bbring\b|\bwhat do i need\b",
     Facet.PLACE: r"^\s*wo\b|\bwo (?:kann|muss|ist|sitzt|genau|bekomm|krieg|gibt)|\bwohin\b|"
     r"\badresse\b|\banschrift\b|\bwelche[mnrs]? (?:amt|stelle|behörde|büro|dienststelle|"
     r"bürgerbüro)|\bzuständig\w*|\bhingeh\w*|\bhin ?kann\b|\bhin\?|\bums eck\b|"
