@@ -155,6 +155,11 @@ async def test_the_invitation(page: Page, gateway: Service) -> None:
     # The demo portal invites after 20 s; the attribute can be changed at any time.
     await page.evaluate("document.querySelector('buergerservice-chat').dataset.inviteAfter = '0'")
     await page.locator("[part=invitation]").wait_for()
+    # It fades in (0.25 s): contrast measured mid-fade is the fade's, not the invitation's.
+    await page.wait_for_function(
+        "() => document.querySelector('buergerservice-chat').shadowRoot"
+        ".querySelector('.inv').getAnimations().every(a => a.playState === 'finished')"
+    )
     assert await serious_violations(page) == []
 
 
