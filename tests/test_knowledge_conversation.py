@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from knowledge_index.translation import DEBIAN_FILE as DING
 from tests.citizen_client import CitizenClient
 
 pytestmark = pytest.mark.rasa
@@ -144,6 +145,7 @@ async def test_an_english_follow_up_keeps_the_topic(ws_url: str) -> None:
     await citizen.close()
 
 
+@pytest.mark.skipif(not DING.exists(), reason="Debian's trans-de-en missing")
 async def test_english_keywords_get_an_english_answer(ws_url: str) -> None:
     # No English function word to tell the language by: the words are English words of the
     # dictionary that the (German) catalogue does not use.
