@@ -216,7 +216,7 @@ class KnowledgeIndex:
         top = float(doc_fused[order[0]])
         second = float(doc_fused[order[1]]) if len(order) > 1 else 0.0
         sentence = looks_english(text)
-        english = sentence or is_english_keywords(text, self.english, self.bm25.uses)
+        english = self._is_english(text)
         confidence = self.params.confidence(top, top - second)
         # English sentences score lower than German ones of the same certainty: the words the
         # dictionary leaves untranslated dilute them. A few English keywords, translated word
