@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from spacy.lang.en.stop_words import STOP_WORDS
+
 from knowledge_index.analysis import STOP, fold
 from knowledge_index.facets import Facet
 from knowledge_index.search import Band, SearchResult
@@ -32,6 +34,8 @@ CHOICES = 3
 # Beside a facet, a remainder of this many content words or fewer ("wohn Haidhausen",
 # "reich … ein") is circumstance, not another concern, unless the catalogue is sure of one.
 THIN_CONCERN_WORDS = 2
+
+ENGLISH_STOP = frozenset(STOP_WORDS)
 
 TOPIC_SLOT = "knowledge_topic"
 TOPIC_TITLE_SLOT = "knowledge_topic_title"
@@ -57,7 +61,13 @@ class Reading:
 
 
 def _thin(result: SearchResult) -> bool:
-    words = [w for w in re.findall(r"\w+", result.query) if fold(w) not in STOP]
+    """Whether a facet question's remainder is only a word or two of circumstance.
+
+    An English question's function words count as nothing too: "What would a permit for
+    one year cost me?" leaves "permit one year", as thin as the German "für ein Jahr".
+    """
+    stop = STOP | ENGLISH_STOP if result.english else STOP
+    words = [w for w in re.findall(r"\w+", result.query) if fold(w) not in stop]
     return len(words) <= THIN_CONCERN_WORDS
 
 

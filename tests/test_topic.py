@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from actions.topic import Move, Reading, read_turn
 from knowledge_index.documents import Chunk, SectionKind
 from knowledge_index.facets import Facet
@@ -97,6 +99,20 @@ def test_a_few_words_of_circumstance_beside_a_facet_do_not_leave_the_topic() -> 
     assert read_turn("ausweis", Facet.COST, True, sure, whole=lambda: whole).move is (
         Move.NEW_TOPIC
     )
+
+
+def test_an_english_question_s_function_words_are_no_concern_of_their_own() -> None:
+    # After "Parkausweis für Handelsvertretungen", "What would a permit for one year cost me?"
+    # leaves "permit one year" (and "Can I do the whole thing online …?" leaves "whole thing
+    # show up at office"): circumstance, as "für ein Jahr" is in German, not new choices.
+    for query in ("permit one year", "whole thing show up at office"):
+        found = replace(result(Band.SUGGEST, ("taxi", 0.5), query=query), english=True)
+        assert read_turn("parkausweis", Facet.COST, True, found) == Reading(
+            Move.FOLLOW_UP, "parkausweis", Facet.COST
+        )
+    # English function words do not thin a German remainder: "Name" is one in English.
+    three = result(Band.SUGGEST, ("namensrecht", 0.5), query="Name Kind Geburtsurkunde")
+    assert read_turn("parkausweis", Facet.COST, True, three).move is Move.CHOICES
 
 
 def test_one_word_beside_a_facet_leaves_the_topic_only_if_the_whole_question_names_it() -> None:
