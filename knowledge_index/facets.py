@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from knowledge_index.analysis import STOP, fold
 from knowledge_index.documents import Chunk, SectionKind
 
 
@@ -74,7 +75,8 @@ _FILLER = re.compile(
     r"with|to|the|a|an|of|in|on|can|could|must|need|have|has|there|please|about|then|so|"
     r"does it|will|would|me|my|"
     # Doing a procedure, in general: these name no service ("den Antrag online stellen").
-    r"antrag\w*|beantrag\w*|stellen|machen|erledigen|abgeben|holen|bekomm\w*|krieg\w*|"
+    r"antrag\w*|beantrag\w*|stellen|mach(?:e|en|t|st)?|erledigen|abgeben|hol(?:e|en|t|st)?|"
+    r"bekomm\w*|krieg\w*|"
     r"geht|gehen|lassen|apply|application|get|do)\b",
     re.I,
 )
@@ -167,7 +169,10 @@ def concern_of(text: str) -> str:
         rest = pattern.sub(" ", rest)
     rest = _FILLER.sub(" ", rest)
     rest = re.sub(r"[^\w\s-]", " ", rest)
-    return " ".join(w for w in rest.split() if len(w) > 1 and not w.isdigit())
+    # German function words name nothing either ("wenn", "schon", "dabei").
+    return " ".join(
+        w for w in rest.split() if len(w) > 1 and not w.isdigit() and fold(w) not in STOP
+    )
 
 
 def refers_back(text: str) -> bool:

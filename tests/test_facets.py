@@ -67,6 +67,14 @@ def test_only_the_question_of_a_story_names_the_facet() -> None:
         ("What does it cost?", ""),
         ("Was kostet ein Personalausweis?", "Personalausweis"),
         ("Wo ist das Bürgerbüro?", "Bürgerbüro"),
+        # Function words and doing a procedure name nothing, conjugated or not.
+        ("Was kostet das, wenn ich es online mache?", ""),
+        ("Wo hol ich den ab, wenn er fertig ist?", ""),
+        (
+            "Und wenn ich schon dabei bin: Ich hab meine neue Fahrerlaubnis nach der Prüfung "
+            "noch nicht abgeholt. Wo hol ich die ab?",
+            "Fahrerlaubnis Prüfung abgeholt",
+        ),
     ],
 )
 def test_what_is_left_of_a_follow_up_names_the_concern(text: str, concern: str) -> None:
