@@ -35,7 +35,8 @@ CHOICES = 3
 # "reich … ein") is circumstance, not another concern, unless the catalogue is sure of one.
 THIN_CONCERN_WORDS = 2
 
-ENGLISH_STOP = frozenset(STOP_WORDS)
+# An English question's remainder discounts English function words too ("one", "whole").
+STOP_WITH_ENGLISH = frozenset(STOP | STOP_WORDS)
 
 TOPIC_SLOT = "knowledge_topic"
 TOPIC_TITLE_SLOT = "knowledge_topic_title"
@@ -66,7 +67,7 @@ def _thin(result: SearchResult) -> bool:
     An English question's function words count as nothing too: "What would a permit for
     one year cost me?" leaves "permit one year", as thin as the German "für ein Jahr".
     """
-    stop = STOP | ENGLISH_STOP if result.english else STOP
+    stop = STOP_WITH_ENGLISH if result.english else STOP
     words = [w for w in re.findall(r"\w+", result.query) if fold(w) not in stop]
     return len(words) <= THIN_CONCERN_WORDS
 
