@@ -135,6 +135,10 @@ def _named_offices(found: list[tuple[Office, float]]) -> list[Office]:
     return [office for office, value in found if value >= best - OFFICE_TIE]
 
 
+# Intents by which the classifier says a message asks about a service, or is unsure.
+SERVICE_INTENTS = frozenset({"ask_question", "nlu_fallback"})
+
+
 class CatalogueTurn:
     """One turn answered from the catalogue; the events it returns update the topic."""
 
@@ -202,10 +206,20 @@ class CatalogueTurn:
             bool(candidates),
             whole=lambda: index.search(self.text),
         )
+        if (
+            reading.move is Move.NEW_TOPIC
+            and self.intent not in SERVICE_INTENTS
+            and result is not None
+            and result.band_by_catalogue is not Band.ANSWER
+        ):
+            # The classifier took this for something else than a service question (out of
+            # scope, small talk): a new service then needs the catalogue's own text to be
+            # sure, not only citizens' example phrasings ("Ja bitte", "Rezept für …").
+            reading = Reading(Move.CHOICES, facet=reading.facet)
         # A facet question names something else when words beyond the facet are left that
         # the catalogue knows nothing of, and it does not point back at the topic: "Was kostet
         # ein Kasten Bier?", not "Wie teuer ist der für ein Jahr?".
-        unknown_rest = bool(concern) and (result is None or result.band is Band.NONE)
+        unknown_rest = bool(concern) and (result is None or result.band_by_catalogue is Band.NONE)
         names_other = unknown_rest and not refers_back(self.text)
         if self.intent == "out_of_scope" and not (
             reading.move in (Move.NEW_TOPIC, Move.ASK_WHICH)

@@ -55,10 +55,12 @@ def holds_concern(text: str, topic: str | None) -> bool:
     words = concern_of(_COURTESY.sub(" ", text)).split()
     if len(words) < MIN_CONCERN_WORDS:
         return False
-    result = catalogue.INDEX.search(" ".join(words))
-    if result.band is Band.ANSWER:
+    # By the catalogue's own text: citizens' example phrasings make short courtesies look
+    # like a service ("Vielen Dank, das hat mir geholfen" → a counselling service).
+    band = catalogue.INDEX.search(" ".join(words)).band_by_catalogue
+    if band is Band.ANSWER:
         return True
-    return result.band is Band.SUGGEST and len(words) >= MIN_CHOICE_WORDS
+    return band is Band.SUGGEST and len(words) >= MIN_CHOICE_WORDS
 
 
 class ActionSmallTalk(Action):  # type: ignore[misc]

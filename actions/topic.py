@@ -10,6 +10,11 @@ A message is read against it:
   Reisepass?") switches the topic; an elliptical one borrows the previous facet;
 - otherwise the topic stays, and a facet question never answers for another service.
 
+A facet question leaves its topic (or the services just offered) only when the catalogue's
+own text is sure of another service (`SearchResult.band_by_catalogue`): a few words beside a
+facet ("so eine Parkerlaubnis", "den zusätzlichen Schein") can match one service's example
+questions by chance, and for a follow-up that is far likelier about the topic.
+
 `read_turn` is a pure function of the search result, so the rules are tested without Rasa.
 """
 
@@ -77,7 +82,11 @@ def _names_surely(whole: Callable[[], SearchResult] | None, doc_id: str) -> bool
     if whole is None:
         return False
     found = whole()
-    return found.band is Band.ANSWER and bool(found.hits) and found.hits[0].doc_id == doc_id
+    return (
+        found.band_by_catalogue is Band.ANSWER
+        and bool(found.hits)
+        and found.hits[0].doc_id == doc_id
+    )
 
 
 def _stays(result: SearchResult, topic: str) -> bool:
@@ -111,7 +120,7 @@ def read_turn(
         return Reading(Move.FOLLOW_UP, topic, facet) if topic else Reading(Move.ASK_WHICH)
     if result is None or not result.hits:
         return Reading(Move.FOLLOW_UP, topic, facet) if topic and facet else Reading(Move.NONE)
-    if not topic and facet is not None and offered and result.band is not Band.ANSWER:
+    if not topic and facet is not None and offered and result.band_by_catalogue is not Band.ANSWER:
         # After "Meinen Sie …?", "Was zahlt man für so eine Genehmigung?" asks about one of
         # those: which one, not new choices or "no answer" for the few words beside the facet.
         return Reading(Move.ASK_WHICH)
@@ -119,15 +128,16 @@ def read_turn(
     if topic:
         stays = _stays(result, topic)
         if facet is not None:
-            if stays or result.band is Band.NONE:
+            band = result.band_by_catalogue
+            if stays or band is Band.NONE:
                 return Reading(Move.FOLLOW_UP, topic, facet)
-            if _thin(result) and not (result.band is Band.ANSWER and _names_surely(whole, top)):
+            if _thin(result) and not (band is Band.ANSWER and _names_surely(whole, top)):
                 # "Was zahle ich für den Ersatz?": one word beside a facet matched a title
                 # ("… Urkunden-Änderung oder Ersatz") surely on its own, but the question is
                 # about the topic's replacement; "Was kostet ein Reisepass?" is surely about
                 # the passport as a whole, too.
                 return Reading(Move.FOLLOW_UP, topic, facet)
-            if result.band is Band.ANSWER:
+            if band is Band.ANSWER:
                 return Reading(Move.NEW_TOPIC, top, facet)
             return Reading(Move.CHOICES, facet=facet)
         if result.band is Band.ANSWER:

@@ -83,7 +83,9 @@ def run() -> dict[str, object]:
     if not MUNICH.exists():
         print(f"Munich data not found at {MUNICH}; skipping")
         return {}
-    options = BuildOptions(source=MUNICH, models_dir=settings.knowledge_dir)
+    options = BuildOptions(source=MUNICH, models_dir=settings.knowledge_dir,
+                           examples=settings.knowledge_examples,
+                           unanswerable=settings.knowledge_unanswerable)  # fmt: skip
     report = build(options)
     rss_before = _rss_mb()
     index = KnowledgeIndex.load(Path(report.path))
@@ -105,7 +107,8 @@ def run() -> dict[str, object]:
     rebuild_dir = Path(tempfile.mkdtemp(prefix="knowledge-bench-"))
     started = time.perf_counter()
     rebuilt = build(BuildOptions(source=MUNICH, models_dir=rebuild_dir, force=True,
-                                 finetune=False))  # fmt: skip
+                                 finetune=False, examples=settings.knowledge_examples,
+                                 unanswerable=settings.knowledge_unanswerable))  # fmt: skip
     build_s = time.perf_counter() - started
     shutil.rmtree(rebuild_dir, ignore_errors=True)
     throughput = {"chunks": rebuilt.chunks, "seconds": build_s,

@@ -111,6 +111,16 @@ class Settings(BaseSettings):
         description="JSONL questions to fit fusion weights and confidence thresholds on for "
         "KNOWLEDGE_SOURCE. Unset: the shipped defaults (fit on the Munich dev questions).",
     )
+    knowledge_examples: Path | None = Field(
+        PROJECT_ROOT / "data" / "examples",
+        description="Folder of example questions per service (JSONL, docs/knowledge.md); lines "
+        "for services KNOWLEDGE_SOURCE does not hold are skipped. Unset or missing: none.",
+    )
+    knowledge_unanswerable: Path | None = Field(
+        PROJECT_ROOT / "data" / "bot" / "nlu_questions.yml",
+        description="Rasa NLU file whose out_of_scope examples teach the index's confidence "
+        "what must not be answered (with the example questions, docs/knowledge.md).",
+    )
     knowledge_exact_max: int = Field(
         20_000, description="Up to this many chunks the dense index searches exactly; above, HNSW."
     )

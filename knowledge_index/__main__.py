@@ -38,6 +38,8 @@ def _options(args: argparse.Namespace) -> object:
         finetune=settings.knowledge_finetune,
         questions=Path(questions) if questions else None,
         english_questions=Path(args.fit_english) if getattr(args, "fit_english", None) else None,
+        examples=settings.knowledge_examples,
+        unanswerable=settings.knowledge_unanswerable,
         exact_max=settings.knowledge_exact_max,
         force=getattr(args, "force", False),
     )

@@ -13,18 +13,25 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 from knowledge_index import lexical, store, translation
+from knowledge_index.calibration import cross_scored, out_of_scope_questions, scored_without_service
 from knowledge_index.chunking import chunk_documents
 from knowledge_index.dense import EXACT_MAX, Encoder, VectorIndex, packaged_model_path
 from knowledge_index.documents import Document, SectionKind
 from knowledge_index.errors import BuildError, SourceError
+from knowledge_index.examples import ExampleIndex, ExampleQuestion, example_files, load_examples
 from knowledge_index.expansion import looks_english
 from knowledge_index.offices import load_offices, save_offices
-from knowledge_index.params import Example, Params, fit
+from knowledge_index.params import METHODS, Example, Params, default_params, fit
 from knowledge_index.sources import load_source
+
+if TYPE_CHECKING:
+    from knowledge_index.search import KnowledgeIndex
 
 BUILD_VERSION = "5"
 # The code that turns a source into an index. An index built by other code is rebuilt: how
@@ -41,6 +48,8 @@ class BuildOptions:
     finetune: bool = True
     questions: Path | None = None  # fit fusion and confidence on these
     english_questions: Path | None = None  # fit the English thresholds on these too
+    examples: Path | None = None  # a folder of example questions (knowledge_index/examples.py)
+    unanswerable: Path | None = None  # a Rasa NLU file whose out-of-scope examples calibrate
     exact_max: int = EXACT_MAX
     force: bool = False
 
@@ -51,6 +60,7 @@ class BuildReport:
     up_to_date: bool
     documents: int = 0
     chunks: int = 0
+    examples: int = 0
     embedded: int = 0
     reused: int = 0
     seconds: float = 0.0
@@ -65,9 +75,10 @@ def _fingerprint(options: BuildOptions, files: list[Path], model: Path) -> str:
     for path in BUILD_CODE:
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     fitted_by = options.questions or Path(__file__).with_name("default_params.json")
-    # The English fit questions, and the dictionary English questions are translated with
-    # (when the machine has it).
-    inputs = (fitted_by, options.english_questions, translation.DEBIAN_FILE)
+    # The English fit questions, the example questions, and the dictionary English questions
+    # are translated with (when the machine has it).
+    inputs = (fitted_by, options.english_questions, *example_files(options.examples),
+              options.unanswerable, translation.DEBIAN_FILE)  # fmt: skip
     resources = [p for p in inputs if p is not None and p.exists()]
     for path in [*files, *resources]:
         digest.update(str(path.name).encode())
@@ -145,6 +156,10 @@ def _build_into(
     VectorIndex.build(vectors, options.exact_max).save(staging / "dense.faiss")
     overview_rows = [i for i, c in enumerate(chunks) if c.kind is SectionKind.OVERVIEW]
     VectorIndex.build(vectors[overview_rows], options.exact_max).save(staging / "overview.faiss")
+    examples = load_examples(options.examples, {d.id for d in documents})
+    example_vectors = encoder.encode([e.text for e in examples])
+    if examples:
+        ExampleIndex.build(examples, [d.id for d in documents], example_vectors).save(staging)
     lexical_texts = [f"{c.title}. {c.text}" for c in chunks]
     body = lexical.BM25Index().fit(lexical_texts)
     lexical.save(body, staging / "bm25.pkl")
@@ -158,16 +173,13 @@ def _build_into(
     (staging / "chunks.json").write_text(
         json.dumps([{**asdict(c), "extra": None} for c in chunks], ensure_ascii=False)
     )
-    counts = {"documents": len(documents), "chunks": len(chunks),
+    counts = {"documents": len(documents), "chunks": len(chunks), "examples": len(examples),
               "embedded": len(missing), "reused": len(chunks) - len(missing)}  # fmt: skip
     manifest = {"fingerprint": fingerprint, "model": str(model), "source": str(options.source),
                 "counts": counts, "skipped": loaded.skipped}  # fmt: skip
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     Params().save(staging / "params.json")
-    if options.questions is not None:
-        params = fit_params(staging, options.questions, options.english_questions)
-    else:
-        params = default_params()
+    params = fit_params(staging, options, examples, example_vectors)
     params.save(staging / "params.json")
     return BuildReport(
         path=str(staging), up_to_date=False, skipped=loaded.skipped, params=asdict(params), **counts
@@ -183,12 +195,6 @@ def names_of(documents: list[Document]) -> list[str]:
     the Munich dev questions: cross-validated hit@1 of the fusion 0.63 → 0.77.
     """
     return [f"{d.title}. {', '.join(d.keywords)}" for d in documents]
-
-
-def default_params() -> Params:
-    """Params fitted on the Munich development questions, shipped for sources without questions."""
-    path = Path(__file__).with_name("default_params.json")
-    return Params.load(path) if path.exists() else Params()
 
 
 def load_questions(path: Path) -> list[dict[str, object]]:
@@ -225,11 +231,17 @@ def load_questions(path: Path) -> list[dict[str, object]]:
     return questions
 
 
-def examples_for(index_dir: Path, questions: list[dict[str, object]]) -> list[Example]:
+def _scoring_index(index_dir: Path) -> KnowledgeIndex:
     from knowledge_index.search import KnowledgeIndex
 
     index = KnowledgeIndex.load(index_dir)
-    index.params = Params()  # every method weighted, so every method's scores are computed
+    # Every method weighted, so every method's scores are computed.
+    index.params = Params(weights=dict.fromkeys(METHODS, 1.0))
+    return index
+
+
+def examples_for(index_dir: Path, questions: list[dict[str, object]]) -> list[Example]:
+    index = _scoring_index(index_dir)
     position = {doc_id: i for i, doc_id in enumerate(index.doc_ids)}
     examples = []
     for question in questions:
@@ -245,13 +257,43 @@ def examples_for(index_dir: Path, questions: list[dict[str, object]]) -> list[Ex
     return examples
 
 
-def fit_params(index_dir: Path, questions_path: Path, english_path: Path | None = None) -> Params:
-    examples = examples_for(index_dir, load_questions(questions_path))
-    if english_path is None:
-        return fit(examples, source=questions_path.name)
-    english = examples_for(index_dir, load_questions(english_path))
-    source = f"{questions_path.name}; English thresholds also on {english_path.name}"
-    return fit(examples, source=source, english=english)
+def fit_params(
+    index_dir: Path,
+    options: BuildOptions,
+    examples: list[ExampleQuestion] | None = None,
+    example_vectors: NDArray[np.float32] | None = None,
+) -> Params:
+    """Weights, confidence and bands fit on what the build has to fit on, else the defaults.
+
+    That is the source's example questions, each scored against the other writers' ones,
+    with the out-of-scope questions (knowledge_index/calibration.py), and the questions of
+    `options.questions`; English thresholds also on `options.english_questions`.
+    """
+    fitting: list[Example] = []
+    sources = []
+    if examples and example_vectors is not None:
+        index = _scoring_index(index_dir)
+        fitting = cross_scored(index, examples, example_vectors)
+        if fitting:
+            index.examples = ExampleIndex.load(index_dir)
+            index.clear_recent()
+            outside = out_of_scope_questions(options.unanswerable)
+            fitting += scored_without_service(index, outside)
+            writers = len({e.group for e in examples})
+            sources.append(
+                f"{len(examples)} example questions of {writers} writers, each against the "
+                f"others'; {len(outside)} out-of-scope questions"
+            )
+    if options.questions is not None:
+        fitting += examples_for(index_dir, load_questions(options.questions))
+        sources.append(options.questions.name)
+    if not fitting:
+        return default_params()
+    english = None
+    if options.english_questions is not None:
+        english = examples_for(index_dir, load_questions(options.english_questions))
+        sources.append(f"English thresholds also on {options.english_questions.name}")
+    return fit(fitting, source="; ".join(sources), english=english)
 
 
 def _previous_embeddings(previous: Path | None) -> dict[str, np.ndarray]:

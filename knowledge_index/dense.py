@@ -85,6 +85,18 @@ class Encoder:
     def clear_cache(self) -> None:
         self._cache.clear()
 
+    def prime(self, texts: list[str]) -> None:
+        """Embed queries about to be asked in batches, for many at once (fitting at build time).
+
+        Batches are several times faster per text than one query at a time; the vectors
+        agree with `encode_query`'s to cosine > 0.99999. Only the last QUERY_CACHE are kept.
+        """
+        texts = list(dict.fromkeys(texts))[-QUERY_CACHE:]
+        for text, vector in zip(texts, self.encode(texts), strict=True):
+            if len(self._cache) >= QUERY_CACHE:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[text] = vector.reshape(1, -1)
+
     def _embed_query(self, text: str) -> NDArray[np.float32]:
         """One query without `encode`'s batching overhead, through the traced transformer."""
         import torch

@@ -1,12 +1,13 @@
 """Fusion weights and confidence bands, fit on questions and stored with the index.
 
-Fusion is a weighted sum of the per-service scores of the three retrievers
-(BM25, character n-grams, dense). Weights are searched on a simplex grid that
-includes each single method, so the chosen fusion is never worse than the best
-single method on the fitting questions. Confidence is a logistic model of the top
-fused score and its margin over the runner-up; two thresholds on it give the bands, and
-English questions have two of their own (their German words are the dictionary's, so the
-same scores mean more).
+Fusion is a weighted sum of the per-service scores of the retrievers (BM25 over the
+text and over the names, character n-grams, dense; where the source has example
+questions, the nearest example and BM25 over the examples). Weights are searched on a
+simplex grid over the methods that score anything, which includes each single method, so
+the chosen fusion is never worse than the best single method on the fitting questions.
+Confidence is a logistic model of the top fused score and its margin over the runner-up;
+two thresholds on it give the bands, and English questions have two of their own (their
+German words are the dictionary's, so the same scores mean more).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-METHODS = ("bm25", "char", "dense", "title")
+METHODS = ("bm25", "char", "dense", "title", "examples", "exwords")
 
 
 @dataclass
@@ -58,6 +59,12 @@ class Params:
         return cls(**json.loads(path.read_text()))
 
 
+def default_params() -> Params:
+    """Params fitted on the Munich development questions, shipped for sources without questions."""
+    path = Path(__file__).with_name("default_params.json")
+    return Params.load(path) if path.exists() else Params()
+
+
 @dataclass
 class Example:
     """One fitting question: per-method service scores and the right services' indexes."""
@@ -82,27 +89,33 @@ def _top_margin(fused: NDArray[np.float32]) -> tuple[float, float, int]:
     return top, top - second, int(order[0])
 
 
-def mrr(examples: list[Example], weights: dict[str, float], k: int = 10) -> tuple[float, float]:
-    """(mrr@k, hit@1) of the answerable examples under `weights`."""
-    total = hits = 0.0
+def _ranking_figures(
+    examples: list[Example], grid: list[dict[str, float]], k: int = 10
+) -> NDArray[np.float64]:
+    """(mrr@k, hit@1) of the answerable examples under each weighting of `grid` (rows).
+
+    All weightings at once: per question one product of the grid with its score matrix.
+    """
+    methods = sorted({m for weights in grid for m in weights})
+    matrix = np.asarray([[w.get(m, 0.0) for m in methods] for w in grid], dtype=np.float32)
+    figures = np.zeros((len(grid), 2))
     answerable = [e for e in examples if e.expected]
     for example in answerable:
-        order = np.argsort(-fuse(example.scores, weights))[:k]
-        for rank, index in enumerate(order, 1):
-            if int(index) in example.expected:
-                total += 1 / rank
-                hits += rank == 1
-                break
-    n = max(1, len(answerable))
-    return total / n, hits / n
+        fused = matrix @ np.stack([example.scores[m] for m in methods])
+        best = fused[:, sorted(example.expected)].max(axis=1)
+        rank = 1 + (fused > best[:, None]).sum(axis=1)
+        figures[:, 0] += np.where(rank <= k, 1.0 / rank, 0.0)
+        figures[:, 1] += rank == 1
+    return figures / max(1, len(answerable))
 
 
-def weight_grid(step: float = 0.1) -> list[dict[str, float]]:
-    ticks = [round(i * step, 3) for i in range(round(1 / step) + 1)]
+def weight_grid(methods: tuple[str, ...] = METHODS, step: float = 0.1) -> list[dict[str, float]]:
+    """Every weighting of `methods` in steps of `step` that sums to 1."""
+    ticks = round(1 / step)
     return [
-        dict(zip(METHODS, (a, b, c, round(1 - a - b - c, 3)), strict=True))
-        for a, b, c in itertools.product(ticks, ticks, ticks)
-        if a + b + c <= 1 + 1e-9
+        dict(zip(methods, (round(t * step, 3) for t in (*head, ticks - sum(head))), strict=True))
+        for head in itertools.product(range(ticks + 1), repeat=len(methods) - 1)
+        if sum(head) <= ticks
     ]
 
 
@@ -116,17 +129,21 @@ def fit_weights(examples: list[Example]) -> dict[str, float]:
     method (by more than TIE_MRR). With ~50 questions, differences below one
     question's worth are noise; among those the most even mix is kept, which
     transfers better to other catalogues than a corner the dev set happens to favour.
+    Methods that score nothing for these questions (no example questions in the
+    source) get no weight, so evenness does not spread weight onto them.
     """
-    scored = [(mrr(examples, w), w) for w in weight_grid()]
-    best = max(score for score, _ in scored)
-    near = [(score, w) for score, w in scored if score[0] >= best[0] - TIE_MRR]
+    methods = tuple(m for m in METHODS if any(e.scores[m].any() for e in examples))
+    grid = weight_grid(methods or METHODS[:1])
+    figures = _ranking_figures(examples, grid)
+    near = np.flatnonzero(figures[:, 0] >= figures[:, 0].max() - TIE_MRR)
 
-    def evenness(item: tuple[tuple[float, float], dict[str, float]]) -> float:
-        weights = np.asarray(list(item[1].values()))
+    def evenness(row: int) -> tuple[float, float, float]:
+        weights = np.asarray(list(grid[row].values()))
         nonzero = weights[weights > 0]
-        return float(-(nonzero * np.log(nonzero)).sum())
+        return float(-(nonzero * np.log(nonzero)).sum()), *figures[row]
 
-    return max(near, key=lambda item: (evenness(item), item[0]))[1]
+    chosen = grid[max(near.tolist(), key=evenness)]
+    return {m: chosen.get(m, 0.0) for m in METHODS}
 
 
 @dataclass
@@ -231,8 +248,7 @@ def _service_folds(examples: list[Example], folds: int, seed: int) -> list[set[i
     keys = list(groups)
     order = np.random.default_rng(seed).permutation(len(keys))
     return [
-        {i for g in part.tolist() for i in groups[keys[g]]}
-        for part in np.array_split(order, folds)
+        {i for g in part.tolist() for i in groups[keys[g]]} for part in np.array_split(order, folds)
     ]
 
 

@@ -19,10 +19,11 @@ from numpy.typing import NDArray
 from knowledge_index import lexical
 from knowledge_index.dense import Encoder, VectorIndex
 from knowledge_index.documents import Chunk, Document, Section, SectionKind
+from knowledge_index.examples import NEAREST, WORDS, ExampleIndex
 from knowledge_index.expansion import expand, looks_english
 from knowledge_index.facets import Facet, FacetPassage, passage_for
 from knowledge_index.offices import OfficeDirectory, load_saved_offices
-from knowledge_index.params import METHODS, Params, fuse
+from knowledge_index.params import METHODS, Params, default_params, fuse
 from knowledge_index.thesaurus import DEBIAN_FILE, expand_unknown
 from knowledge_index.translation import is_english_keywords, load_table, translate
 
@@ -66,6 +67,15 @@ class SearchResult:
     english: bool = False
     # The best services by fused score, more than `hits` holds: how a known topic stands.
     ranking: tuple[tuple[str, float], ...] = ()
+    # The band by the catalogue's own text alone, without the example questions, for the
+    # service ranked first (None: the index has none, so `band`). Citizens' phrasings make
+    # a few words of a follow-up look sure of a service whose examples happen to use them
+    # ("so eine Parkerlaubnis").
+    catalogue_band: Band | None = None
+
+    @property
+    def band_by_catalogue(self) -> Band:
+        return self.band if self.catalogue_band is None else self.catalogue_band
 
     def score_of(self, doc_id: str) -> float:
         """The fused score of `doc_id` (0 when it is not among the ranked services)."""
@@ -97,9 +107,7 @@ class KnowledgeIndex:
         self.chunks = _load_chunks(path / "chunks.json")
         self.doc_ids = [d.id for d in self.documents]
         self._position = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
-        self.chunk_doc = np.asarray(
-            [self._position[c.doc_id] for c in self.chunks], dtype=np.int64
-        )
+        self.chunk_doc = np.asarray([self._position[c.doc_id] for c in self.chunks], dtype=np.int64)
         self._index_doc_ranges()
         title = lexical.load(path / "title.pkl")
         bm25 = lexical.load(path / "bm25.pkl")
@@ -115,6 +123,10 @@ class KnowledgeIndex:
         self.offices = OfficeDirectory(load_saved_offices(path / "offices.json"))
         # English words → the catalogue's German words (knowledge_index/translation.py).
         self.english = load_table(path / "english.json")
+        # Citizens' example questions per service (knowledge_index/examples.py), if any.
+        self.examples = ExampleIndex.load(path)
+        # The shipped fit without example methods, for SearchResult.catalogue_band.
+        self.catalogue_params = default_params() if self.examples is not None else None
 
     @classmethod
     def load(cls, path: Path) -> KnowledgeIndex:
@@ -165,11 +177,24 @@ class KnowledgeIndex:
                 self._recent_scores.pop(next(iter(self._recent_scores)))
         return cached
 
-    def _chunk_scores(self, query: str) -> dict[str, NDArray[np.float32]]:
+    def clear_recent(self) -> None:
+        """Forget the remembered queries' scores (after the indexes they came from changed)."""
+        self._recent_scores.clear()
+
+    def _expanded(self, query: str) -> str:
+        """The query with the glossary's words and, if English, the catalogue's German ones."""
         expanded = expand(query)
         if self._is_english(query):
             german = translate(query, self.english)
             expanded = f"{expanded} {' '.join(german)}" if german else expanded
+        return expanded
+
+    def prime(self, queries: list[str]) -> None:
+        """Embed `queries` in batches before they are scored one by one (see Encoder.prime)."""
+        self.encoder.prime([self._expanded(q) for q in queries])
+
+    def _chunk_scores(self, query: str) -> dict[str, NDArray[np.float32]]:
+        expanded = self._expanded(query)
         # Synonyms only for the word-matching methods; the encoder reads the words as written.
         lexical_query = expanded
         if self.thesaurus is not None:
@@ -186,7 +211,8 @@ class KnowledgeIndex:
         valid = ids >= 0
         dense[self.doc_starts[ids[valid]]] = np.maximum(scores[valid], 0)
         scores_of: dict[str, NDArray[np.float32]] = {"dense": dense}
-        weights = self.params.weights
+        fits = [self.params, *([self.catalogue_params] if self.catalogue_params else [])]
+        weights = {m: max(fit.weights.get(m, 0.0) for fit in fits) for m in METHODS}
         zero = np.zeros(len(self.chunks), dtype=np.float32)
         # Methods the fitted fusion gives no weight cost nothing at query time.
         scores_of["bm25"] = self.bm25.scores(lexical_query) if weights.get("bm25") else zero
@@ -196,6 +222,14 @@ class KnowledgeIndex:
             # One entry per document: its score goes to the document's overview chunk.
             title[self.doc_starts] = self.title.scores(lexical_query)
         scores_of["title"] = title
+        # Example questions score a whole service: on its overview chunk, as the title does.
+        for method in (NEAREST, WORDS):
+            scores_of[method] = np.zeros(len(self.chunks), dtype=np.float32)
+        if self.examples is not None:
+            if weights.get(NEAREST):
+                scores_of[NEAREST][self.doc_starts] = self.examples.nearest(vector)
+            if weights.get(WORDS):
+                scores_of[WORDS][self.doc_starts] = self.examples.matching_words(lexical_query)
         return scores_of
 
     def doc_scores(self, query: str) -> dict[str, NDArray[np.float32]]:
@@ -213,21 +247,19 @@ class KnowledgeIndex:
         )
         ranked = np.argsort(-doc_fused)[:RANKED]
         order = ranked[:k]
-        top = float(doc_fused[order[0]])
-        second = float(doc_fused[order[1]]) if len(order) > 1 else 0.0
         sentence = looks_english(text)
         english = self._is_english(text)
-        confidence = self.params.confidence(top, top - second)
-        # English sentences score lower than German ones of the same certainty: the words the
-        # dictionary leaves untranslated dilute them. A few English keywords, translated word
-        # for word, score as German keywords do and keep the German thresholds.
-        answer_threshold, suggest_threshold = self.params.thresholds(sentence)
-        if confidence >= answer_threshold:
-            band = Band.ANSWER
-        elif confidence >= suggest_threshold:
-            band = Band.SUGGEST
-        else:
-            band = Band.NONE
+        band, confidence = _band(doc_fused, self.params, sentence)
+        catalogue_band = None
+        if self.catalogue_params is not None:
+            by_catalogue = fuse(
+                {m: self._doc_level(m, per_chunk[m]) for m in METHODS},
+                self.catalogue_params.weights,
+            )
+            catalogue_band, _ = _band(by_catalogue, self.catalogue_params, sentence)
+            if catalogue_band is Band.ANSWER and int(np.argmax(by_catalogue)) != order[0]:
+                # Sure of another service than the one ranked first: not sure of that one.
+                catalogue_band = Band.SUGGEST
         wanted = wanted_section(text)
         hits = [
             Hit(
@@ -246,6 +278,7 @@ class KnowledgeIndex:
             hits=hits,
             english=english,
             ranking=tuple((self.doc_ids[i], float(doc_fused[i])) for i in ranked),
+            catalogue_band=catalogue_band,
         )
 
     def document(self, doc_id: str) -> Document | None:
@@ -293,6 +326,24 @@ class KnowledgeIndex:
         if body:
             return self.chunks[max(body, key=lambda i: chunk_fused[i])]
         return self.chunks[indexes[0]]
+
+
+def _band(fused: NDArray[np.float32], params: Params, sentence: bool) -> tuple[Band, float]:
+    """The band and confidence of fused service scores under `params`.
+
+    English sentences score lower than German ones of the same certainty: the words the
+    dictionary leaves untranslated dilute them. A few English keywords, translated word
+    for word, score as German keywords do and keep the German thresholds.
+    """
+    top2 = np.sort(fused)[-2:][::-1] if len(fused) > 1 else np.r_[fused, 0.0]
+    top, second = float(top2[0]), float(top2[1])
+    confidence = params.confidence(top, top - second)
+    answer_threshold, suggest_threshold = params.thresholds(sentence)
+    if confidence >= answer_threshold:
+        return Band.ANSWER, confidence
+    if confidence >= suggest_threshold:
+        return Band.SUGGEST, confidence
+    return Band.NONE, confidence
 
 
 def _load_documents(path: Path) -> list[Document]:

@@ -129,3 +129,26 @@ def test_one_word_beside_a_facet_leaves_the_topic_only_if_the_whole_question_nam
     assert read_turn("parkausweis", Facet.COST, True, ersatz, whole=lambda: elsewhere).move is (
         Move.FOLLOW_UP
     )
+
+
+def test_a_facet_question_leaves_its_topic_only_on_the_catalogue_s_own_certainty() -> None:
+    # Sure only by citizens' example phrasings ("so eine Parkerlaubnis" in another parking
+    # permit's examples): the catalogue's own text merely suggests it, so the topic stays.
+    by_examples = replace(
+        result(Band.ANSWER, ("parken-soziale-dienste", 0.9), ("parken-beschicker", 0.4),
+               query="Parkerlaubnis eigentlich Markt"),
+        catalogue_band=Band.SUGGEST,
+    )  # fmt: skip
+    assert read_turn("parken-beschicker", Facet.COST, True, by_examples).move is Move.CHOICES
+    unknown = replace(by_examples, catalogue_band=Band.NONE)
+    assert read_turn("parken-beschicker", Facet.COST, True, unknown) == Reading(
+        Move.FOLLOW_UP, "parken-beschicker", Facet.COST
+    )
+    sure = replace(by_examples, catalogue_band=Band.ANSWER)
+    assert read_turn("parken-beschicker", Facet.COST, True, sure) == Reading(
+        Move.NEW_TOPIC, "parken-soziale-dienste", Facet.COST
+    )
+    # After "Meinen Sie …?", the same: which of those, not a service of the examples' choosing.
+    assert read_turn(None, Facet.COST, True, by_examples, offered=True).move is Move.ASK_WHICH
+    # Without example questions there is no second band: the band itself decides.
+    assert result(Band.ANSWER).band_by_catalogue is Band.ANSWER
