@@ -23,7 +23,7 @@ from knowledge_index.calibration import cross_scored, out_of_scope_questions, sc
 from knowledge_index.chunking import chunk_documents
 from knowledge_index.dense import EXACT_MAX, Encoder, VectorIndex, packaged_model_path
 from knowledge_index.documents import Document, SectionKind
-from knowledge_index.errors import BuildError, SourceError
+from knowledge_index.errors import BuildError, SourceError, json_lines
 from knowledge_index.examples import ExampleIndex, ExampleQuestion, example_files, load_examples
 from knowledge_index.expansion import looks_english
 from knowledge_index.offices import load_offices, save_offices
@@ -206,13 +206,7 @@ def load_questions(path: Path) -> list[dict[str, object]]:
     service and are the topic memory's to answer, not the search's.
     """
     questions = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SourceError(path, f"line {number} is not JSON: {exc.msg}") from exc
+    for number, item in json_lines(path):
         if isinstance(item, dict) and isinstance(item.get("turns"), list):
             items = [
                 {"query": turn.get("text"), "expected": turn.get("expected", [])}

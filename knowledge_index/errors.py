@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 class SourceError(ValueError):
@@ -17,3 +20,14 @@ class SourceError(ValueError):
 
 class BuildError(RuntimeError):
     """Building the index failed; the previous index stays in place."""
+
+
+def json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, value) of each non-empty line of a JSONL file; bad JSON names its line."""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SourceError(path, f"line {number} is not JSON: {exc.msg}") from exc

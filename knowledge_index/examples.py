@@ -12,7 +12,6 @@ several catalogues.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from knowledge_index import lexical
-from knowledge_index.errors import SourceError
+from knowledge_index.errors import SourceError, json_lines
 
 KINDS = frozenset({"situation", "question", "keywords", "english"})
 MAX_TEXT_CHARS = 1000
@@ -48,13 +47,7 @@ def load_examples(folder: Path | None, services: set[str]) -> list[ExampleQuesti
     """The examples of `folder` for the given services, checked line by line."""
     examples = []
     for path in example_files(folder):
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SourceError(path, f"line {number} is not JSON: {exc.msg}") from exc
+        for number, item in json_lines(path):
             if not isinstance(item, dict):
                 raise SourceError(path, f"line {number} is not an object")
             for key in ("service", "text"):

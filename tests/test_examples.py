@@ -69,6 +69,18 @@ def _lines(writer: dict[str, list[str]]) -> list[object]:
     return [{"service": s, "kind": "situation", "text": t} for s, ts in writer.items() for t in ts]
 
 
+def _articles_and_two_writers(tmp_path: Path) -> tuple[Path, Path]:
+    """Four real articles and a folder of both writers' examples for them."""
+    source = tmp_path / "articles"
+    source.mkdir()
+    for name in ARTICLES:
+        shutil.copy(ROOT / "data" / "knowledge" / f"{name}.md", source)
+    folder = tmp_path / "examples"
+    _write(folder, "writer-a.jsonl", _lines(WRITER_A))
+    _write(folder, "writer-b.jsonl", _lines(WRITER_B))
+    return source, folder
+
+
 def test_examples_are_read_per_writer_and_only_for_the_sources_services(tmp_path: Path) -> None:
     _write(tmp_path, "b.jsonl", _lines(WRITER_B))
     elsewhere = {"service": "not-in-this-city", "kind": "question", "text": "Wo ist das Rathaus?"}
@@ -156,13 +168,7 @@ def test_the_weight_grid_covers_every_method_and_dead_methods_get_no_weight() ->
 def test_a_build_with_examples_finds_services_by_them_and_calibrates_on_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = tmp_path / "articles"
-    source.mkdir()
-    for name in ARTICLES:
-        shutil.copy(ROOT / "data" / "knowledge" / f"{name}.md", source)
-    folder = tmp_path / "examples"
-    _write(folder, "writer-a.jsonl", _lines(WRITER_A))
-    _write(folder, "writer-b.jsonl", _lines(WRITER_B))
+    source, folder = _articles_and_two_writers(tmp_path)
     # Four services have too few examples to calibrate on by the shipped minimum.
     monkeypatch.setattr(calibration, "MIN_CALIBRATION", 8)
     outside = ROOT / "data" / "bot" / "nlu_questions.yml"
@@ -183,13 +189,7 @@ def test_a_build_with_examples_finds_services_by_them_and_calibrates_on_them(
 
 
 def test_too_few_examples_leave_the_shipped_defaults(tmp_path: Path) -> None:
-    source = tmp_path / "articles"
-    source.mkdir()
-    for name in ARTICLES:
-        shutil.copy(ROOT / "data" / "knowledge" / f"{name}.md", source)
-    folder = tmp_path / "examples"
-    _write(folder, "writer-a.jsonl", _lines(WRITER_A))
-    _write(folder, "writer-b.jsonl", _lines(WRITER_B))
+    source, folder = _articles_and_two_writers(tmp_path)
     report = build(BuildOptions(source=source, models_dir=tmp_path / "models", finetune=False,
                                 examples=folder))  # fmt: skip
     assert report.examples == 16
