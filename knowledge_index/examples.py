@@ -105,11 +105,11 @@ class ExampleIndex:
         """The build's examples, or None when it has none (older builds, no examples)."""
         if not (folder / "examples.npz").exists():
             return None
-        arrays = np.load(folder / "examples.npz")
         words = lexical.load(folder / "exwords.pkl")
         assert isinstance(words, lexical.BM25Index)
-        return cls(arrays["owners"], arrays["vectors"], arrays["services"], words,
-                   int(arrays["documents"]))  # fmt: skip
+        with np.load(folder / "examples.npz") as arrays:
+            return cls(arrays["owners"], arrays["vectors"], arrays["services"], words,
+                       int(arrays["documents"]))  # fmt: skip
 
     def nearest(self, vector: NDArray[np.float32]) -> NDArray[np.float32]:
         """Per document: the cosine of its example nearest to the query (0 without any)."""
