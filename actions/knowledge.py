@@ -205,6 +205,7 @@ class CatalogueTurn:
             borrowed,
             bool(candidates),
             whole=lambda: index.search(self.text),
+            points_back=refers_back(self.text),
         )
         if (
             reading.move is Move.NEW_TOPIC

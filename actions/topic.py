@@ -106,6 +106,7 @@ def read_turn(
     borrowed_facet: Facet | None = None,
     offered: bool = False,
     whole: Callable[[], SearchResult] | None = None,
+    points_back: bool = False,
 ) -> Reading:
     """How to answer a message, given the topic, its facet and the search of its concern.
 
@@ -115,6 +116,7 @@ def read_turn(
     `offered` is whether the last answer offered services ("Meinen Sie …?").
     `whole` searches the whole message, called only when a thin remainder beside a facet
     is sure enough to leave the topic: it must then be sure of the whole message too.
+    `points_back` is whether the message points back at its subject ("das", "dafür").
     """
     if facet is not None and (not names_concern or result is None):
         return Reading(Move.FOLLOW_UP, topic, facet) if topic else Reading(Move.ASK_WHICH)
@@ -139,6 +141,11 @@ def read_turn(
                 return Reading(Move.FOLLOW_UP, topic, facet)
             if band is Band.ANSWER:
                 return Reading(Move.NEW_TOPIC, top, facet)
+            if points_back:
+                # "Kann ich das per E-Mail beantragen? Ich komme tagsüber schlecht weg": the
+                # catalogue merely suggests another service for the circumstances, and "das"
+                # is the topic: its facet, not choices.
+                return Reading(Move.FOLLOW_UP, topic, facet)
             return Reading(Move.CHOICES, facet=facet)
         if result.band is Band.ANSWER:
             if stays:

@@ -152,3 +152,21 @@ def test_a_facet_question_leaves_its_topic_only_on_the_catalogue_s_own_certainty
     assert read_turn(None, Facet.COST, True, by_examples, offered=True).move is Move.ASK_WHICH
     # Without example questions there is no second band: the band itself decides.
     assert result(Band.ANSWER).band_by_catalogue is Band.ANSWER
+
+
+def test_a_facet_question_that_points_back_stays_unless_the_catalogue_is_sure() -> None:
+    # "Kann ich das per E-Mail beantragen? Ich komme tagsüber schlecht von der Arbeit weg":
+    # its circumstances suggest other services, but "das" is the topic.
+    circumstances = result(Band.SUGGEST, ("arbeitszeit", 0.5), ("haushalt", 0.2),
+                           query="Mail beantragen komme tagsüber schlecht Arbeit weg")  # fmt: skip
+    assert read_turn("haushalt", Facet.ONLINE, True, circumstances, points_back=True) == Reading(
+        Move.FOLLOW_UP, "haushalt", Facet.ONLINE
+    )
+    # Without the pointer back, another concern is likelier: choices, as before.
+    assert read_turn("haushalt", Facet.ONLINE, True, circumstances).move is Move.CHOICES
+    # Sure of another service, the pointer does not hold it: "Was brauche ich dafür?"
+    # after a new concern told in the same message.
+    sure = replace(circumstances, band=Band.ANSWER)
+    assert read_turn("haushalt", Facet.ONLINE, True, sure, points_back=True).move is (
+        Move.NEW_TOPIC
+    )
