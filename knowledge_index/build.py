@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from knowledge_index import lexical, store, translation
-from knowledge_index.calibration import cross_scored, out_of_scope_questions, scored_without_service
+from knowledge_index.calibration import cross_scored, out_of_scope_questions, scored_questions
 from knowledge_index.chunking import chunk_documents
 from knowledge_index.dense import EXACT_MAX, Encoder, VectorIndex, packaged_model_path
 from knowledge_index.documents import Document, SectionKind
@@ -272,7 +272,7 @@ def fit_params(
             index.examples = ExampleIndex.load(index_dir)
             index.clear_recent()
             outside = out_of_scope_questions(options.unanswerable)
-            fitting += scored_without_service(index, outside)
+            fitting += scored_questions(index, [(q, set()) for q in outside])
             writers = len({e.group for e in examples})
             sources.append(
                 f"{len(examples)} example questions of {writers} writers, each against the "

@@ -53,14 +53,7 @@ def cross_scored(
         )
         index.clear_recent()
         asked = [e for e in examples if e.group == group]
-        for start in range(0, len(asked), PRIMED):
-            index.prime([e.text for e in asked[start : start + PRIMED]])
-            for example in asked[start : start + PRIMED]:
-                scored.append(
-                    Example(scores=index.doc_scores(example.text),
-                            expected={position[example.service]},
-                            english=looks_english(example.text))
-                )  # fmt: skip
+        scored += scored_questions(index, [(e.text, {position[e.service]}) for e in asked])
     return scored
 
 
@@ -82,12 +75,14 @@ def out_of_scope_questions(path: Path | None) -> list[str]:
     return questions
 
 
-def scored_without_service(index: KnowledgeIndex, questions: list[str]) -> list[Example]:
+def scored_questions(index: KnowledgeIndex, questions: list[tuple[str, set[int]]]) -> list[Example]:
+    """(text, right services' positions) pairs scored by every method, embedded in batches."""
     scored = []
     for start in range(0, len(questions), PRIMED):
-        index.prime(questions[start : start + PRIMED])
+        batch = questions[start : start + PRIMED]
+        index.prime([text for text, _ in batch])
         scored += [
-            Example(scores=index.doc_scores(q), expected=set(), english=looks_english(q))
-            for q in questions[start : start + PRIMED]
+            Example(scores=index.doc_scores(text), expected=expected, english=looks_english(text))
+            for text, expected in batch
         ]
     return scored

@@ -82,7 +82,8 @@ def fuse(scores: dict[str, NDArray[np.float32]], weights: dict[str, float]) -> N
     return total
 
 
-def _top_margin(fused: NDArray[np.float32]) -> tuple[float, float, int]:
+def top_margin(fused: NDArray[np.float32]) -> tuple[float, float, int]:
+    """The top fused score, its margin over the runner-up, and the top service's position."""
     order = np.argsort(-fused)[:2]
     top = float(fused[order[0]])
     second = float(fused[order[1]]) if len(order) > 1 else 0.0
@@ -160,7 +161,7 @@ def _outcomes(examples: list[Example], params: Params) -> list[_Outcome]:
     outcomes = []
     for example in examples:
         fused = fuse(example.scores, params.weights)
-        top, margin, best = _top_margin(fused)
+        top, margin, best = top_margin(fused)
         top3 = {int(i) for i in np.argsort(-fused)[:3]}
         outcomes.append(
             _Outcome(params.confidence(top, margin), best in example.expected,
@@ -199,7 +200,7 @@ def fit_confidence(examples: list[Example], params: Params) -> Params:
 
     features, labels = [], []
     for example in examples:
-        top, margin, best = _top_margin(fuse(example.scores, params.weights))
+        top, margin, best = top_margin(fuse(example.scores, params.weights))
         features.append([top, margin])
         labels.append(int(best in example.expected))
     if len(set(labels)) == 2:
@@ -269,7 +270,7 @@ def cross_validate(examples: list[Example], folds: int = 5, seeds: int = 20) -> 
             for i in held:
                 example = examples[i]
                 fused = fuse(example.scores, params.weights)
-                top, margin, best = _top_margin(fused)
+                top, margin, best = top_margin(fused)
                 answer_threshold, _ = params.thresholds(example.english)
                 answers = params.confidence(top, margin) >= answer_threshold
                 if not example.expected:

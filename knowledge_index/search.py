@@ -23,7 +23,7 @@ from knowledge_index.examples import NEAREST, WORDS, ExampleIndex
 from knowledge_index.expansion import expand, looks_english
 from knowledge_index.facets import Facet, FacetPassage, passage_for
 from knowledge_index.offices import OfficeDirectory, load_saved_offices
-from knowledge_index.params import METHODS, Params, default_params, fuse
+from knowledge_index.params import METHODS, Params, default_params, fuse, top_margin
 from knowledge_index.thesaurus import DEBIAN_FILE, expand_unknown
 from knowledge_index.translation import is_english_keywords, load_table, translate
 
@@ -242,22 +242,18 @@ class KnowledgeIndex:
             return SearchResult(query=query, band=Band.NONE, confidence=0.0)
         per_chunk = self.chunk_scores(text)
         chunk_fused = fuse(per_chunk, self.params.weights)
-        doc_fused = fuse(
-            {m: self._doc_level(m, per_chunk[m]) for m in METHODS}, self.params.weights
-        )
+        per_doc = {m: self._doc_level(m, per_chunk[m]) for m in METHODS}
+        doc_fused = fuse(per_doc, self.params.weights)
         ranked = np.argsort(-doc_fused)[:RANKED]
         order = ranked[:k]
         sentence = looks_english(text)
         english = self._is_english(text)
-        band, confidence = _band(doc_fused, self.params, sentence)
+        band, confidence, _ = _band(doc_fused, self.params, sentence)
         catalogue_band = None
         if self.catalogue_params is not None:
-            by_catalogue = fuse(
-                {m: self._doc_level(m, per_chunk[m]) for m in METHODS},
-                self.catalogue_params.weights,
-            )
-            catalogue_band, _ = _band(by_catalogue, self.catalogue_params, sentence)
-            if catalogue_band is Band.ANSWER and int(np.argmax(by_catalogue)) != order[0]:
+            by_catalogue = fuse(per_doc, self.catalogue_params.weights)
+            catalogue_band, _, best = _band(by_catalogue, self.catalogue_params, sentence)
+            if catalogue_band is Band.ANSWER and best != order[0]:
                 # Sure of another service than the one ranked first: not sure of that one.
                 catalogue_band = Band.SUGGEST
         wanted = wanted_section(text)
@@ -328,22 +324,21 @@ class KnowledgeIndex:
         return self.chunks[indexes[0]]
 
 
-def _band(fused: NDArray[np.float32], params: Params, sentence: bool) -> tuple[Band, float]:
-    """The band and confidence of fused service scores under `params`.
+def _band(fused: NDArray[np.float32], params: Params, sentence: bool) -> tuple[Band, float, int]:
+    """The band, confidence and top service's position of fused service scores under `params`.
 
     English sentences score lower than German ones of the same certainty: the words the
     dictionary leaves untranslated dilute them. A few English keywords, translated word
     for word, score as German keywords do and keep the German thresholds.
     """
-    top2 = np.sort(fused)[-2:][::-1] if len(fused) > 1 else np.r_[fused, 0.0]
-    top, second = float(top2[0]), float(top2[1])
-    confidence = params.confidence(top, top - second)
+    top, margin, best = top_margin(fused)
+    confidence = params.confidence(top, margin)
     answer_threshold, suggest_threshold = params.thresholds(sentence)
     if confidence >= answer_threshold:
-        return Band.ANSWER, confidence
+        return Band.ANSWER, confidence, best
     if confidence >= suggest_threshold:
-        return Band.SUGGEST, confidence
-    return Band.NONE, confidence
+        return Band.SUGGEST, confidence, best
+    return Band.NONE, confidence, best
 
 
 def _load_documents(path: Path) -> list[Document]:
