@@ -23,6 +23,7 @@ from actions.handover import offer_handover, queue_for_article
 from actions.knowledge_answers import (
     Reply,
     choices,
+    facet_across,
     facet_reply,
     facets_of,
     overview,
@@ -42,6 +43,7 @@ from actions.topic import (
 )
 from handover.agents.service_hours import BERLIN, ServiceHours
 from handover.settings import get_settings
+from knowledge_index.documents import Document
 from knowledge_index.facets import Facet, concern_of, facet_of, is_elliptical, refers_back
 from knowledge_index.office_answers import describe, describe_list
 from knowledge_index.offices import Office
@@ -232,15 +234,17 @@ class CatalogueTurn:
         if reading.move in (Move.FOLLOW_UP, Move.NEW_TOPIC):
             return self.answer(reading, query=self.text)
         if reading.move is Move.ASK_WHICH:
-            # After "Meinen Sie …?", "Was kostet das?" asks about one of those: which one?
-            offered = [
-                (document.title, document.id)
-                for doc_id in candidates
-                if (document := index.document(doc_id)) is not None
-            ]
-            reply = (
-                choices(offered, self.english, facet) if offered else which_service(self.english)
-            )
+            # After "Meinen Sie …?", "Was kostet das?" asks about one of those: the facet of
+            # each, side by side; before any choices, which service she means.
+            offered = [d for doc_id in candidates if (d := index.document(doc_id)) is not None]
+            if offered and facet is not None:
+                reply = facet_across(
+                    [(d, self.facet_answer(d, facet, self.text)[0]) for d in offered],
+                    facet,
+                    self.english,
+                )
+            else:
+                reply = which_service(self.english)
             _say(self.dispatcher, reply)
             return [SlotSet("knowledge_miss", False)]
         if reading.move is Move.CHOICES and result is not None:
@@ -315,20 +319,19 @@ class CatalogueTurn:
         assert index is not None and reading.doc_id is not None
         document = index.document(reading.doc_id)
         assert document is not None
-        offices = _service_offices(document.id, query)
         facet = reading.facet
         if facet is not None:
-            passage = index.facet_passage(document.id, facet, query)
-            listed = describe_list(offices, english=self.english) if offices else ""
-            reply = facet_reply(document, facet, passage, self.english, listed)
+            reply, offices = self.facet_answer(document, facet, query)
             _say(self.dispatcher, reply)
             ask_feedback(self.dispatcher, self.english)
         elif reading.move is Move.FOLLOW_UP:
+            offices = _service_offices(document.id, query)
             hit = index.hit_for(document.id, query)
             assert hit is not None  # the index holds `document`
             _say(self.dispatcher, passage_reply(document.title, document.url, hit.passage.text))
             ask_feedback(self.dispatcher, self.english)
         else:
+            offices = _service_offices(document.id, query)
             _say(
                 self.dispatcher,
                 overview(document, facets_of(document, bool(offices)), self.english),
@@ -341,6 +344,17 @@ class CatalogueTurn:
             SlotSet(FACET_SLOT, facet.value if facet is not None else None),
             SlotSet(CANDIDATES_SLOT, None),
         ]
+
+    def facet_answer(
+        self, document: Document, facet: Facet, query: str
+    ) -> tuple[Reply, list[Office]]:
+        """One facet of `document`, and the offices that offer it (for the office slot)."""
+        index = catalogue.INDEX
+        assert index is not None
+        offices = _service_offices(document.id, query)
+        passage = index.facet_passage(document.id, facet, query)
+        listed = describe_list(offices, english=self.english) if offices else ""
+        return facet_reply(document, facet, passage, self.english, listed), offices
 
     def out_of_scope(self) -> list[dict[str, Any]]:
         """Not a miss: the bot understood the request, the city just does not do it."""

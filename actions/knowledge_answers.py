@@ -19,6 +19,8 @@ MAX_ANSWER_CHARS = 420
 # A passage that introduces a list may run this long to keep the list whole.
 LIST_ANSWER_CHARS = 2 * MAX_ANSWER_CHARS
 OVERVIEW_CHARS = 320
+# One service's part of a facet answered for each service offered.
+ACROSS_CHARS = 280
 # A summary of fewer words is a lead-in ("Antrag", "Neuantrag"), not what a service is.
 GIST_MIN_WORDS = 4
 SENTENCE_ENDS = (".", "!", "?", "…", ":", ")")
@@ -242,6 +244,42 @@ def choices(titles_and_ids: list[tuple[str, str]], english: bool, facet: Facet |
         {"title": title, "payload": doc_payload(doc_id, facet)} for title, doc_id in titles_and_ids
     ]
     return Reply(text=prompt, buttons=buttons)
+
+
+def _clip(text: str, limit: int) -> str:
+    """`text` cut at a line or sentence end before `limit` characters."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    end = max(cut.rfind("\n"), cut.rfind(". "))
+    return (cut[: end + 1] if end > limit // 3 else cut.rsplit(" ", 1)[0]).rstrip() + " …"
+
+
+def facet_across(
+    answers: list[tuple[Document, Reply]], facet: Facet, english: bool = False
+) -> Reply:
+    """One facet of each service offered with "Meinen Sie …?", side by side.
+
+    "Was kostet das?" after the choices asks about one of them without saying which; a
+    clerk answers "that depends: for A …, for B …" rather than asking again. Each service
+    keeps its link, and its button gives that service's whole answer and makes it the topic.
+    """
+    intro = (
+        "That depends on which of these services you mean:"
+        if english
+        else "Das hängt davon ab, welche dieser Dienstleistungen Sie meinen:"
+    )
+    parts = [intro]
+    links: list[dict[str, str]] = []
+    for document, reply in answers:
+        parts.append(_clip(reply.text.removesuffix(_SEE_LINK), ACROSS_CHARS))
+        links += service_link(document)
+    buttons = [
+        {"title": document.title, "payload": doc_payload(document.id, facet)}
+        for document, _ in answers
+    ]
+    prompt = "Which one is yours?" if english else "Welche davon meinen Sie?"
+    return Reply(text="\n\n".join(parts), links=links, buttons=buttons, prompt=prompt)
 
 
 def which_service(english: bool) -> Reply:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from actions.knowledge_answers import overview
+import json
+
+from actions.knowledge_answers import ACROSS_CHARS, Reply, facet_across, overview
 from knowledge_index.documents import Document, Section, SectionKind
 from knowledge_index.facets import Facet
 
@@ -30,3 +32,29 @@ def test_an_overview_says_what_the_service_is_not_its_bold_lead_in() -> None:
         sections=(Section("Kosten", "Ab 31,20 Euro", SectionKind.FEES),),
     )  # fmt: skip
     assert "Ab 31,20 Euro" in overview(bare, [Facet.COST]).text
+
+
+def test_a_facet_asked_after_the_choices_is_answered_for_each_service_offered() -> None:
+    # "Meinen Sie …?" offered two services; "Was kostet das?" gets both fees side by side,
+    # each with its link, and a button per service for its whole answer.
+    fees = [
+        "Kosten – Parkausweis für Anwohner:\n30,00 Euro im Jahr",
+        "Kosten – Baustellenzufahrt:\n" + "Die Gebühr richtet sich nach dem Aufwand. " * 20,
+    ]
+    documents = [
+        Document(id=str(n), title=text.split(":")[0][9:], url=f"{URL[:-7]}{n}")
+        for n, text in enumerate(fees)
+    ]
+    answers = [(d, Reply(text=text)) for d, text in zip(documents, fees, strict=True)]
+    reply = facet_across(answers, Facet.COST)
+    assert reply.text.startswith("Das hängt davon ab, welche dieser Dienstleistungen Sie meinen:")
+    assert "Parkausweis für Anwohner:\n30,00 Euro im Jahr" in reply.text
+    assert [link["url"] for link in reply.links] == [d.url for d in documents]
+    assert [b["title"] for b in reply.buttons] == [d.title for d in documents]
+    payload = json.loads(reply.buttons[1]["payload"].removeprefix("/ask_question"))
+    assert payload == {"knowledge_doc": "1", "knowledge_facet": "cost"}
+    # A long facet is cut, so three services stay readable side by side.
+    assert all(len(part) <= ACROSS_CHARS + 2 for part in reply.text.split("\n\n")[1:])
+    assert reply.text.endswith("nach dem Aufwand. …")
+    english = facet_across(answers, Facet.COST, english=True)
+    assert english.text.startswith("That depends on which of these services you mean:")

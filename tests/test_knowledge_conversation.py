@@ -111,6 +111,35 @@ async def test_a_follow_up_without_a_topic_gets_a_question_back_never_a_guess(ws
     await citizen.close()
 
 
+async def test_a_facet_asked_after_the_choices_is_answered_for_each_and_a_choice_sets_the_topic(
+    ws_url: str,
+) -> None:
+    citizen = await CitizenClient.open(ws_url)
+    await citizen.say("Ich habe Fragen zum Parken vor meiner Wohnung")
+    offer = await citizen.until(lambda f: bool(f.get("buttons")), 60)
+    assert offer["text"] == "Meinen Sie …?" and not offer.get("links"), offer
+    offered = [b["title"] for b in offer["buttons"]]
+    assert "Bewohnerparkausweis beantragen" in offered
+    # Which one she means is open: each fee with its service's link, no guess at one.
+    await citizen.say("Was kostet das?")
+    fees = await citizen.until(lambda f: bool(f.get("links")), 60)
+    assert fees["text"].startswith("Das hängt davon ab"), fees
+    assert "120,00 €" in fees["text"] and "240,00 €" in fees["text"]
+    assert [link["title"] for link in fees["links"]] == offered
+    pick = await citizen.until(lambda f: bool(f.get("buttons")), 60)
+    assert [b["title"] for b in pick["buttons"]] == offered
+    # Her choice answers that service's fee and makes it the topic of what follows.
+    resident = next(b for b in pick["buttons"] if b["title"] == "Bewohnerparkausweis beantragen")
+    await citizen.send({"type": "message", "client_id": "p1", "payload": resident["payload"]})
+    chosen = await citizen.until(lambda f: bool(f.get("links")), 60)
+    assert chosen["text"].startswith("Kosten – Bewohnerparkausweis") and len(chosen["links"]) == 1
+    await citizen.until(lambda f: f.get("text") == "Hat Ihnen das geholfen?", 60)
+    await citizen.say("Welche Unterlagen brauche ich?")
+    documents = await citizen.until(lambda f: bool(f.get("links")), 60)
+    assert documents["links"][0]["url"].endswith("/bewohnerparkausweis"), documents
+    await citizen.close()
+
+
 async def test_a_greeting_inside_a_concern_does_not_win_over_it(ws_url: str) -> None:
     citizen = await CitizenClient.open(ws_url)
     await citizen.say("Servus, ich bin gerade umgezogen und muss mich jetzt anmelden")
