@@ -40,6 +40,7 @@ from actions.topic import (
     Move,
     Reading,
     read_turn,
+    turns_away,
 )
 from handover.agents.service_hours import BERLIN, ServiceHours
 from handover.settings import get_settings
@@ -190,17 +191,20 @@ class CatalogueTurn:
             if chosen is not None:
                 return self.answer(Reading(Move.NEW_TOPIC, chosen, facet), self.text)
         concern = concern_of(self.text)
+        # "Außerdem möchte ich …", "Und wie sieht es mit einem Taxi aus, was kostet …?": a
+        # new matter, read as a first question; the topic stays in memory until it is answered.
+        topic = None if self.topic and turns_away(self.text, concern) else self.topic
         borrowed = (
             _facet(self.tracker.get_slot(FACET_SLOT))
-            if self.topic and is_elliptical(self.text)
+            if topic and is_elliptical(self.text)
             else None
         )
         # Against a topic, only the words beyond the facet can name another service.
-        query = concern if facet is not None and self.topic else self.text
+        query = concern if facet is not None and topic else self.text
         result = index.search(query) if concern else None
         self.english = self.english or bool(result and result.english)
         reading = read_turn(
-            self.topic,
+            topic,
             facet,
             bool(concern),
             result,
@@ -291,6 +295,14 @@ class CatalogueTurn:
             named = [last] if last is not None else topic_offices[:1]
         if not named:
             return None
+        result = catalogue.INDEX.search(self.text)
+        top = result.hits[0] if result.band is Band.ANSWER and result.hits else None
+        offered = top is not None and any(top.doc_id in office.services for office in named)
+        if top is not None and not offered and len(self.text.split()) > FACET_FIRST_WORDS:
+            # "Ich hab mich schon im Bürgerbüro umgemeldet. Muss im Fahrzeugschein auch die
+            # neue Adresse stehen?": a story that passes an office asks about a service the
+            # office does not offer.
+            return None
         english = self.english or ask.english
         if len(named) > 3:
             heading = "These offices match:" if english else "Diese Stellen kommen infrage:"
@@ -302,14 +314,11 @@ class CatalogueTurn:
             SlotSet("knowledge_miss", False),
             SlotSet(OFFICE_SLOT, named[0].id),
         ]
-        # "Ich habe meinen Schlüssel verloren. Wo ist das Fundbüro?": the service it names too.
-        result = catalogue.INDEX.search(self.text)
-        offered = {service for office in named for service in office.services}
-        if result.band is Band.ANSWER and result.hits and result.hits[0].doc_id in offered:
-            hit = result.hits[0]
-            if hit.url:
-                links.insert(0, {"title": hit.title, "url": hit.url})
-            events += [SlotSet(TOPIC_SLOT, hit.doc_id), SlotSet(TOPIC_TITLE_SLOT, hit.title)]
+        if top is not None and offered:
+            # "Ich habe meinen Schlüssel verloren. Wo ist das Fundbüro?": the service too.
+            if top.url:
+                links.insert(0, {"title": top.title, "url": top.url})
+            events += [SlotSet(TOPIC_SLOT, top.doc_id), SlotSet(TOPIC_TITLE_SLOT, top.title)]
         _say(self.dispatcher, Reply(text=text, links=links))
         return events
 
@@ -323,7 +332,11 @@ class CatalogueTurn:
         if facet is not None:
             reply, offices = self.facet_answer(document, facet, query)
             _say(self.dispatcher, reply)
-            ask_feedback(self.dispatcher, self.english)
+            others = [(d.title, d.id) for i in reading.others if (d := index.document(i))]
+            if others:
+                _say(self.dispatcher, choices(others, self.english, facet, instead=True))
+            else:
+                ask_feedback(self.dispatcher, self.english)
         elif reading.move is Move.FOLLOW_UP:
             offices = _service_offices(document.id, query)
             hit = index.hit_for(document.id, query)

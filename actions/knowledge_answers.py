@@ -230,9 +230,23 @@ def facet_reply(
     return Reply(text=text, links=links)
 
 
-def choices(titles_and_ids: list[tuple[str, str]], english: bool, facet: Facet | None) -> Reply:
-    """ "Meinen Sie …?" with the candidates as buttons (the facet asked travels along)."""
-    if facet is None:
+def choices(
+    titles_and_ids: list[tuple[str, str]],
+    english: bool,
+    facet: Facet | None,
+    instead: bool = False,
+) -> Reply:
+    """ "Meinen Sie …?" with the candidates as buttons (the facet asked travels along).
+
+    `instead`: offered beside an answer about the topic, as what the question may mean.
+    """
+    if instead:
+        prompt = (
+            "Or is your question about one of these?"
+            if english
+            else "Oder ist Ihre Frage zu einer dieser Dienstleistungen?"
+        )
+    elif facet is None:
         prompt = "Did you mean one of these?" if english else "Meinen Sie …?"
     else:
         prompt = (

@@ -39,9 +39,23 @@ CHOICES = 3
 # Beside a facet, a remainder of this many content words or fewer ("wohn Haidhausen",
 # "reich … ein") is circumstance, not another concern, unless the catalogue is sure of one.
 THIN_CONCERN_WORDS = 2
+# After "Außerdem …", this many content words name a new matter ("Taxi Genehmigung"); one
+# is what a follow-up's "wie sieht es … aus" or "für Kinder" leaves.
+AWAY_CONCERN_WORDS = 2
 
 # An English question's remainder discounts English function words too ("one", "whole").
 STOP_WITH_ENGLISH = frozenset(STOP | STOP_WORDS)
+
+# A message that opens with one of these turns to another matter ("Außerdem …", "Noch was
+# anderes: …", "Und wie sieht es mit einem Taxi aus?"): what it names is not the topic.
+_ANOTHER_MATTER = re.compile(
+    r"^\W*(?:und\s+|also\s+|ach\s+ja,?\s+)?(?:außerdem|ausserdem|übrigens|zudem|"
+    r"noch\s+(?:et)?was(?:\s+anderes)?|noch\s+eine\s+(?:andere\s+)?frage|eine\s+andere\s+frage|"
+    r"wie\s+(?:sieht|ist)\s+es\s+(?:mit|bei)|was\s+ist\s+(?:mit|bei)|"
+    r"wenn\s+ich\s+schon\s+dabei\s+bin|"
+    r"by\s+the\s+way|another\s+question|one\s+more\s+thing|also,|what\s+about|how\s+about)\b",
+    re.IGNORECASE,
+)
 
 TOPIC_SLOT = "knowledge_topic"
 TOPIC_TITLE_SLOT = "knowledge_topic_title"
@@ -64,6 +78,8 @@ class Reading:
     move: Move
     doc_id: str | None = None
     facet: Facet | None = None
+    # Services the message may mean instead of the topic, offered beside its answer.
+    others: tuple[str, ...] = ()
 
 
 def _thin(result: SearchResult) -> bool:
@@ -75,6 +91,16 @@ def _thin(result: SearchResult) -> bool:
     stop = STOP_WITH_ENGLISH if result.english else STOP
     words = [w for w in re.findall(r"\w+", result.query) if fold(w) not in stop]
     return len(words) <= THIN_CONCERN_WORDS
+
+
+def turns_away(text: str, concern: str) -> bool:
+    """Whether a message turns to another matter and names it: read without the topic.
+
+    "Und wie sieht es mit einem Taxi aus, was kostet da die Genehmigung?" asks the fee of
+    something new; "Außerdem: was kostet das?" still asks about the topic.
+    """
+    words = [w for w in re.findall(r"\w+", concern) if fold(w) not in STOP_WITH_ENGLISH]
+    return bool(_ANOTHER_MATTER.match(text)) and len(words) >= AWAY_CONCERN_WORDS
 
 
 def _names_surely(whole: Callable[[], SearchResult] | None, doc_id: str) -> bool:
@@ -146,7 +172,11 @@ def read_turn(
                 # catalogue merely suggests another service for the circumstances, and "das"
                 # is the topic: its facet, not choices.
                 return Reading(Move.FOLLOW_UP, topic, facet)
-            return Reading(Move.CHOICES, facet=facet)
+            # "Reichen die Geburtsurkunden der Kinder als Nachweis?": the catalogue merely
+            # suggests other services for the rest. The topic's facet, never another's, and
+            # those services to choose instead.
+            others = tuple(hit.doc_id for hit in result.hits[:CHOICES] if hit.doc_id != topic)
+            return Reading(Move.FOLLOW_UP, topic, facet, others[: CHOICES - 1])
         if result.band is Band.ANSWER:
             if stays:
                 return Reading(Move.FOLLOW_UP, topic, None)

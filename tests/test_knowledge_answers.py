@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from actions.knowledge_answers import ACROSS_CHARS, Reply, facet_across, overview
+from actions.knowledge_answers import ACROSS_CHARS, Reply, choices, facet_across, overview
 from knowledge_index.documents import Document, Section, SectionKind
 from knowledge_index.facets import Facet
 
@@ -58,3 +58,12 @@ def test_a_facet_asked_after_the_choices_is_answered_for_each_service_offered() 
     assert reply.text.endswith("nach dem Aufwand. …")
     english = facet_across(answers, Facet.COST, english=True)
     assert english.text.startswith("That depends on which of these services you mean:")
+
+
+def test_services_offered_beside_a_topic_s_answer_are_offered_as_what_she_may_mean() -> None:
+    offered = choices([("Geburtsurkunde", "g1")], False, Facet.DOCUMENTS, instead=True)
+    assert offered.text == "Oder ist Ihre Frage zu einer dieser Dienstleistungen?"
+    payload = json.loads(offered.buttons[0]["payload"].removeprefix("/ask_question"))
+    assert payload == {"knowledge_doc": "g1", "knowledge_facet": "documents"}
+    english = choices([("Birth certificate", "g1")], True, Facet.DOCUMENTS, instead=True)
+    assert english.text == "Or is your question about one of these?"

@@ -140,6 +140,20 @@ async def test_a_facet_asked_after_the_choices_is_answered_for_each_and_a_choice
     await citizen.close()
 
 
+async def test_a_story_that_passes_an_office_is_answered_with_its_service(ws_url: str) -> None:
+    # The Bürgerbüro is named, but it does not re-register cars; a short "Wo ist das
+    # Bürgerbüro?" is still an office question (the Musterstadt conversations).
+    citizen = await CitizenClient.open(ws_url)
+    await citizen.say(
+        "Ich habe das Auto von meinem Nachbarn gekauft und war heute schon im Bürgerbüro. "
+        "Wo melde ich das Auto jetzt auf mich um?"
+    )
+    answer = await citizen.until(lambda f: bool(f.get("links")), 60)
+    assert answer["links"][0]["url"].endswith("/kfz-umschreibung-halterwechsel"), answer
+    assert not answer["text"].startswith("Bürgerbüro")
+    await citizen.close()
+
+
 async def test_a_greeting_inside_a_concern_does_not_win_over_it(ws_url: str) -> None:
     citizen = await CitizenClient.open(ws_url)
     await citizen.say("Servus, ich bin gerade umgezogen und muss mich jetzt anmelden")

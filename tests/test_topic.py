@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from actions.topic import Move, Reading, read_turn
+import pytest
+
+from actions.topic import Move, Reading, read_turn, turns_away
 from knowledge_index.documents import Chunk, SectionKind
-from knowledge_index.facets import Facet
+from knowledge_index.facets import Facet, concern_of
 from knowledge_index.search import Band, Hit, SearchResult
 
 
@@ -44,8 +46,11 @@ def test_a_facet_question_that_fits_the_topic_about_as_well_stays_on_it() -> Non
 
 
 def test_a_facet_question_never_answers_for_a_doubtful_other_service() -> None:
+    # The topic's facet, and the service the rest may mean offered to choose instead.
     found = result(Band.SUGGEST, ("fqn", 0.6), ("fuehrerschein", 0.2))
-    assert read_turn("fuehrerschein", Facet.DOCUMENTS, True, found).move is Move.CHOICES
+    assert read_turn("fuehrerschein", Facet.DOCUMENTS, True, found) == Reading(
+        Move.FOLLOW_UP, "fuehrerschein", Facet.DOCUMENTS, ("fqn",)
+    )
     weak = result(Band.NONE, ("fqn", 0.2), ("fuehrerschein", 0.05))
     assert read_turn("fuehrerschein", Facet.DOCUMENTS, True, weak) == Reading(
         Move.FOLLOW_UP, "fuehrerschein", Facet.DOCUMENTS
@@ -112,7 +117,7 @@ def test_an_english_question_s_function_words_are_no_concern_of_their_own() -> N
         )
     # English function words do not thin a German remainder: "Name" is one in English.
     three = result(Band.SUGGEST, ("namensrecht", 0.5), query="Name Kind Geburtsurkunde")
-    assert read_turn("parkausweis", Facet.COST, True, three).move is Move.CHOICES
+    assert read_turn("parkausweis", Facet.COST, True, three).others == ("namensrecht",)
 
 
 def test_one_word_beside_a_facet_leaves_the_topic_only_if_the_whole_question_names_it() -> None:
@@ -139,7 +144,9 @@ def test_a_facet_question_leaves_its_topic_only_on_the_catalogue_s_own_certainty
                query="Parkerlaubnis eigentlich Markt"),
         catalogue_band=Band.SUGGEST,
     )  # fmt: skip
-    assert read_turn("parken-beschicker", Facet.COST, True, by_examples).move is Move.CHOICES
+    assert read_turn("parken-beschicker", Facet.COST, True, by_examples) == Reading(
+        Move.FOLLOW_UP, "parken-beschicker", Facet.COST, ("parken-soziale-dienste",)
+    )
     unknown = replace(by_examples, catalogue_band=Band.NONE)
     assert read_turn("parken-beschicker", Facet.COST, True, unknown) == Reading(
         Move.FOLLOW_UP, "parken-beschicker", Facet.COST
@@ -162,11 +169,32 @@ def test_a_facet_question_that_points_back_stays_unless_the_catalogue_is_sure() 
     assert read_turn("haushalt", Facet.ONLINE, True, circumstances, points_back=True) == Reading(
         Move.FOLLOW_UP, "haushalt", Facet.ONLINE
     )
-    # Without the pointer back, another concern is likelier: choices, as before.
-    assert read_turn("haushalt", Facet.ONLINE, True, circumstances).move is Move.CHOICES
+    # Without the pointer back, another concern is likelier: offered beside the answer.
+    assert read_turn("haushalt", Facet.ONLINE, True, circumstances).others == ("arbeitszeit",)
     # Sure of another service, the pointer does not hold it: "Was brauche ich dafür?"
     # after a new concern told in the same message.
     sure = replace(circumstances, band=Band.ANSWER)
     assert read_turn("haushalt", Facet.ONLINE, True, sure, points_back=True).move is (
         Move.NEW_TOPIC
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "away"),
+    [
+        ("Und wie sieht es mit einem Taxi aus, was kostet da die Genehmigung?", True),
+        ("Außerdem möchte ich mir eine eigene Repetierbüchse kaufen. Was brauche ich dafür?", True),
+        ("Und wenn ich schon dabei bin: Ich hab meinen Führerschein noch nicht abgeholt.", True),
+        ("Noch was anderes: kann man alte Jagdgewehre bei der Stadt abgeben?", True),
+        ("By the way, how do I register my dog?", True),
+        # A marker without a new matter beside the facet, or a matter without a marker.
+        ("Außerdem: was kostet das?", False),
+        ("Und wie sieht es mit den Kosten aus?", False),
+        ("Reichen die Geburtsurkunden der Kinder als Nachweis?", False),
+        ("Und beim Reisepass?", False),
+    ],
+)
+def test_a_message_that_turns_to_another_matter_is_read_without_the_topic(
+    text: str, away: bool
+) -> None:
+    assert turns_away(text, concern_of(text)) is away
