@@ -209,7 +209,7 @@ class CatalogueTurn:
             bool(concern),
             result,
             borrowed,
-            bool(candidates),
+            tuple(candidates),
             whole=lambda: index.search(self.text),
             points_back=refers_back(self.text),
         )

@@ -130,7 +130,7 @@ def read_turn(
     names_concern: bool,
     result: SearchResult | None,
     borrowed_facet: Facet | None = None,
-    offered: bool = False,
+    offered: tuple[str, ...] = (),
     whole: Callable[[], SearchResult] | None = None,
     points_back: bool = False,
 ) -> Reading:
@@ -139,7 +139,7 @@ def read_turn(
     `names_concern` is whether anything is left of the message once its facet words and
     filler are gone; `result` searches that remainder (None when nothing is left).
     `borrowed_facet` is the previous turn's facet, for an elliptical "Und beim …?".
-    `offered` is whether the last answer offered services ("Meinen Sie …?").
+    `offered` are the services the last answer offered ("Meinen Sie …?"), if it did.
     `whole` searches the whole message, called only when a thin remainder beside a facet
     is sure enough to leave the topic: it must then be sure of the whole message too.
     `points_back` is whether the message points back at its subject ("das", "dafür").
@@ -148,11 +148,16 @@ def read_turn(
         return Reading(Move.FOLLOW_UP, topic, facet) if topic else Reading(Move.ASK_WHICH)
     if result is None or not result.hits:
         return Reading(Move.FOLLOW_UP, topic, facet) if topic and facet else Reading(Move.NONE)
-    if not topic and facet is not None and offered and result.band_by_catalogue is not Band.ANSWER:
-        # After "Meinen Sie …?", "Was zahlt man für so eine Genehmigung?" asks about one of
-        # those: which one, not new choices or "no answer" for the few words beside the facet.
-        return Reading(Move.ASK_WHICH)
     top = result.hits[0].doc_id
+    if not topic and facet is not None and offered:
+        if result.band_by_catalogue is not Band.ANSWER:
+            # After "Meinen Sie …?", "Was zahlt man für so eine Genehmigung?" asks about one
+            # of those: which one, not new choices or "no answer" for its few words.
+            return Reading(Move.ASK_WHICH)
+        if top in offered:
+            # "Geht die Abmeldung damit übers Netz?": the catalogue's own text is sure of one
+            # of the services offered, though the examples leave it a choice.
+            return Reading(Move.NEW_TOPIC, top, facet)
     if topic:
         stays = _stays(result, topic)
         if facet is not None:

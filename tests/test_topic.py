@@ -75,21 +75,29 @@ def test_a_new_concern_without_a_topic_is_answered_or_offered() -> None:
     assert read_turn(None, None, True, result(Band.NONE, ("a", 0.1))).move is Move.NONE
 
 
+OFFERED = ("gewerbe-an", "gewerbe-ab", "gewerbe-um")
+
+
 def test_a_follow_up_after_choices_asks_which_of_them_unless_it_names_one_surely() -> None:
     # "Meinen Sie …?" offered services; "Was zahlt man für so eine Genehmigung?" is about
     # one of them, even though "Genehmigung" alone finds other services or nothing.
     for band in (Band.SUGGEST, Band.NONE):
         found = result(band, ("other", 0.4), ("another", 0.3))
-        assert read_turn(None, Facet.COST, True, found, offered=True).move is Move.ASK_WHICH
+        assert read_turn(None, Facet.COST, True, found, offered=OFFERED).move is Move.ASK_WHICH
         assert read_turn(None, Facet.COST, True, found).move is not Move.ASK_WHICH
     # So is a new concern told beside it with only "Meinen Sie …?" confidence ("Und wie sieht
     # es mit einem Taxi aus, was kostet da die Genehmigung?"): a follow-up is far likelier.
     taxi = result(Band.SUGGEST, ("taxi", 0.5), query="sieht es mit einem Taxi aus Genehmigung")
-    assert read_turn(None, Facet.COST, True, taxi, offered=True).move is Move.ASK_WHICH
+    assert read_turn(None, Facet.COST, True, taxi, offered=OFFERED).move is Move.ASK_WHICH
     sure = result(Band.ANSWER, ("reisepass", 0.9), ("ausweis", 0.3))
-    assert read_turn(None, Facet.COST, True, sure, offered=True) == Reading(
+    assert read_turn(None, Facet.COST, True, sure, offered=OFFERED) == Reading(
         Move.NEW_TOPIC, "reisepass", Facet.COST
     )
+    # Sure by the catalogue's own text, a choice by the examples: one of those offered is
+    # taken ("Geht die Abmeldung damit übers Netz?"), another is offered anew.
+    for top, move in (("gewerbe-ab", Move.NEW_TOPIC), ("reisepass", Move.CHOICES)):
+        found = replace(result(Band.SUGGEST, (top, 0.5)), catalogue_band=Band.ANSWER)
+        assert read_turn(None, Facet.ONLINE, True, found, offered=OFFERED).move is move
 
 
 def test_a_few_words_of_circumstance_beside_a_facet_do_not_leave_the_topic() -> None:
@@ -156,7 +164,7 @@ def test_a_facet_question_leaves_its_topic_only_on_the_catalogue_s_own_certainty
         Move.NEW_TOPIC, "parken-soziale-dienste", Facet.COST
     )
     # After "Meinen Sie …?", the same: which of those, not a service of the examples' choosing.
-    assert read_turn(None, Facet.COST, True, by_examples, offered=True).move is Move.ASK_WHICH
+    assert read_turn(None, Facet.COST, True, by_examples, offered=OFFERED).move is Move.ASK_WHICH
     # Without example questions there is no second band: the band itself decides.
     assert result(Band.ANSWER).band_by_catalogue is Band.ANSWER
 
