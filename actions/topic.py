@@ -5,10 +5,14 @@ a service and kept through forms, small talk, out-of-scope turns, handovers and 
 A message is read against it:
 
 - a facet question that names nothing else ("Was kostet das?", "and do I need an
-  appointment?") is a follow-up on the topic; before any topic it gets a question back;
+  appointment?") is a follow-up on the topic; before any topic it gets a question back,
+  and after "Meinen Sie …?" the facet of each service offered;
 - a message whose concern the catalogue places clearly on another service ("Und beim
   Reisepass?") switches the topic; an elliptical one borrows the previous facet;
-- otherwise the topic stays, and a facet question never answers for another service.
+- a message that turns to another matter ("Außerdem …", "Und wie sieht es mit … aus?") is
+  read as if there were no topic;
+- otherwise the topic stays, and a facet question never answers for another service (those
+  the rest of it may mean are offered beside the topic's answer).
 
 A facet question leaves its topic (or the services just offered) only when the catalogue's
 own text is sure of another service (`SearchResult.band_by_catalogue`): a few words beside a
@@ -53,7 +57,7 @@ _ANOTHER_MATTER = re.compile(
     r"noch\s+(?:et)?was(?:\s+anderes)?|noch\s+eine\s+(?:andere\s+)?frage|eine\s+andere\s+frage|"
     r"wie\s+(?:sieht|ist)\s+es\s+(?:mit|bei)|was\s+ist\s+(?:mit|bei)|"
     r"wenn\s+ich\s+schon\s+dabei\s+bin|"
-    r"by\s+the\s+way|another\s+question|one\s+more\s+thing|also,|what\s+about|how\s+about)\b",
+    r"by\s+the\s+way|another\s+question|one\s+more\s+thing|what\s+about|how\s+about)\b",
     re.IGNORECASE,
 )
 
@@ -69,7 +73,7 @@ class Move(StrEnum):
     FOLLOW_UP = "follow_up"  # answer `facet` (or the best passage) of the topic
     NEW_TOPIC = "new_topic"  # answer the search's top service
     CHOICES = "choices"  # offer the top services
-    ASK_WHICH = "ask_which"  # a follow-up with no topic yet: ask which service
+    ASK_WHICH = "ask_which"  # a follow-up with no topic: each offered service's facet, or ask
     NONE = "none"  # nothing fits
 
 
@@ -152,7 +156,7 @@ def read_turn(
     if not topic and facet is not None and offered:
         if result.band_by_catalogue is not Band.ANSWER:
             # After "Meinen Sie …?", "Was zahlt man für so eine Genehmigung?" asks about one
-            # of those: which one, not new choices or "no answer" for its few words.
+            # of those: the facet of each, not new choices or "no answer" for its few words.
             return Reading(Move.ASK_WHICH)
         if top in offered:
             # "Geht die Abmeldung damit übers Netz?": the catalogue's own text is sure of one
