@@ -10,6 +10,7 @@ index is logged by actions/catalogue.py and every question then gets the honest 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -130,6 +131,13 @@ def _service_offices(doc_id: str, query: str) -> list[Office]:
     return sorted(offices.offices_for(doc_id), key=lambda office: -score.get(office.id, 0.0))
 
 
+def _documents(ids: Iterable[str]) -> list[Document]:
+    """The documents of `ids` the index holds, in order (slots may name stale ids)."""
+    index = catalogue.INDEX
+    assert index is not None
+    return [document for doc_id in ids if (document := index.document(doc_id)) is not None]
+
+
 def _named_offices(found: list[tuple[Office, float]]) -> list[Office]:
     """The offices a question names: the best match and those about as good (six Bürgerbüros)."""
     if not found:
@@ -240,13 +248,13 @@ class CatalogueTurn:
         if reading.move is Move.ASK_WHICH:
             # After "Meinen Sie …?", "Was kostet das?" asks about one of those: the facet of
             # each, side by side; before any choices, which service she means.
-            offered = [d for doc_id in candidates if (d := index.document(doc_id)) is not None]
+            offered = _documents(candidates)
             if offered and facet is not None:
-                reply = facet_across(
-                    [(d, self.facet_answer(d, facet, self.text)[0]) for d in offered],
-                    facet,
-                    self.english,
-                )
+                answers = [
+                    (d, self.facet_answer(d, facet, self.text, _service_offices(d.id, self.text)))
+                    for d in offered
+                ]
+                reply = facet_across(answers, facet, self.english)
             else:
                 reply = which_service(self.english)
             _say(self.dispatcher, reply)
@@ -328,23 +336,21 @@ class CatalogueTurn:
         assert index is not None and reading.doc_id is not None
         document = index.document(reading.doc_id)
         assert document is not None
+        offices = _service_offices(document.id, query)
         facet = reading.facet
         if facet is not None:
-            reply, offices = self.facet_answer(document, facet, query)
-            _say(self.dispatcher, reply)
-            others = [(d.title, d.id) for i in reading.others if (d := index.document(i))]
+            _say(self.dispatcher, self.facet_answer(document, facet, query, offices))
+            others = [(d.title, d.id) for d in _documents(reading.others)]
             if others:
                 _say(self.dispatcher, choices(others, self.english, facet, instead=True))
             else:
                 ask_feedback(self.dispatcher, self.english)
         elif reading.move is Move.FOLLOW_UP:
-            offices = _service_offices(document.id, query)
             hit = index.hit_for(document.id, query)
             assert hit is not None  # the index holds `document`
             _say(self.dispatcher, passage_reply(document.title, document.url, hit.passage.text))
             ask_feedback(self.dispatcher, self.english)
         else:
-            offices = _service_offices(document.id, query)
             _say(
                 self.dispatcher,
                 overview(document, facets_of(document, bool(offices)), self.english),
@@ -359,15 +365,14 @@ class CatalogueTurn:
         ]
 
     def facet_answer(
-        self, document: Document, facet: Facet, query: str
-    ) -> tuple[Reply, list[Office]]:
-        """One facet of `document`, and the offices that offer it (for the office slot)."""
+        self, document: Document, facet: Facet, query: str, offices: list[Office]
+    ) -> Reply:
+        """One facet of `document`; `offices` (those offering it) answer where to go."""
         index = catalogue.INDEX
         assert index is not None
-        offices = _service_offices(document.id, query)
         passage = index.facet_passage(document.id, facet, query)
         listed = describe_list(offices, english=self.english) if offices else ""
-        return facet_reply(document, facet, passage, self.english, listed), offices
+        return facet_reply(document, facet, passage, self.english, listed)
 
     def out_of_scope(self) -> list[dict[str, Any]]:
         """Not a miss: the bot understood the request, the city just does not do it."""

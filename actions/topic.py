@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -86,6 +87,10 @@ class Reading:
     others: tuple[str, ...] = ()
 
 
+def _content_words(text: str, stop: AbstractSet[str]) -> list[str]:
+    return [w for w in re.findall(r"\w+", text) if fold(w) not in stop]
+
+
 def _thin(result: SearchResult) -> bool:
     """Whether a facet question's remainder is only a word or two of circumstance.
 
@@ -93,8 +98,7 @@ def _thin(result: SearchResult) -> bool:
     one year cost me?" leaves "permit one year", as thin as the German "für ein Jahr".
     """
     stop = STOP_WITH_ENGLISH if result.english else STOP
-    words = [w for w in re.findall(r"\w+", result.query) if fold(w) not in stop]
-    return len(words) <= THIN_CONCERN_WORDS
+    return len(_content_words(result.query, stop)) <= THIN_CONCERN_WORDS
 
 
 def turns_away(text: str, concern: str) -> bool:
@@ -103,8 +107,8 @@ def turns_away(text: str, concern: str) -> bool:
     "Und wie sieht es mit einem Taxi aus, was kostet da die Genehmigung?" asks the fee of
     something new; "Außerdem: was kostet das?" still asks about the topic.
     """
-    words = [w for w in re.findall(r"\w+", concern) if fold(w) not in STOP_WITH_ENGLISH]
-    return bool(_ANOTHER_MATTER.match(text)) and len(words) >= AWAY_CONCERN_WORDS
+    named = _content_words(concern, STOP_WITH_ENGLISH)
+    return bool(_ANOTHER_MATTER.match(text)) and len(named) >= AWAY_CONCERN_WORDS
 
 
 def _names_surely(whole: Callable[[], SearchResult] | None, doc_id: str) -> bool:

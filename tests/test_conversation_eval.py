@@ -351,8 +351,9 @@ def test_the_munich_development_conversations_stay_above_their_measured_floor() 
         assert stack.gateway is not None
         ws_url = f"ws://127.0.0.1:{stack.gateway.port}/ws/chat"
         asyncio.run(warm_up(ws_url, stack.rasa.url))
-        # Three at a time: the same replies turn for turn as one at a time (compared), in a
-        # third of the time; most of a turn is the quiet period that ends it.
+        # Three at a time: the same figures, count for count, as one at a time on all four
+        # Munich sets (compared), in a third of the time; most of a turn is the quiet period
+        # that ends it.
         play = functools.partial(play_all, known=known, rasa_url=stack.rasa.url, concurrency=3)
         played = asyncio.run(play(ws_url, conversations))
         played_own = asyncio.run(play(ws_url, own))
