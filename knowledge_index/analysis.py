@@ -14,6 +14,7 @@ from functools import lru_cache
 import spacy
 from spacy.lang.de.stop_words import STOP_WORDS
 from spacy.language import Language
+from spacy.tokens import Doc
 
 _WORD = re.compile(r"[a-zäöüß0-9]+")
 _FOLD = str.maketrans({"ä": "a", "ö": "o", "ü": "u", "ß": "s"})
@@ -58,9 +59,24 @@ def lemmas(text: str) -> tuple[str, ...]:
     adds "anmelden"), since the catalogue names services by the joined verb.
     Cached: a query is analysed by two BM25 indexes (body and names) in a row.
     """
-    nlp = lemmatizer()
+    return _lemmas_of(lemmatizer()(text[:20_000]))
+
+
+def head_terms(words: Iterable[str]) -> dict[str, str | None]:
+    """Each word's first index term (`terms(word)[0]`, the same in every corpus), or None.
+
+    For many words at once (a dictionary's): spaCy's batched pipe is three times faster.
+    """
+    unique = list(dict.fromkeys(words))
+    heads: dict[str, str | None] = {}
+    for word, doc in zip(unique, lemmatizer().pipe(unique, batch_size=2000), strict=True):
+        found = _lemmas_of(doc)
+        heads[word] = stem(found[0]) if found else None
+    return heads
+
+
+def _lemmas_of(doc: Doc) -> tuple[str, ...]:
     out: list[str] = []
-    doc = nlp(text[:20_000])
     verbs: list[str] = []
     for i, token in enumerate(doc):
         if token.is_punct or token.is_space:

@@ -163,7 +163,7 @@ def _build_into(
     lexical_texts = [f"{c.title}. {c.text}" for c in chunks]
     body = lexical.BM25Index().fit(lexical_texts)
     lexical.save(body, staging / "bm25.pkl")
-    translation.save_table(staging / "english.json", translation.catalogue_table(body.uses))
+    translation.save_table(staging / "english.json", translation.catalogue_table(body.term_ids))
     lexical.save(lexical.CharNgramIndex().fit(lexical_texts), staging / "char.pkl")
     lexical.save(lexical.BM25Index().fit(names_of(documents)), staging / "title.pkl")
     (staging / "documents.json").write_text(

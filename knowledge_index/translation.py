@@ -16,8 +16,11 @@ import json
 import logging
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Container
+from functools import lru_cache
 from pathlib import Path
+
+from knowledge_index.analysis import head_terms
 
 logger = logging.getLogger(__name__)
 
@@ -77,20 +80,41 @@ def dictionary(path: Path = DEBIAN_FILE) -> dict[str, Counter[str]]:
     return dict(found)
 
 
-def catalogue_table(uses: Callable[[str], bool], path: Path = DEBIAN_FILE) -> dict[str, list[str]]:
+def catalogue_table(term_ids: Container[str], path: Path = DEBIAN_FILE) -> dict[str, list[str]]:
     """English word or phrase → the German words of its translations the catalogue uses.
 
-    Built with the index (parsing Ding and analysing its 290,000 German words takes about
-    ten seconds), so a search only looks words up.
+    A German word is used when its first index term is one of the catalogue's `term_ids`
+    (as `BM25Index.uses` decides). Built with the index, so a search only looks words up.
     """
-    entries = dictionary(path)
-    words = {word for counts in entries.values() for word in counts}
-    used = {word for word in words if uses(word)}
+    entries, heads = _analysed_dictionary(path, _stamp(path))
+    used = {word for word, head in heads.items() if head is not None and head in term_ids}
     table = {
         english: [word for word, _ in counts.most_common() if word in used]
         for english, counts in entries.items()
     }
     return {english: german for english, german in sorted(table.items()) if german}
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_size, status.st_mtime_ns
+
+
+@lru_cache(maxsize=2)
+def _analysed_dictionary(
+    path: Path, stamp: tuple[int, int] | None
+) -> tuple[dict[str, Counter[str]], dict[str, str | None]]:
+    """Ding's entries, and the index term each of their German words analyses to.
+
+    Parsing Ding and analysing its 290,000 German words takes about ten seconds and is
+    the same for every catalogue: a process that builds several indexes (the tests) does
+    it once. `stamp` (size, mtime) makes a changed file count as another.
+    """
+    entries = dictionary(path)
+    return entries, head_terms(word for counts in entries.values() for word in counts)
 
 
 def save_table(path: Path, table: dict[str, list[str]]) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from knowledge_index.analysis import head_terms
+from knowledge_index.lexical import BM25Index
 from knowledge_index.translation import (
     DEBIAN_FILE,
     catalogue_table,
@@ -16,10 +18,8 @@ from knowledge_index.translation import (
 
 CATALOGUE = {"aufenthaltserlaubnis", "erlaubnis", "genehmigung", "wohnsitz", "kennzeichen",
              "schweizer", "erstattung"}  # fmt: skip
-
-
-def used(word: str) -> bool:
-    return word.lower() in CATALOGUE
+# The catalogue's index terms, as its BM25 index has them.
+used = BM25Index().fit([" ".join(word.title() for word in sorted(CATALOGUE))]).term_ids
 
 
 @pytest.fixture
@@ -89,3 +89,16 @@ def test_the_debian_dictionary_is_read() -> None:
     entries = dictionary(DEBIAN_FILE)
     assert "Aufenthaltserlaubnis" in entries["residence permit"]
     assert "Führerschein" in entries["driving licence"]
+
+
+def test_a_dictionary_word_is_used_as_the_index_decides_it_for_that_word() -> None:
+    # The table is built from all Ding words at once (batched); each must come out as the
+    # index's own analysis of the word alone says (`BM25Index.uses`).
+    words = ["Kennzeichen", "Aufenthaltserlaubnisse", "erstatten", "Wohnsitzes", "E-Mail",
+             "Häuser", "und", "zurückgeben", "Anwohnerparkausweis", "ab"]  # fmt: skip
+    index = BM25Index().fit(["Das Kennzeichen, die E-Mail und das Haus zurückgeben. Wohnsitz"])
+    heads = head_terms(words)
+    for word in words:
+        analysed = index.analyse(word)
+        assert heads[word] == (analysed[0] if analysed else None), word
+        assert (heads[word] in index.term_ids) == index.uses(word), word
