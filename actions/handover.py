@@ -150,27 +150,6 @@ class ActionHandover(Action):  # type: ignore[misc]
         return hand_over(dispatcher, tracker, "citizen_request")
 
 
-class ActionOfferHandover(Action):  # type: ignore[misc]
-    """A complaint: apologise, and offer a person rather than pushing one."""
-
-    def name(self) -> str:
-        return "action_offer_handover"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        text = (
-            "I'm sorry that I couldn't help you so far. Would you like me to connect you with "
-            "a member of staff?"
-            if is_english(tracker)
-            else "Das tut mir leid – ich konnte Ihnen bisher nicht so helfen, wie Sie es "
-            "brauchen. Möchten Sie, dass ich Sie mit einer Mitarbeiterin oder einem "
-            "Mitarbeiter verbinde?"
-        )
-        queue = queue_for_article(tracker.get_slot(TOPIC_SLOT))
-        return offer_handover(dispatcher, tracker, text, "complaint", queue)
-
-
 class ActionDeclineHandover(Action):  # type: ignore[misc]
     def name(self) -> str:
         return "action_decline_handover"

@@ -49,7 +49,7 @@ from knowledge_index.documents import Document
 from knowledge_index.facets import Facet, concern_of, facet_of, is_elliptical, refers_back
 from knowledge_index.office_answers import describe, describe_list
 from knowledge_index.offices import Office
-from knowledge_index.search import Band
+from knowledge_index.search import Band, SearchResult
 
 logger = logging.getLogger(__name__)
 
@@ -198,29 +198,7 @@ class CatalogueTurn:
             chosen = self.chosen_from_context(candidates)
             if chosen is not None:
                 return self.answer(Reading(Move.NEW_TOPIC, chosen, facet), self.text)
-        concern = concern_of(self.text)
-        # "Außerdem möchte ich …", "Und wie sieht es mit einem Taxi aus, was kostet …?": a
-        # new matter, read as a first question; the topic stays in memory until it is answered.
-        topic = None if self.topic and turns_away(self.text, concern) else self.topic
-        borrowed = (
-            _facet(self.tracker.get_slot(FACET_SLOT))
-            if topic and is_elliptical(self.text)
-            else None
-        )
-        # Against a topic, only the words beyond the facet can name another service.
-        query = concern if facet is not None and topic else self.text
-        result = index.search(query) if concern else None
-        self.english = self.english or bool(result and result.english)
-        reading = read_turn(
-            topic,
-            facet,
-            bool(concern),
-            result,
-            borrowed,
-            tuple(candidates),
-            whole=lambda: index.search(self.text),
-            points_back=refers_back(self.text),
-        )
+        reading, result, concern = self.read(facet, candidates)
         if (
             reading.move is Move.NEW_TOPIC
             and self.intent not in SERVICE_INTENTS
@@ -267,6 +245,59 @@ class CatalogueTurn:
                 SlotSet(CANDIDATES_SLOT, [doc_id for _, doc_id in shown]),
             ]
         return self.no_answer()
+
+    def read(
+        self, facet: Facet | None, candidates: list[str]
+    ) -> tuple[Reading, SearchResult | None, str]:
+        """How the message reads against the topic; also its concern and that concern's search."""
+        index = catalogue.INDEX
+        assert index is not None
+        concern = concern_of(self.text)
+        # "Außerdem möchte ich …", "Und wie sieht es mit einem Taxi aus, was kostet …?": a
+        # new matter, read as a first question; the topic stays in memory until it is answered.
+        topic = None if self.topic and turns_away(self.text, concern) else self.topic
+        borrowed = (
+            _facet(self.tracker.get_slot(FACET_SLOT))
+            if topic and is_elliptical(self.text)
+            else None
+        )
+        # Against a topic, only the words beyond the facet can name another service.
+        query = concern if facet is not None and topic else self.text
+        result = index.search(query) if concern else None
+        self.english = self.english or bool(result and result.english)
+        reading = read_turn(
+            topic,
+            facet,
+            bool(concern),
+            result,
+            borrowed,
+            tuple(candidates),
+            whole=lambda: index.search(self.text),
+            points_back=refers_back(self.text),
+        )
+        return reading, result, concern
+
+    def facet_question(self) -> list[dict[str, Any]] | None:
+        """Answer a facet of the topic, or of a service just offered, if the message asks one.
+
+        For a message the classifier took for a complaint: "Was zahlt man da, er ist ja noch
+        minderjährig?" asks the fee as much as it sighs. Only a question counts ("Das dauert
+        ewig" is none), only about what the conversation is on, and no feedback question
+        follows (the caller offers a person). None when the message is no such question.
+        """
+        facet = facet_of(self.text)
+        if catalogue.INDEX is None or facet is None or "?" not in self.text:
+            return None
+        candidates = [str(c) for c in self.tracker.get_slot(CANDIDATES_SLOT) or []]
+        if not self.topic:
+            chosen = self.chosen_from_context(candidates) if candidates else None
+            if chosen is None:
+                return None
+            return self.answer(Reading(Move.NEW_TOPIC, chosen, facet), self.text, close=False)
+        reading, _, _ = self.read(facet, candidates)
+        if reading.move is not Move.FOLLOW_UP or reading.doc_id != self.topic:
+            return None
+        return self.answer(Reading(Move.FOLLOW_UP, self.topic, facet), self.text, close=False)
 
     def chosen_from_context(self, candidates: list[str]) -> str | None:
         """Which of the services offered with "Meinen Sie …?" a follow-up is about, if clear.
@@ -330,8 +361,12 @@ class CatalogueTurn:
         _say(self.dispatcher, Reply(text=text, links=links))
         return events
 
-    def answer(self, reading: Reading, query: str) -> list[dict[str, Any]]:
-        """Answer `reading.doc_id`: its facet, the passage for a topic question, or overview."""
+    def answer(self, reading: Reading, query: str, close: bool = True) -> list[dict[str, Any]]:
+        """Answer `reading.doc_id`: its facet, the passage for a topic question, or overview.
+
+        A facet's answer closes with the feedback question, or the services the message may
+        mean instead; not when `close` is false (the caller has its own question).
+        """
         index = catalogue.INDEX
         assert index is not None and reading.doc_id is not None
         document = index.document(reading.doc_id)
@@ -341,9 +376,9 @@ class CatalogueTurn:
         if facet is not None:
             _say(self.dispatcher, self.facet_answer(document, facet, query, offices))
             others = [(d.title, d.id) for d in _documents(reading.others)]
-            if others:
+            if close and others:
                 _say(self.dispatcher, choices(others, self.english, facet, instead=True))
-            else:
+            elif close:
                 ask_feedback(self.dispatcher, self.english)
         elif reading.move is Move.FOLLOW_UP:
             hit = index.hit_for(document.id, query)

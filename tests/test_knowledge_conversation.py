@@ -176,6 +176,28 @@ async def test_a_question_after_the_feedback_question_is_answered_not_thanked_fo
     await citizen.close()
 
 
+async def test_a_question_heard_as_a_complaint_gets_the_topic_s_answer_and_the_offer(
+    ws_url: str,
+) -> None:
+    # The classifier hears a complaint in "ich bin ja noch Student"; the citizen asks the fee.
+    citizen = await CitizenClient.open(ws_url)
+    await citizen.say("Ich brauche einen neuen Personalausweis")
+    await citizen.until(lambda f: f.get("text") == "Was möchten Sie dazu wissen?", 60)
+    await citizen.say("Was kostet das, ich bin ja noch Student?")
+    fees = await citizen.bot_reply(timeout=60)
+    assert fees["links"][0]["url"] == PERSO and "46,00 €" in fees["text"], fees
+    offer = await citizen.bot_reply()
+    assert offer["text"].startswith("Wenn Ihnen das nicht weiterhilft"), offer
+    assert [b["payload"] for b in offer["buttons"]] == ["/affirm", "/deny"]
+    await citizen.send({"type": "message", "client_id": "no-1", "payload": "/deny"})
+    await citizen.until(lambda f: "In Ordnung" in f.get("text", ""), 60)
+    # A complaint that asks nothing gets the apology, topic or not.
+    await citizen.say("Das hilft mir überhaupt nicht weiter")
+    apology = await citizen.bot_reply(timeout=60)
+    assert "tut mir leid" in apology["text"] and not apology.get("links"), apology
+    await citizen.close()
+
+
 async def test_an_english_follow_up_keeps_the_topic(ws_url: str) -> None:
     citizen = await CitizenClient.open(ws_url)
     await citizen.say("How do I register my new address?")
