@@ -46,7 +46,8 @@ PROCESSES := $(if $(REDIS_URL),,redis) rasa actions gateway
 export PYTHONPATH := $(CURDIR)
 export VENV BOT_VENV
 
-.PHONY: help run run-cluster test bench model knowledge venv lint clean nlu-eval conversation-eval cobrowse
+.PHONY: help run run-cluster test bench model knowledge venv lint clean nlu-eval conversation-eval cobrowse \
+	tools-run tools-test
 
 help:
 	@echo "make run    start the assistant (Redis, Rasa, actions, gateway) and print the demo URL"
@@ -125,8 +126,22 @@ knowledge: $(APP_STAMP)
 	@if [ -f $(MUNICH_DLDB) ]; then \
 		$(VENV)/bin/python -m knowledge_index build --source $(MUNICH_DLDB) > /dev/null; fi
 
-run: venv model knowledge cobrowse
+# Set-up runs SETUP_JOBS steps at a time (the environments, the Rasa model, the knowledge
+# indexes, the browser bundles): installing one environment waits mostly on downloads while
+# the other trains. Debian's packages come first, one at a time (dpkg takes one at a time).
+SETUP_JOBS ?= 4
+SETUP := $(MAKE) --no-print-directory -j$(SETUP_JOBS) --output-sync=line
+
+run: tools-run
+	@$(SETUP) venv model knowledge cobrowse
 	@$(VENV)/bin/python -m handover.ops.stack $(PROCESSES)
+
+tools-run:
+	$(call need,npm,npm)
+
+tools-test: tools-run
+	$(call need,chromium,chromium)
+	$(call need,nginx,nginx)
 
 # The multi-node layout (docs/operations.md): nginx, three gateways, two Rasa replicas,
 # two action servers, Redis with a replica and three sentinels.
@@ -186,9 +201,8 @@ $(SYNAPSE_STAMP):
 	$(SYNAPSE_VENV)/bin/python -m pip install --quiet 'matrix-synapse>=1.100'
 	touch $@
 
-test: venv model knowledge cobrowse $(AXE) $(OIDC_PROVIDER) $(SYNAPSE_STAMP)
-	$(call need,chromium,chromium)
-	$(call need,nginx,nginx)
+test: tools-test
+	@$(SETUP) venv model knowledge cobrowse $(AXE) $(OIDC_PROVIDER) $(SYNAPSE_STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: venv model
