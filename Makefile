@@ -223,6 +223,7 @@ conversation-eval: venv model knowledge
 
 lint: $(APP_STAMP)
 	$(VENV)/bin/ruff check handover actions knowledge_index bot tests benchmarks
+	$(VENV)/bin/ruff format --check handover actions knowledge_index bot tests benchmarks
 	$(VENV)/bin/mypy handover actions knowledge_index
 
 clean:

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     redis_max_connections: int = Field(64, description="Redis connections per process.")
     redis_sentinels: str = Field(
         "",
-        description="Sentinels that manage the Redis primary (\"host:port,host:port\"); set, "
+        description='Sentinels that manage the Redis primary ("host:port,host:port"); set, '
         "every process connects to the primary they name and follows a failover. Replaces "
         "REDIS_URL.",
     )
@@ -164,8 +164,7 @@ class Settings(BaseSettings):
     )
     address_conversation_limits: str = Field(
         "20/minute; 200/hour",
-        description="New conversations stored per client address (each is kept "
-        "RETENTION_DAYS).",
+        description="New conversations stored per client address (each is kept RETENTION_DAYS).",
     )
     address_message_limits: str = Field(
         "60/minute; 1500/hour",
@@ -296,13 +295,15 @@ class Settings(BaseSettings):
 
     # --- agent sign-in with the city's identity provider (docs/agent-sign-in.md) --
     oidc_issuer: str = Field(
-        "", description="OpenID provider (issuer URL, e.g. a Keycloak realm). Unset: local "
+        "",
+        description="OpenID provider (issuer URL, e.g. a Keycloak realm). Unset: local "
         "accounts only.",
     )
     oidc_client_id: str = Field("", description="The gateway's client id at the provider.")
     oidc_client_secret: str = Field("", description="The gateway's client secret.")
     oidc_redirect_url: str = Field(
-        "", description="Public URL of /api/agent/oidc/callback as registered at the provider. "
+        "",
+        description="Public URL of /api/agent/oidc/callback as registered at the provider. "
         "Unset: derived from the request (fine without a proxy).",
     )
     oidc_scopes: str = Field("openid profile email", description="Scopes the gateway asks for.")
@@ -312,18 +313,21 @@ class Settings(BaseSettings):
     oidc_username_claim: str = Field("preferred_username", description="Claim with the username.")
     oidc_name_claim: str = Field("name", description="Claim with the display name.")
     oidc_role_claim: str = Field(
-        "roles", description="Claim (dotted path, e.g. realm_access.roles) with the user's roles.",
+        "roles",
+        description="Claim (dotted path, e.g. realm_access.roles) with the user's roles.",
     )
     oidc_supervisor_roles: list[str] = Field(
         ["supervisor"], description="Role values that make a supervisor (JSON list)."
     )
     oidc_agent_roles: list[str] = Field(
-        ["agent"], description="Role values that let an agent in at all (JSON list; [] = anyone "
+        ["agent"],
+        description="Role values that let an agent in at all (JSON list; [] = anyone "
         "the provider signs in).",
     )
     oidc_skills_claim: str = Field("groups", description="Claim with the user's queues (skills).")
     oidc_skill_prefix: str = Field(
-        "", description="Only claim values with this prefix are skills, the prefix cut off "
+        "",
+        description="Only claim values with this prefix are skills, the prefix cut off "
         "(e.g. '/buergerservice/' for Keycloak group paths).",
     )
 
@@ -333,7 +337,8 @@ class Settings(BaseSettings):
         "", description="Telegram bot token from @BotFather. Unset: the Telegram channel is off."
     )
     telegram_webhook_secret: str = Field(
-        "", description="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token with every "
+        "",
+        description="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token with every "
         "update (set with `python -m handover.admin telegram-webhook`); 1-256 of A-Z a-z 0-9 _ -.",
     )
     telegram_api_url: str = Field(
@@ -353,14 +358,15 @@ class Settings(BaseSettings):
         "https://graph.facebook.com/v21.0", description="Base URL of the Graph API for WhatsApp."
     )
     whatsapp_template_name: str = Field(
-        "", description="Approved template agents may send outside WhatsApp's 24-hour "
-        "customer-service window (unset: none; the console says so)."
+        "",
+        description="Approved template agents may send outside WhatsApp's 24-hour "
+        "customer-service window (unset: none; the console says so).",
     )
     whatsapp_template_language: str = Field("de", description="The template's language code.")
     whatsapp_template_text: str = Field(
         "Wir haben eine Antwort auf Ihre Anfrage. Bitte schreiben Sie uns kurz, dann setzen wir "
-        "das Gespräch hier fort.", description="What the template says, as the transcript and "
-        "the agent show it."
+        "das Gespräch hier fort.",
+        description="What the template says, as the transcript and the agent show it.",
     )
     messenger_page_token: str = Field(
         "", description="Facebook page access token. Unset: Messenger is off."
@@ -375,8 +381,9 @@ class Settings(BaseSettings):
         "https://graph.facebook.com/v21.0", description="Base URL of the Graph API for Messenger."
     )
     email_address: str = Field(
-        "", description="The citizen service's chat mailbox, e.g. chat@musterstadt.example. "
-        "Unset: the e-mail channel is off."
+        "",
+        description="The citizen service's chat mailbox, e.g. chat@musterstadt.example. "
+        "Unset: the e-mail channel is off.",
     )
     email_display_name: str = Field("Bürgerservice", description="Sender name of replies.")
     email_listen_host: str = Field(
@@ -386,8 +393,9 @@ class Settings(BaseSettings):
         0, ge=0, description="Port of the SMTP listener (0: the e-mail channel is off)."
     )
     email_trusted_relays: str = Field(
-        "127.0.0.1/32,::1/128", description="Comma-separated networks of the mail servers "
-        "that may deliver to the listener (they check SPF and DKIM)."
+        "127.0.0.1/32,::1/128",
+        description="Comma-separated networks of the mail servers "
+        "that may deliver to the listener (they check SPF and DKIM).",
     )
     email_max_bytes: int = Field(
         262_144, gt=0, description="Largest incoming mail; larger ones are refused (552)."
@@ -405,12 +413,16 @@ class Settings(BaseSettings):
     )
     matrix_access_token: str = Field("", description="The bot account's access token.")
     channel_send_timeout_s: float = Field(
-        5.0, gt=0, description="How long one send to a messenger's API may take before it is "
-        "retried (the outbox keeps the reply)."
+        5.0,
+        gt=0,
+        description="How long one send to a messenger's API may take before it is "
+        "retried (the outbox keeps the reply).",
     )
     outbox_lease_s: float = Field(
-        10.0, gt=0, description="How long a replica sends a channel's outbox without renewing "
-        "its lease; another takes over after it (kill -9, network loss)."
+        10.0,
+        gt=0,
+        description="How long a replica sends a channel's outbox without renewing "
+        "its lease; another takes over after it (kill -9, network loss).",
     )
 
     # --- data protection ------------------------------------------------------
@@ -439,8 +451,7 @@ class Settings(BaseSettings):
     )
     audit_retention_days: int = Field(
         90,
-        description="Days the audit log (who read, exported or erased which conversation) "
-        "is kept.",
+        description="Days the audit log (who read, exported or erased which conversation) is kept.",
     )
     deletion_record_retention_days: int = Field(
         365, description="Days a deletion record (what was erased, when, by whom) is kept."

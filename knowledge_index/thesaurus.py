@@ -56,9 +56,7 @@ def synonym_sets(path: Path = DEBIAN_FILE) -> dict[str, tuple[str, ...]]:
     return {word: tuple(dict.fromkeys(found)) for word, found in sets.items()}
 
 
-def expand_unknown(
-    text: str, known: Callable[[str], bool], path: Path = DEBIAN_FILE
-) -> list[str]:
+def expand_unknown(text: str, known: Callable[[str], bool], path: Path = DEBIAN_FILE) -> list[str]:
     """Synonyms, known to the index, of the words of `text` that the index does not know."""
     sets = synonym_sets(path)
     if not sets:

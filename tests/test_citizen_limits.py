@@ -114,9 +114,7 @@ async def test_conversations_from_one_address_share_its_budget(
         await citizen.close()
 
 
-async def test_messages_from_one_address_share_its_budget(
-    limited: Service, redis: Redis
-) -> None:
+async def test_messages_from_one_address_share_its_budget(limited: Service, redis: Redis) -> None:
     """Two conversations, each within its own budget of 5, together over the address's 8."""
     one, two = await CitizenClient.open(ws(limited)), await CitizenClient.open(ws(limited))
     for i in range(5):
@@ -140,9 +138,7 @@ async def test_new_sockets_from_one_address_are_limited(limited: Service, redis:
         await socket.close()
 
 
-async def test_reconnects_to_one_conversation_are_limited(
-    limited: Service, redis: Redis
-) -> None:
+async def test_reconnects_to_one_conversation_are_limited(limited: Service, redis: Redis) -> None:
     first = await CitizenClient.open(ws(limited))
     await first.close()
     for _ in range(3):

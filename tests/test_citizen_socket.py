@@ -276,8 +276,14 @@ async def test_a_message_as_first_frame_starts_a_conversation_and_is_answered(
         ('{"type":"hello","token":"TOKEN","pad":"' + "x" * 5000 + '"}', "too_large"),
     ],
     ids=[
-        "after-string", "after-negative", "after-float", "after-bool", "after-huge",
-        "token-list", "not-json", "oversized",
+        "after-string",
+        "after-negative",
+        "after-float",
+        "after-bool",
+        "after-huge",
+        "token-list",
+        "not-json",
+        "oversized",
     ],
 )
 async def test_a_bad_hello_gets_an_error_and_a_new_empty_conversation(

@@ -25,8 +25,10 @@ BOT_TURN_S = 60.0
 
 def bot_says(pattern: str) -> object:
     """A predicate: a bot message whose text matches `pattern` (a regex)."""
-    return lambda f: f.get("type") == "message" and f.get("from") == "bot" and re.search(
-        pattern, f.get("text", "")
+    return lambda f: (
+        f.get("type") == "message"
+        and f.get("from") == "bot"
+        and re.search(pattern, f.get("text", ""))
     )
 
 
