@@ -209,15 +209,10 @@ class CatalogueTurn:
             # scope, small talk): a new service then needs the catalogue's own text to be
             # sure, not only citizens' example phrasings ("Ja bitte", "Rezept für …").
             reading = Reading(Move.CHOICES, facet=reading.facet)
-        # A facet question names something else when words beyond the facet are left that
-        # the catalogue knows nothing of, and it does not point back at the topic: "Was kostet
-        # ein Kasten Bier?", not "Wie teuer ist der für ein Jahr?".
-        unknown_rest = bool(concern) and (result is None or result.band_by_catalogue is Band.NONE)
-        names_other = unknown_rest and not refers_back(self.text)
         if self.intent == "out_of_scope" and not (
             reading.move in (Move.NEW_TOPIC, Move.ASK_WHICH)
             # "Und was kostet das?" follows the topic; "Was kostet ein Kasten Bier?" does not.
-            or (reading.move is Move.FOLLOW_UP and facet and not names_other)
+            or (reading.move is Move.FOLLOW_UP and facet and not self.names_other(concern, result))
         ):
             # The classifier took this for no matter of the city's, and the catalogue agrees.
             return self.out_of_scope()
@@ -277,6 +272,16 @@ class CatalogueTurn:
         )
         return reading, result, concern
 
+    def names_other(self, concern: str, result: SearchResult | None) -> bool:
+        """Whether a facet question names something the catalogue knows nothing of.
+
+        Words beyond the facet are left that the catalogue's own text does not know, and the
+        message does not point back at the topic: "Was kostet ein Kasten Bier?", not "Wie
+        teuer ist der für ein Jahr?".
+        """
+        unknown_rest = bool(concern) and (result is None or result.band_by_catalogue is Band.NONE)
+        return unknown_rest and not refers_back(self.text)
+
     def facet_question(self) -> list[dict[str, Any]] | None:
         """Answer a facet of the topic, or of a service just offered, if the message asks one.
 
@@ -294,8 +299,13 @@ class CatalogueTurn:
             if chosen is None:
                 return None
             return self.answer(Reading(Move.NEW_TOPIC, chosen, facet), self.text, close=False)
-        reading, _, _ = self.read(facet, candidates)
-        if reading.move is not Move.FOLLOW_UP or reading.doc_id != self.topic:
+        reading, result, concern = self.read(facet, candidates)
+        if (
+            reading.move is not Move.FOLLOW_UP
+            or reading.doc_id != self.topic
+            # "Was kostet ein Kasten Bier, ich bin ja noch Student?" is not about the topic.
+            or self.names_other(concern, result)
+        ):
             return None
         return self.answer(Reading(Move.FOLLOW_UP, self.topic, facet), self.text, close=False)
 

@@ -191,8 +191,22 @@ async def test_a_question_heard_as_a_complaint_gets_the_topic_s_answer_and_the_o
     assert [b["payload"] for b in offer["buttons"]] == ["/affirm", "/deny"]
     await citizen.send({"type": "message", "client_id": "no-1", "payload": "/deny"})
     await citizen.until(lambda f: "In Ordnung" in f.get("text", ""), 60)
-    # A complaint that asks nothing gets the apology, topic or not.
-    await citizen.say("Das hilft mir überhaupt nicht weiter")
+    # A complaint that asks nothing, or asks about what the catalogue does not know, gets
+    # the apology, topic or not.
+    for n, text in enumerate(["Das hilft mir überhaupt nicht weiter",
+                              "Was kostet denn ein Kasten Bier, ich bin ja noch jung?"]):  # fmt: skip
+        await citizen.say(text)
+        apology = await citizen.bot_reply(timeout=60)
+        assert "tut mir leid" in apology["text"] and not apology.get("links"), apology
+        await citizen.send({"type": "message", "client_id": f"no-{n + 2}", "payload": "/deny"})
+        await citizen.until(lambda f: "In Ordnung" in f.get("text", ""), 60)
+    await citizen.close()
+    # Inside the advisor's form, the question leaves the form with the apology (a
+    # conversation of its own: the socket takes a burst of eight messages).
+    citizen = await CitizenClient.open(ws_url)
+    await citizen.say("Brauche ich eine Genehmigung für die Solarmodule auf meinem Dach?")
+    await citizen.until(lambda f: "Gebäude" in f.get("text", ""), 60)
+    await citizen.say("Was kostet das, ich bin ja noch Student?")
     apology = await citizen.bot_reply(timeout=60)
     assert "tut mir leid" in apology["text"] and not apology.get("links"), apology
     await citizen.close()
