@@ -20,7 +20,9 @@ from handover.ops.redis_connection import connect
 from handover.settings import Settings
 from tests.services import (
     Service,
+    actions_ready,
     free_port,
+    rasa_ready,
     start_actions,
     start_gateway,
     start_rasa,
@@ -52,18 +54,27 @@ def gateway_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def action_server(service_dir: Path, gateway_port: int) -> Iterator[Service]:
-    service = start_actions(service_dir, f"http://127.0.0.1:{gateway_port}")
-    yield service
-    service.stop()
+def bot_servers(
+    service_dir: Path, gateway_port: int, redis_url: str
+) -> Iterator[tuple[Service, Service]]:
+    """The action server and Rasa, loading side by side (each takes seconds of its own)."""
+    actions = start_actions(service_dir, f"http://127.0.0.1:{gateway_port}", wait=False)
+    with ExitStack() as stop:
+        stop.callback(actions.stop)
+        # Rasa keeps its trackers in the tests' Redis, as `make run`'s in the gateway's.
+        rasa = start_rasa(service_dir, actions, redis_url, wait=False)
+        stop.callback(rasa.stop)
+        yield actions_ready(actions), rasa_ready(rasa)
 
 
 @pytest.fixture(scope="session")
-def rasa_server(service_dir: Path, action_server: Service, redis_url: str) -> Iterator[Service]:
-    # Rasa keeps its trackers in the tests' Redis, as `make run`'s keeps them in the gateway's.
-    service = start_rasa(service_dir, action_server, redis_url)
-    yield service
-    service.stop()
+def action_server(bot_servers: tuple[Service, Service]) -> Service:
+    return bot_servers[0]
+
+
+@pytest.fixture(scope="session")
+def rasa_server(bot_servers: tuple[Service, Service]) -> Service:
+    return bot_servers[1]
 
 
 @pytest.fixture(scope="session")

@@ -156,11 +156,15 @@ def start_redis(
 
 
 def start_actions(
-    tmp: Path, gateway_url: str = "http://127.0.0.1:8000", env: dict[str, str] | None = None
+    tmp: Path,
+    gateway_url: str = "http://127.0.0.1:8000",
+    env: dict[str, str] | None = None,
+    wait: bool = True,
 ) -> Service:
     """The action server, reaching the case API at `gateway_url` with CASE_API_TOKEN.
 
     `env` adds settings of its own (e.g. KNOWLEDGE_SOURCE) on top of the tests' defaults.
+    `wait=False` returns at once; `actions_ready` then waits (while others start too).
     """
     port = free_port()
     # Agents work round the clock in the tests, as the gateway's SERVICE_HOURS says below.
@@ -169,6 +173,12 @@ def start_actions(
         case_api_token=CASE_API_TOKEN, action_server_token=ACTION_SERVER_TOKEN,
         env={"SERVICE_HOURS": "always", **(env or {})},
     )  # fmt: skip
+    if wait:
+        actions_ready(service)
+    return service
+
+
+def actions_ready(service: Service) -> Service:
     service.wait_ready(lambda: http_ok(f"{service.url}/health"), 60, "action server")
     return service
 
@@ -179,11 +189,14 @@ def start_rasa(
     redis_url: str | None = None,
     env: dict[str, str] | None = None,
     port: int | None = None,
+    wait: bool = True,
 ) -> Service:
     """Rasa with the tests' secrets, keeping its trackers in the Redis at `redis_url`.
 
     `env` adds settings (e.g. TRACKER_RETENTION_DAYS) or Rasa's own variables (LOG_LEVEL);
-    `port` restarts a replica where it was.
+    `port` restarts a replica where it was. Rasa loads its model for half a minute and
+    needs the action server only for a turn: with `wait=False` it returns at once and
+    `rasa_ready` waits, so replicas and the action server load side by side.
     """
     if redis_url is None:
         raise ValueError("Rasa keeps its trackers in the tests' Redis: pass redis_url")
@@ -198,6 +211,12 @@ def start_rasa(
         rasa_jwt_secret=RASA_JWT_SECRET, action_server_token=ACTION_SERVER_TOKEN,
         **({"tracker_retention_days": int(retention)} if retention else {}),
     )  # fmt: skip
+    if wait:
+        rasa_ready(service)
+    return service
+
+
+def rasa_ready(service: Service) -> Service:
     service.wait_ready(lambda: http_ok(f"{service.url}/webhooks/gateway/"), 240, "Rasa")
     return service
 

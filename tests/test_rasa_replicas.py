@@ -19,7 +19,7 @@ from redis import Redis
 from handover import keys
 from handover.rasa.replicas import RasaReplicas
 from tests.citizen_client import CitizenClient
-from tests.services import Service, start_gateway, start_rasa
+from tests.services import Service, rasa_ready, start_gateway, start_rasa
 
 IDS = [f"conversation-{n}" for n in range(6000)]
 
@@ -50,12 +50,16 @@ def test_a_replica_that_is_down_is_tried_last_until_it_is_back() -> None:
 @pytest.fixture(scope="module")
 def replicas(service_dir: Path, action_server: Service, redis_url: str) -> Iterator[list[Service]]:
     started = []
-    for name in ("rasa-a", "rasa-b"):  # each with its own folder (endpoints file, log)
-        (service_dir / name).mkdir()
-        started.append(start_rasa(service_dir / name, action_server, redis_url))
-    yield started
-    for rasa in started:
-        rasa.stop()
+    try:
+        for name in ("rasa-a", "rasa-b"):  # each with its own folder (endpoints file, log)
+            (service_dir / name).mkdir()
+            started.append(start_rasa(service_dir / name, action_server, redis_url, wait=False))
+        for rasa in started:  # loading side by side
+            rasa_ready(rasa)
+        yield started  # the test replaces a replica it restarts: stopped here too
+    finally:
+        for rasa in started:
+            rasa.stop()
 
 
 @pytest.fixture(scope="module")
