@@ -145,8 +145,9 @@ tools-test: tools-run
 
 # The multi-node layout (docs/operations.md): nginx, three gateways, two Rasa replicas,
 # two action servers, Redis with a replica and three sentinels.
-run-cluster: venv model knowledge cobrowse
+run-cluster: tools-run
 	$(call need,nginx,nginx)
+	@$(SETUP) venv model knowledge cobrowse
 	@$(VENV)/bin/python -m handover.ops.cluster
 
 # $(call need,command,package): a system tool the targets need. Installed from Debian's
