@@ -162,6 +162,8 @@ class CatalogueTurn:
         self.intent = (tracker.latest_message.get("intent") or {}).get("name")
         self.english = is_english(tracker)
         self.topic: str | None = tracker.get_slot(TOPIC_SLOT)
+        # The services the last answer offered ("Meinen Sie …?"), until one is answered.
+        self.candidates = [str(c) for c in tracker.get_slot(CANDIDATES_SLOT) or []]
 
     def run(self) -> list[dict[str, Any]]:
         index = catalogue.INDEX
@@ -189,16 +191,15 @@ class CatalogueTurn:
         office_answer = self.office_turn(facet)
         if office_answer is not None:
             return office_answer
-        candidates = [str(c) for c in self.tracker.get_slot(CANDIDATES_SLOT) or []]
         long_story = len(self.text.split()) > FACET_FIRST_WORDS
-        if not self.topic and not candidates and facet is not None and long_story:
+        if not self.topic and not self.candidates and facet is not None and long_story:
             # A citizen's story that mentions a fee or a form gets the overview first.
             facet = None
-        if not self.topic and facet is not None and candidates:
-            chosen = self.chosen_from_context(candidates)
-            if chosen is not None:
-                return self.answer(Reading(Move.NEW_TOPIC, chosen, facet), self.text)
-        reading, result, concern = self.read(facet, candidates)
+        if not self.topic and facet is not None:
+            answered = self.answer_chosen(facet)
+            if answered is not None:
+                return answered
+        reading, result, concern = self.read(facet)
         if (
             reading.move is Move.NEW_TOPIC
             and self.intent not in SERVICE_INTENTS
@@ -221,7 +222,7 @@ class CatalogueTurn:
         if reading.move is Move.ASK_WHICH:
             # After "Meinen Sie …?", "Was kostet das?" asks about one of those: the facet of
             # each, side by side; before any choices, which service she means.
-            offered = _documents(candidates)
+            offered = _documents(self.candidates)
             if offered and facet is not None:
                 answers = [
                     (d, self.facet_answer(d, facet, self.text, _service_offices(d.id, self.text)))
@@ -241,9 +242,7 @@ class CatalogueTurn:
             ]
         return self.no_answer()
 
-    def read(
-        self, facet: Facet | None, candidates: list[str]
-    ) -> tuple[Reading, SearchResult | None, str]:
+    def read(self, facet: Facet | None) -> tuple[Reading, SearchResult | None, str]:
         """How the message reads against the topic; also its concern and that concern's search."""
         index = catalogue.INDEX
         assert index is not None
@@ -266,7 +265,7 @@ class CatalogueTurn:
             bool(concern),
             result,
             borrowed,
-            tuple(candidates),
+            tuple(self.candidates),
             whole=lambda: index.search(self.text),
             points_back=refers_back(self.text),
         )
@@ -293,13 +292,9 @@ class CatalogueTurn:
         facet = facet_of(self.text)
         if catalogue.INDEX is None or facet is None or "?" not in self.text:
             return None
-        candidates = [str(c) for c in self.tracker.get_slot(CANDIDATES_SLOT) or []]
         if not self.topic:
-            chosen = self.chosen_from_context(candidates) if candidates else None
-            if chosen is None:
-                return None
-            return self.answer(Reading(Move.NEW_TOPIC, chosen, facet), self.text, close=False)
-        reading, result, concern = self.read(facet, candidates)
+            return self.answer_chosen(facet, close=False)
+        reading, result, concern = self.read(facet)
         if (
             reading.move is not Move.FOLLOW_UP
             or reading.doc_id != self.topic
@@ -307,21 +302,25 @@ class CatalogueTurn:
             or self.names_other(concern, result)
         ):
             return None
-        return self.answer(Reading(Move.FOLLOW_UP, self.topic, facet), self.text, close=False)
+        return self.answer(reading, self.text, close=False)
 
-    def chosen_from_context(self, candidates: list[str]) -> str | None:
-        """Which of the services offered with "Meinen Sie …?" a follow-up is about, if clear.
+    def answer_chosen(self, facet: Facet, close: bool = True) -> list[dict[str, Any]] | None:
+        """After "Meinen Sie …?", answer `facet` of the service offered it is about, if clear.
 
         The concern and the follow-up together say more than either alone: the service the
         catalogue is confident of for both, when it is one of those offered.
         """
         index = catalogue.INDEX
-        assert index is not None
+        if index is None or not self.candidates:
+            return None
         context = " ".join([*citizen_texts(self.tracker)[-2:-1], self.text])
         result = index.search(context)
-        if result.band is Band.ANSWER and result.hits and result.hits[0].doc_id in candidates:
-            return str(result.hits[0].doc_id)
-        return None
+        if result.band is not Band.ANSWER or not result.hits:
+            return None
+        chosen = str(result.hits[0].doc_id)
+        if chosen not in self.candidates:
+            return None
+        return self.answer(Reading(Move.NEW_TOPIC, chosen, facet), self.text, close)
 
     def office_turn(self, facet: Facet | None) -> list[dict[str, Any]] | None:
         """Answer a question about an office ("Hat das Bürgerbüro am Samstag offen?"), if it is one.
@@ -385,8 +384,8 @@ class CatalogueTurn:
         facet = reading.facet
         if facet is not None:
             _say(self.dispatcher, self.facet_answer(document, facet, query, offices))
-            others = [(d.title, d.id) for d in _documents(reading.others)]
-            if close and others:
+            others = [(d.title, d.id) for d in _documents(reading.others)] if close else []
+            if others:
                 _say(self.dispatcher, choices(others, self.english, facet, instead=True))
             elif close:
                 ask_feedback(self.dispatcher, self.english)

@@ -193,8 +193,11 @@ async def test_a_question_heard_as_a_complaint_gets_the_topic_s_answer_and_the_o
     await citizen.until(lambda f: "In Ordnung" in f.get("text", ""), 60)
     # A complaint that asks nothing, or asks about what the catalogue does not know, gets
     # the apology, topic or not.
-    for n, text in enumerate(["Das hilft mir überhaupt nicht weiter",
-                              "Was kostet denn ein Kasten Bier, ich bin ja noch jung?"]):  # fmt: skip
+    complaints = [
+        "Das hilft mir überhaupt nicht weiter",
+        "Was kostet denn ein Kasten Bier, ich bin ja noch jung?",
+    ]
+    for n, text in enumerate(complaints):
         await citizen.say(text)
         apology = await citizen.bot_reply(timeout=60)
         assert "tut mir leid" in apology["text"] and not apology.get("links"), apology
