@@ -52,13 +52,16 @@ AWAY_CONCERN_WORDS = 2
 STOP_WITH_ENGLISH = frozenset(STOP | STOP_WORDS)
 
 # A message that opens with one of these turns to another matter ("Außerdem …", "Noch was
-# anderes: …", "Und wie sieht es mit einem Taxi aus?"): what it names is not the topic.
+# anderes: …", "Und wie sieht es mit einem Taxi aus?"): what it names is not the topic. "Eine
+# andere Frage" may come with a word or two of its own ("Kurze andere Frage: …").
 _ANOTHER_MATTER = re.compile(
     r"^\W*(?:und\s+|also\s+|ach\s+ja,?\s+)?(?:außerdem|ausserdem|übrigens|zudem|"
-    r"noch\s+(?:et)?was(?:\s+anderes)?|noch\s+eine\s+(?:andere\s+)?frage|eine\s+andere\s+frage|"
+    r"noch\s+(?:et)?was(?:\s+anderes)?|noch\s+eine\s+frage|"
+    r"(?:\w+\s+){0,2}andere[rns]?\s+(?:frage|sache|thema|anliegen)|"
     r"wie\s+(?:sieht|ist)\s+es\s+(?:mit|bei)|was\s+ist\s+(?:mit|bei)|"
     r"wenn\s+ich\s+schon\s+dabei\s+bin|"
-    r"by\s+the\s+way|another\s+question|one\s+more\s+thing|what\s+about|how\s+about)\b",
+    r"by\s+the\s+way|(?:\w+\s+){0,2}(?:another|different|other)\s+(?:question|matter|topic)|"
+    r"one\s+more\s+thing|what\s+about|how\s+about)\b",
     re.IGNORECASE,
 )
 

@@ -195,6 +195,9 @@ def test_a_facet_question_that_points_back_stays_unless_the_catalogue_is_sure() 
         ("Und wenn ich schon dabei bin: Ich hab meinen Führerschein noch nicht abgeholt.", True),
         ("Noch was anderes: kann man alte Jagdgewehre bei der Stadt abgeben?", True),
         ("By the way, how do I register my dog?", True),
+        ("Kurze andere Frage: wo gibt es am Viktualienmarkt guten Kaffee?", True),
+        ("Ganz anderes Thema, wo melde ich meinen Hund an?", True),
+        ("A different question: where do I register my dog?", True),
         # A marker without a new matter beside the facet, or a matter without a marker.
         ("Außerdem: was kostet das?", False),
         ("Und wie sieht es mit den Kosten aus?", False),
