@@ -97,6 +97,7 @@ class ValidateDamageReportForm(AnswerReadingForm):
         "Adresse wie name@beispiel.de an oder wählen Sie „Ohne E-Mail“.",
         "contact_postal_code": "Bitte geben Sie eine fünfstellige Postleitzahl an, oder „keine“.",
     }
+    any_text_answers = frozenset({"damage_location", "damage_description"})
 
     def name(self) -> str:
         return "validate_damage_report_form"

@@ -62,6 +62,8 @@ class AnswerReadingForm(FormValidationAction, ABC):  # type: ignore[misc]
     started_by: ClassVar[str] = ""
     # What to say when the answer to a question could not be read.
     hints: ClassVar[dict[str, str]] = {}
+    # Slots whose question any text answers (a place, a description).
+    any_text_answers: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def name(self) -> str: ...
@@ -78,6 +80,10 @@ class AnswerReadingForm(FormValidationAction, ABC):  # type: ignore[misc]
         if reply.intent == "request_human":
             return []
         requested = tracker.get_slot("requested_slot")
+        if requested in self.any_text_answers and self._leaves(reply) and reply.text.endswith("?"):
+            # "Wo genau ist das?" – "Was kostet eigentlich ein Reisepass?": a question about
+            # another matter is no answer, even to a question any text answers.
+            return []
         values: dict[str, Any] = {}
         for slot in self.domain_slots(domain):
             asked = slot == requested
