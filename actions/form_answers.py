@@ -25,6 +25,8 @@ LEAVING_INTENTS = frozenset({"request_human", "complain", "goodbye", "deny"})
 # ...or another concern, said in a sentence: a bare "lena at example" is a mistyped
 # answer (the NLU calls bare e-mails check_status), not a new request.
 OTHER_CONCERNS = frozenset({"ask_question", "pv_advice", "report_damage", "check_status"})
+# A short reply of these stops a form even where any text is an answer ("Nein", "Tschüss").
+STOPPING_INTENTS = frozenset({"deny", "goodbye"})
 CONCERN_MIN_WORDS = 4
 UNCLEAR_DE = "Das habe ich leider nicht verstanden."
 
@@ -80,9 +82,7 @@ class AnswerReadingForm(FormValidationAction, ABC):  # type: ignore[misc]
         if reply.intent == "request_human":
             return []
         requested = tracker.get_slot("requested_slot")
-        if requested in self.any_text_answers and self._leaves(reply) and reply.text.endswith("?"):
-            # "Wo genau ist das?" – "Was kostet eigentlich ein Reisepass?": a question about
-            # another matter is no answer, even to a question any text answers.
+        if requested in self.any_text_answers and self._no_answer(reply):
             return []
         values: dict[str, Any] = {}
         for slot in self.domain_slots(domain):
@@ -100,6 +100,15 @@ class AnswerReadingForm(FormValidationAction, ABC):  # type: ignore[misc]
             values[requested] = None
         tracker.slots.update(values)
         return [SlotSet(slot, value) for slot, value in values.items()]
+
+    def _no_answer(self, reply: Reply) -> bool:
+        """Whether a reply to a question any text answers (a place) is still none: a question
+        about another matter ("Was kostet eigentlich ein Reisepass?"), "Nein", "Tschüss", or
+        a button of another question."""
+        if reply.text.endswith("?"):
+            return self._leaves(reply)
+        short = len(reply.text.split()) < CONCERN_MIN_WORDS
+        return reply.text.startswith("/") or (short and reply.intent in STOPPING_INTENTS)
 
     def _leaves(self, reply: Reply) -> bool:
         if reply.text.startswith("/") or reply.intent in LEAVING_INTENTS:

@@ -135,7 +135,7 @@ async def test_an_invalid_case_number_gets_a_clear_re_prompt(ws_url: str) -> Non
     await citizen.close()
 
 
-async def test_a_question_about_another_matter_is_no_place_of_a_damage_report(
+async def test_a_question_about_another_matter_or_a_no_is_no_place_of_a_damage_report(
     ws_url: str,
 ) -> None:
     # Any text answers "Wo genau ist das?"; a question about something else does not.
@@ -146,6 +146,12 @@ async def test_a_question_about_another_matter_is_no_place_of_a_damage_report(
     answer = await citizen.until(lambda f: bool(f.get("links")), BOT_TURN_S)
     assert "Reisepass" in answer["links"][0]["title"]
     # The report starts again at its place: the question was not kept as one.
+    await citizen.say("Ich möchte ein Schlagloch melden")
+    asked = await citizen.until(bot_says("Wo genau|Beschreiben"), BOT_TURN_S)
+    assert "Wo genau" in asked["text"], asked["text"]
+    # "Nein" is no place either: the report stops, as it does at any other question.
+    await citizen.say("Nein")
+    await citizen.until(bot_says("abgebrochen"), BOT_TURN_S)
     await citizen.say("Ich möchte ein Schlagloch melden")
     asked = await citizen.until(bot_says("Wo genau|Beschreiben"), BOT_TURN_S)
     assert "Wo genau" in asked["text"], asked["text"]
