@@ -102,13 +102,16 @@ class AnswerReadingForm(FormValidationAction, ABC):  # type: ignore[misc]
         return [SlotSet(slot, value) for slot, value in values.items()]
 
     def _no_answer(self, reply: Reply) -> bool:
-        """Whether a reply to a question any text answers (a place) is still none: a question
-        about another matter ("Was kostet eigentlich ein Reisepass?"), "Nein", "Tschüss", or
-        a button of another question."""
-        if reply.text.endswith("?"):
-            return self._leaves(reply)
+        """Whether a reply to a question any text answers (a place) is still none: one that
+        leaves, and plainly so: a question about another matter ("Was kostet eigentlich ein
+        Reisepass?"), a button of another question, a short "Nein" or "Tschüss"."""
         short = len(reply.text.split()) < CONCERN_MIN_WORDS
-        return reply.text.startswith("/") or (short and reply.intent in STOPPING_INTENTS)
+        plainly = (
+            reply.text.endswith("?")
+            or reply.text.startswith("/")
+            or (short and reply.intent in STOPPING_INTENTS)
+        )
+        return plainly and self._leaves(reply)
 
     def _leaves(self, reply: Reply) -> bool:
         if reply.text.startswith("/") or reply.intent in LEAVING_INTENTS:
