@@ -38,6 +38,23 @@ async def test_an_off_topic_question_gets_an_honest_no_answer(ws_url: str) -> No
     await citizen.close()
 
 
+async def test_a_concern_the_classifier_doubts_is_out_of_scope_gets_choices_not_a_refusal(
+    ws_url: str,
+) -> None:
+    citizen = await CitizenClient.open(ws_url)
+    # The classifier says out of scope, unsure (0.48: a holiday); the catalogue is more
+    # likely right than not about the passport (0.57, below its answer threshold).
+    await citizen.say("Urlaub in Thailand, mein Pass läuft bald ab")
+    offer = await citizen.bot_reply(timeout=60)
+    assert offer["text"] == "Meinen Sie …?" and not offer.get("links"), offer
+    assert "Reisepass beantragen" in [b["title"] for b in offer["buttons"]]
+    # Sure it is none of the city's business (0.93): declined, whatever the catalogue finds.
+    await citizen.say("Erzähl mir einen Witz über Beamte")
+    declined = await citizen.bot_reply(timeout=60)
+    assert "nicht helfen" in declined["text"] and not declined.get("buttons"), declined
+    await citizen.close()
+
+
 PERSO = "https://www.musterstadt.example/dienstleistungen/personalausweis-beantragen"
 PASS = "https://www.musterstadt.example/dienstleistungen/reisepass-beantragen"
 
