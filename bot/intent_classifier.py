@@ -30,6 +30,25 @@ from sklearn.pipeline import Pipeline, make_pipeline, make_union
 MODEL_FILE = "intent_model.joblib"
 
 
+def intent_pipeline(config: dict[str, Any]) -> Pipeline:
+    """The untrained classifier of `config` (the component's, also for out-of-fold checks)."""
+
+    def vectoriser(analyzer: str, ngrams: list[int]) -> TfidfVectorizer:
+        return TfidfVectorizer(
+            analyzer=analyzer, ngram_range=tuple(ngrams), sublinear_tf=True, lowercase=True
+        )
+
+    return make_pipeline(
+        make_union(
+            vectoriser("word", config["word_ngrams"]),
+            vectoriser("char_wb", config["char_ngrams"]),
+        ),
+        LogisticRegression(
+            C=float(config["C"]), class_weight="balanced", max_iter=int(config["max_iter"])
+        ),
+    )
+
+
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
 class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     @staticmethod
@@ -82,29 +101,11 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             model = None
         return cls(config, model_storage, resource, model)
 
-    def _pipeline(self) -> Pipeline:
-        def vectoriser(analyzer: str, ngrams: list[int]) -> TfidfVectorizer:
-            return TfidfVectorizer(
-                analyzer=analyzer, ngram_range=tuple(ngrams), sublinear_tf=True, lowercase=True
-            )
-
-        return make_pipeline(
-            make_union(
-                vectoriser("word", self._config["word_ngrams"]),
-                vectoriser("char_wb", self._config["char_ngrams"]),
-            ),
-            LogisticRegression(
-                C=float(self._config["C"]),
-                class_weight="balanced",
-                max_iter=int(self._config["max_iter"]),
-            ),
-        )
-
     def train(self, training_data: TrainingData) -> Resource:
         examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
         if len({m.get(INTENT) for m in examples}) < 2:
             return self._resource
-        model = self._pipeline()
+        model = intent_pipeline(self._config)
         model.fit([m.get(TEXT) for m in examples], [m.get(INTENT) for m in examples])
         self._model = model
         with self._storage.write_to(self._resource) as directory:

@@ -1,0 +1,44 @@
+"""The choice of when a doubted "out of scope" gets choices (benchmarks/out_of_scope_doubt.py)."""
+
+from __future__ import annotations
+
+from benchmarks.out_of_scope_doubt import Doubt, choose, counts, cross_validated
+
+
+def service(nlu: float, confidence: float, offered: bool = True, key: str = "s1") -> Doubt:
+    return Doubt(nlu, confidence, answered=False, offered=offered, key=key)
+
+
+def outside(nlu: float, confidence: float, key: str) -> Doubt:
+    return Doubt(nlu, confidence, answered=False, offered=False, key=key)
+
+
+def test_counts_turn_only_the_unsure_verdicts_the_catalogue_backs_and_not_those_it_answers() -> (
+    None
+):
+    services = [
+        service(0.5, 0.6),  # turned, its service offered
+        service(0.5, 0.6, offered=False),  # turned, others offered
+        service(0.9, 0.9),  # the classifier is sure: refused
+        service(0.5, 0.3),  # the catalogue is not: refused
+        Doubt(0.5, 0.9, answered=True, offered=True, key="s2"),  # answered already
+    ]
+    assert counts(services, [outside(0.5, 0.6, "a"), outside(0.5, 0.2, "b")], 0.7, 0.55) == (
+        1,
+        1,
+        1,
+    )
+
+
+def test_the_choice_offers_the_most_within_the_allowance_for_out_of_scope() -> None:
+    services = [service(0.6, 0.6, key=f"s{i}") for i in range(10)]
+    services += [service(0.8, 0.6, key=f"t{i}") for i in range(10)]
+    # Out-of-scope verdicts from 0.75 to 0.85, the catalogue at 0.6 for each: a classifier's
+    # threshold of 0.75 or lower lets none of them through, 0.8 half, 0.85 and up all 40.
+    many = [outside(0.75 + i / 400, 0.6, f"o{i}") for i in range(40)]
+    below, at_least = choose(services, many)
+    assert counts(services, many, below, at_least)[2] <= 0.03 * len(many)
+    assert counts(services, many, below, at_least)[0] == 10
+    figures = cross_validated(services, many, repeats=2)
+    assert set(figures) == {"cv_offered_theirs", "cv_offered_others", "cv_out_of_scope_offered"}
+    assert figures["cv_out_of_scope_offered"] == 0.0
