@@ -13,9 +13,7 @@ def outside(nlu: float, confidence: float, key: str) -> Doubt:
     return Doubt(nlu, confidence, answered=False, offered=False, key=key)
 
 
-def test_counts_turn_only_the_unsure_verdicts_the_catalogue_backs_and_not_those_it_answers() -> (
-    None
-):
+def test_only_unsure_verdicts_the_catalogue_backs_and_does_not_answer_are_turned() -> None:
     services = [
         service(0.5, 0.6),  # turned, its service offered
         service(0.5, 0.6, offered=False),  # turned, others offered
@@ -23,11 +21,8 @@ def test_counts_turn_only_the_unsure_verdicts_the_catalogue_backs_and_not_those_
         service(0.5, 0.3),  # the catalogue is not: refused
         Doubt(0.5, 0.9, answered=True, offered=True, key="s2"),  # answered already
     ]
-    assert counts(services, [outside(0.5, 0.6, "a"), outside(0.5, 0.2, "b")], 0.7, 0.55) == (
-        1,
-        1,
-        1,
-    )
+    others = [outside(0.5, 0.6, "a"), outside(0.5, 0.2, "b")]
+    assert counts(services, others, 0.7, 0.55) == (1, 1, 1)
 
 
 def test_the_choice_offers_the_most_within_the_allowance_for_out_of_scope() -> None:
