@@ -285,9 +285,9 @@ class CatalogueTurn:
     def maybe_the_citys(self, result: SearchResult | None) -> bool:
         """Whether a message the classifier took for out of scope may be the city's after all.
 
-        The classifier is unsure and the catalogue more likely right than not: "Mein VW Käfer
-        … Wie komme ich an ein Nummernschild mit dem H?" gets the historic number plate among
-        choices; "Wie hoch ist der Eiffelturm?" is declined.
+        The classifier is unsure and the catalogue more likely right than not: "Urlaub in
+        Thailand, mein Pass läuft bald ab" gets the passport among choices; "Erzähl mir einen
+        Witz über Beamte" is declined.
         """
         return (
             result is not None

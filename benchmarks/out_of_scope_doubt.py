@@ -106,7 +106,9 @@ def doubts(source: Path) -> tuple[list[Doubt], list[Doubt], int]:
             and verdict["intent"] == "out_of_scope"
             and nlu >= FALLBACK
         ):
-            result = searched.setdefault(text, index.search(text))
+            if text not in searched:
+                searched[text] = index.search(text)
+            result = searched[text]
             sure = result.band_by_catalogue is Band.ANSWER
             # Each message once per draw of the folds; `text` keeps a message's draws together.
             outside.append(Doubt(nlu, result.confidence, sure, False, text))
