@@ -70,7 +70,8 @@ OFFICE_FOLLOW_UP_WORDS = 6
 # A first message this long is a story; its answer is the overview, whatever it mentions.
 FACET_FIRST_WORDS = 12
 # The classifier's "out of scope" below this confidence, against a catalogue more likely
-# right than not about its first service, gets the catalogue's choices, not a refusal.
+# right than not about its first service, gets the catalogue's choices, not a refusal; at
+# or above it, a catalogue sure of a service gets no further than choices either.
 # Chosen by `python -m benchmarks.out_of_scope_doubt` on the Munich example questions the
 # classifier takes for out of scope (92 of 2,870) and its own out-of-scope examples
 # classified out of fold: 26 of the 92 get their service among the choices, 2.4 % of the
@@ -214,11 +215,13 @@ class CatalogueTurn:
             reading.move is Move.NEW_TOPIC
             and self.intent not in SERVICE_INTENTS
             and result is not None
-            and result.band_by_catalogue is not Band.ANSWER
+            and (result.band_by_catalogue is not Band.ANSWER or self.surely_out_of_scope())
         ):
             # The classifier took this for something else than a service question (out of
             # scope, small talk): a new service then needs the catalogue's own text to be
-            # sure, not only citizens' example phrasings ("Ja bitte", "Rezept für …").
+            # sure, not only citizens' example phrasings ("Ja bitte", "Rezept für …"); and
+            # where the classifier is sure it is none of the city's business, the catalogue's
+            # certainty gets no further than choices ("Wo kann ich ein Fahrrad kaufen?").
             reading = Reading(Move.CHOICES, facet=reading.facet)
         if self.intent == "out_of_scope" and not (
             reading.move in (Move.NEW_TOPIC, Move.ASK_WHICH)
@@ -282,18 +285,21 @@ class CatalogueTurn:
         )
         return reading, result, concern
 
+    def surely_out_of_scope(self) -> bool:
+        return self.intent == "out_of_scope" and self.intent_confidence >= OUT_OF_SCOPE_UNSURE
+
     def maybe_the_citys(self, result: SearchResult | None) -> bool:
         """Whether a message the classifier took for out of scope may be the city's after all.
 
-        The classifier is unsure and the catalogue more likely right than not: "Urlaub in
-        Thailand, mein Pass läuft bald ab" gets the passport among choices; "Erzähl mir einen
-        Witz über Beamte" is declined.
+        The catalogue's own text is sure of a service, or the classifier is unsure and the
+        catalogue more likely right than not: "Urlaub in Thailand, mein Pass läuft bald ab"
+        gets the passport among choices; "Erzähl mir einen Witz über Beamte" is declined.
         """
-        return (
-            result is not None
-            and self.intent_confidence < OUT_OF_SCOPE_UNSURE
-            and result.confidence >= OUT_OF_SCOPE_OFFER
-        )
+        if result is None:
+            return False
+        if result.band_by_catalogue is Band.ANSWER:
+            return True
+        return not self.surely_out_of_scope() and result.confidence >= OUT_OF_SCOPE_OFFER
 
     def names_other(self, concern: str, result: SearchResult | None) -> bool:
         """Whether a facet question names something the catalogue knows nothing of.

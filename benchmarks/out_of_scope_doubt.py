@@ -9,7 +9,10 @@ thresholds (the classifier's confidence below, the catalogue's at or above) turn
 into choices; the pair offers the most service questions their service among the choices
 while at most MAX_OFFERED of the out-of-scope ones get choices. Chosen on four fifths
 (service questions grouped by service), counted on the fifth, ten times over; the last line
-is one JSON object. The action server's constants are in actions/knowledge.py.
+is one JSON object. The action server's constants are in actions/knowledge.py; where the
+classifier is sure, what the catalogue's own text is sure of is offered, not answered, and
+the figures count what that changes. For a catalogue without example questions (the sample
+city) only the out-of-scope side is counted, with the shipped constant.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from actions.knowledge import OUT_OF_SCOPE_UNSURE
 from handover.settings import get_settings
 from knowledge_index.examples import ExampleIndex, load_examples
 from knowledge_index.search import Band, KnowledgeIndex, SearchResult
@@ -47,6 +51,7 @@ class Doubt:
     answered: bool  # the catalogue's own text is sure: answered today whatever the classifier
     offered: bool  # a service question whose service is among the first CHOICES
     key: str  # the service of a service question, the text of an out-of-scope one
+    first: bool = False  # a service question whose service is ranked first
 
 
 def _verdicts(env: dict[str, str]) -> list[dict[str, object]]:
@@ -67,7 +72,10 @@ def _index(source: Path, env: dict[str, str]) -> KnowledgeIndex:
 
 
 def doubts(source: Path) -> tuple[list[Doubt], list[Doubt], int]:
-    """Service questions and out-of-scope messages the classifier calls out of scope."""
+    """Service questions and out-of-scope messages the classifier calls out of scope.
+
+    Also how many example questions the catalogue has (none for the sample city).
+    """
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     verdicts = _verdicts(env)
     index = _index(source, env)
@@ -77,9 +85,10 @@ def doubts(source: Path) -> tuple[list[Doubt], list[Doubt], int]:
         for v in verdicts
         if v["kind"] == "service" and v["intent"] == "out_of_scope"
     }
-    vectors = index.encoder.encode([e.text for e in examples])
+    vectors = index.encoder.encode([e.text for e in examples]) if examples else None
     services = []
     for group in sorted({e.group for e in examples}):
+        assert vectors is not None
         others = [i for i, e in enumerate(examples) if e.group != group]
         index.examples = ExampleIndex.build(
             [examples[i] for i in others], index.doc_ids, vectors[others]
@@ -92,8 +101,9 @@ def doubts(source: Path) -> tuple[list[Doubt], list[Doubt], int]:
                 ranked = [hit.doc_id for hit in result.hits[:CHOICES]]
                 sure = result.band_by_catalogue is Band.ANSWER
                 services.append(
-                    Doubt(nlu, result.confidence, sure, example.service in ranked, example.service)
-                )
+                    Doubt(nlu, result.confidence, sure, example.service in ranked, example.service,
+                          first=ranked[:1] == [example.service])
+                )  # fmt: skip
     index.examples = ExampleIndex.load(index.path)
     index.clear_recent()
     outside = []
@@ -112,7 +122,7 @@ def doubts(source: Path) -> tuple[list[Doubt], list[Doubt], int]:
             sure = result.band_by_catalogue is Band.ANSWER
             # Each message once per draw of the folds; `text` keeps a message's draws together.
             outside.append(Doubt(nlu, result.confidence, sure, False, text))
-    return services, outside, sum(1 for v in verdicts if v["kind"] == "service")
+    return services, outside, len(examples)
 
 
 def counts(
@@ -126,6 +136,25 @@ def counts(
     right = sum(1 for d in services if turned(d) and d.offered)
     other = sum(1 for d in services if turned(d) and not d.offered)
     return right, other, sum(1 for d in outside if turned(d))
+
+
+def surely_out_of_scope(
+    services: list[Doubt], outside: list[Doubt], below: float
+) -> dict[str, int]:
+    """What the catalogue's own text answers where the classifier is sure: choices instead.
+
+    Right and wrong answers to service questions that become choices, and out-of-scope
+    verdicts answered with a service that become choices; those answered below `below` stay.
+    """
+    sure = [d for d in services if d.answered and d.nlu >= below]
+    return {
+        "sure_answers_right_now_offered": sum(1 for d in sure if d.first),
+        "sure_answers_wrong_now_offered": sum(1 for d in sure if not d.first),
+        "out_of_scope_answered_now_offered": sum(
+            1 for d in outside if d.answered and d.nlu >= below
+        ),
+        "out_of_scope_answered_still": sum(1 for d in outside if d.answered and d.nlu < below),
+    }
 
 
 def choose(services: list[Doubt], outside: list[Doubt]) -> tuple[float, float]:
@@ -177,29 +206,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", type=Path, default=MUNICH)
     args = parser.parse_args(argv)
     services, outside, asked = doubts(args.source)
-    print(f"{len(services)} of {asked} example questions called out of scope; "
+    print(f"{len(services)} of {asked} example questions of this catalogue called out of scope; "
           f"{len(outside)} verdicts of out-of-scope examples called so out of fold "
           f"({len({d.key for d in outside})} messages, several draws of the folds)")  # fmt: skip
-    print(
-        "classifier below | catalogue from | theirs offered | others offered | out of scope offered"
-    )
-    for below in CLASSIFIER_BELOW:
-        for at_least in CATALOGUE_FROM:
-            right, other, wrong = counts(services, outside, below, at_least)
-            print(f"{below:.2f} | {at_least:.2f} | {right} | {other} | {wrong}")
-    below, at_least = choose(services, outside)
-    right, other, wrong = counts(services, outside, below, at_least)
-    figures = {
-        "service_questions": asked,
+    figures: dict[str, object] = {
+        "example_questions": asked,
         "called_out_of_scope": len(services),
         "out_of_scope_examples": len(outside),
-        "classifier_below": below,
-        "catalogue_from": at_least,
-        "offered_theirs": right,
-        "offered_others": other,
-        "out_of_scope_offered": wrong,
-        **cross_validated(services, outside),
     }
+    below = OUT_OF_SCOPE_UNSURE
+    if services:  # a catalogue with example questions: the choice and its table
+        print("classifier below | catalogue from | theirs offered | others offered | "
+              "out of scope offered")  # fmt: skip
+        for grid_below in CLASSIFIER_BELOW:
+            for at_least in CATALOGUE_FROM:
+                right, other, wrong = counts(services, outside, grid_below, at_least)
+                print(f"{grid_below:.2f} | {at_least:.2f} | {right} | {other} | {wrong}")
+        below, at_least = choose(services, outside)
+        right, other, wrong = counts(services, outside, below, at_least)
+        figures |= {"classifier_below": below, "catalogue_from": at_least,
+                    "offered_theirs": right, "offered_others": other,
+                    "out_of_scope_offered": wrong,
+                    **cross_validated(services, outside)}  # fmt: skip
+    figures |= surely_out_of_scope(services, outside, below)
     print(json.dumps(figures))
     return 0
 

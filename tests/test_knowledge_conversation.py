@@ -38,7 +38,7 @@ async def test_an_off_topic_question_gets_an_honest_no_answer(ws_url: str) -> No
     await citizen.close()
 
 
-async def test_a_concern_the_classifier_doubts_is_out_of_scope_gets_choices_not_a_refusal(
+async def test_out_of_scope_is_weighed_against_the_catalogue_choices_where_they_disagree(
     ws_url: str,
 ) -> None:
     citizen = await CitizenClient.open(ws_url)
@@ -48,10 +48,15 @@ async def test_a_concern_the_classifier_doubts_is_out_of_scope_gets_choices_not_
     offer = await citizen.bot_reply(timeout=60)
     assert offer["text"] == "Meinen Sie …?" and not offer.get("links"), offer
     assert "Reisepass beantragen" in [b["title"] for b in offer["buttons"]]
-    # Sure it is none of the city's business (0.93): declined, whatever the catalogue finds.
+    # Sure it is none of the city's business (0.93), the catalogue unsure: declined.
     await citizen.say("Erzähl mir einen Witz über Beamte")
     declined = await citizen.bot_reply(timeout=60)
     assert "nicht helfen" in declined["text"] and not declined.get("buttons"), declined
+    # Sure (0.99), and the catalogue's own text sure of "Fahrzeug umschreiben (Halterwechsel
+    # nach Kauf)": choices at most, never that service's answer with its link.
+    await citizen.say("Wo kann ich ein Fahrrad kaufen?")
+    shop = await citizen.bot_reply(timeout=60)
+    assert not shop.get("links"), shop
     await citizen.close()
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from benchmarks.out_of_scope_doubt import Doubt, choose, counts, cross_validated
+from benchmarks.out_of_scope_doubt import (
+    Doubt,
+    choose,
+    counts,
+    cross_validated,
+    surely_out_of_scope,
+)
 
 
 def service(nlu: float, confidence: float, offered: bool = True, key: str = "s1") -> Doubt:
@@ -37,3 +43,22 @@ def test_the_choice_offers_the_most_within_the_allowance_for_out_of_scope() -> N
     figures = cross_validated(services, many, repeats=2)
     assert set(figures) == {"cv_offered_theirs", "cv_offered_others", "cv_out_of_scope_offered"}
     assert figures["cv_out_of_scope_offered"] == 0.0
+
+
+def test_where_the_classifier_is_sure_the_catalogue_s_answers_are_counted_as_offers() -> None:
+    services = [
+        Doubt(0.9, 0.9, answered=True, offered=True, key="s1", first=True),
+        Doubt(0.9, 0.9, answered=True, offered=True, key="s2", first=False),
+        Doubt(0.5, 0.9, answered=True, offered=True, key="s3", first=True),  # doubted: answered
+    ]
+    others = [
+        Doubt(0.95, 0.9, answered=True, offered=False, key="a"),
+        Doubt(0.6, 0.9, answered=True, offered=False, key="b"),
+        Doubt(0.95, 0.4, answered=False, offered=False, key="c"),
+    ]
+    assert surely_out_of_scope(services, others, 0.7) == {
+        "sure_answers_right_now_offered": 1,
+        "sure_answers_wrong_now_offered": 1,
+        "out_of_scope_answered_now_offered": 1,
+        "out_of_scope_answered_still": 1,
+    }
