@@ -28,6 +28,7 @@ from pathlib import Path
 
 from actions.knowledge import OUT_OF_SCOPE_UNSURE
 from handover.settings import get_settings
+from knowledge_index.calibration import by_other_writers
 from knowledge_index.examples import ExampleIndex, load_examples
 from knowledge_index.search import Band, KnowledgeIndex, SearchResult
 
@@ -54,10 +55,12 @@ class Doubt:
     first: bool = False  # a service question whose service is ranked first
 
 
-def _verdicts(env: dict[str, str]) -> list[dict[str, object]]:
+def _verdicts(texts: list[str], env: dict[str, str]) -> list[dict[str, object]]:
+    """The classifier's verdict on each of `texts` (in order), then on its own examples."""
     bot_python = Path(os.environ.get("BOT_VENV", ROOT / ".venv-bot")) / "bin" / "python"
     run = subprocess.run(
         [str(bot_python), str(ROOT / "bot" / "nlu_doubt.py")],
+        input="".join(json.dumps(text, ensure_ascii=False) + "\n" for text in texts),
         cwd=ROOT, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     return [json.loads(line) for line in run.stdout.splitlines() if line.startswith('{"kind"')]
@@ -77,26 +80,23 @@ def doubts(source: Path) -> tuple[list[Doubt], list[Doubt], int]:
     Also how many example questions the catalogue has (none for the sample city).
     """
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    verdicts = _verdicts(env)
     index = _index(source, env)
     examples = load_examples(get_settings().knowledge_examples, set(index.doc_ids))
+    verdicts = _verdicts([e.text for e in examples], env)
+    asked_verdicts = [v for v in verdicts if v["kind"] == "service"]
     doubted = {
-        (str(v["text"]), str(v["service"])): float(str(v["confidence"]))
-        for v in verdicts
-        if v["kind"] == "service" and v["intent"] == "out_of_scope"
+        example: float(str(verdict["confidence"]))
+        for example, verdict in zip(examples, asked_verdicts, strict=True)
+        if verdict["intent"] == "out_of_scope"
     }
-    vectors = index.encoder.encode([e.text for e in examples]) if examples else None
     services = []
-    for group in sorted({e.group for e in examples}):
-        assert vectors is not None
-        others = [i for i, e in enumerate(examples) if e.group != group]
-        index.examples = ExampleIndex.build(
-            [examples[i] for i in others], index.doc_ids, vectors[others]
-        )
-        index.clear_recent()
-        for example in (e for e in examples if e.group == group):
-            nlu = doubted.get((example.text, example.service))
-            if nlu is not None:
+    if examples:
+        vectors = index.encoder.encode([e.text for e in examples])
+        for asked in by_other_writers(index, examples, vectors):
+            for example in asked:
+                nlu = doubted.get(example)
+                if nlu is None:
+                    continue
                 result = index.search(example.text)
                 ranked = [hit.doc_id for hit in result.hits[:CHOICES]]
                 sure = result.band_by_catalogue is Band.ANSWER
@@ -109,13 +109,13 @@ def doubts(source: Path) -> tuple[list[Doubt], list[Doubt], int]:
     outside = []
     searched: dict[str, SearchResult] = {}
     for verdict in verdicts:
-        text = str(verdict["text"])
         nlu = float(str(verdict["confidence"]))
         if (
             verdict["kind"] == "out_of_scope"
             and verdict["intent"] == "out_of_scope"
             and nlu >= FALLBACK
         ):
+            text = str(verdict["text"])
             if text not in searched:
                 searched[text] = index.search(text)
             result = searched[text]

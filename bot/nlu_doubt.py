@@ -1,9 +1,10 @@
 """How sure the classifier is where it says "out of scope", on messages it never trained on.
 
-Run in the bot environment (benchmarks/out_of_scope_doubt.py runs it and reads its JSON lines):
-the trained model classifies the catalogue's example questions (service questions all, never in
-the NLU data), and the project's intent classifier, trained on four fifths of the NLU data at a
-time, classifies the fifth's out-of-scope examples. The action server's choice between a
+Run in the bot environment by benchmarks/out_of_scope_doubt.py, which sends the catalogue's
+example questions (service questions all, never in the NLU data) as JSON strings, one a line,
+and reads JSON lines back: the trained model's verdict on each, in order, then the project's
+intent classifier's, trained on four fifths of the NLU data at a time, on the fifth's
+out-of-scope examples. The action server's choice between a
 refusal and the catalogue's choices is fitted on the two (actions/knowledge.py).
 """
 
@@ -19,7 +20,6 @@ from typing import Any
 
 import yaml
 from rasa.core.agent import Agent
-from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
 from rasa.shared.nlu.training_data.loading import load_data
 from sklearn.model_selection import StratifiedKFold
 
@@ -28,19 +28,6 @@ from bot.intent_classifier import TfidfIntentClassifier, intent_pipeline
 ROOT = Path(__file__).resolve().parent.parent
 OUT_OF_SCOPE = "out_of_scope"
 CLASSIFIER = "bot.intent_classifier.TfidfIntentClassifier"
-
-
-def example_questions(folder: Path) -> list[dict[str, str]]:
-    """The example questions of every JSONL file of `folder`, each with its writer (file)."""
-    questions = []
-    for path in sorted(folder.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                item = json.loads(line)
-                questions.append(
-                    {"text": item["text"], "service": item["service"], "group": path.stem}
-                )
-    return questions
 
 
 async def classified(model: Path, texts: list[str]) -> list[tuple[str, float]]:
@@ -63,10 +50,9 @@ def classifier_config(config_file: Path) -> dict[str, Any]:
 
 def out_of_fold(data: Path, config: dict[str, Any], folds: int, seed: int) -> list[dict[str, Any]]:
     """Each out-of-scope example classified by a classifier trained without its fold."""
-    files = [path for path in sorted(data.glob("*.yml")) if RasaYAMLReader.is_yaml_nlu_file(path)]
     examples = [
         m
-        for path in files
+        for path in sorted(data.glob("nlu*.yml"))  # as bot/nlu_eval.py reads them
         for m in load_data(str(path)).intent_examples
         if m.get("text") and m.get("intent")
     ]
@@ -94,7 +80,6 @@ def out_of_fold(data: Path, config: dict[str, Any], folds: int, seed: int) -> li
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--examples", type=Path, default=ROOT / "data" / "examples")
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "rasa" / "current.tar.gz")
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "bot")
     parser.add_argument("--config", type=Path, default=ROOT / "config.yml")
@@ -103,11 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
-    questions = example_questions(args.examples)
-    verdicts = asyncio.run(classified(args.model, [q["text"] for q in questions]))
-    for question, (intent, confidence) in zip(questions, verdicts, strict=True):
-        verdict = {"kind": "service", **question, "intent": intent, "confidence": confidence}
-        print(json.dumps(verdict, ensure_ascii=False))
+    texts = [str(json.loads(line)) for line in sys.stdin if line.strip()]
+    for intent, confidence in asyncio.run(classified(args.model, texts)):
+        verdict = {"kind": "service", "intent": intent, "confidence": confidence}
+        print(json.dumps(verdict))
     config = classifier_config(args.config)
     for seed in range(args.seeds):
         for item in out_of_fold(args.data, config, args.folds, seed):

@@ -11,6 +11,7 @@ learn what must not be answered or offered.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,20 +42,29 @@ def cross_scored(
 
     None when there are fewer than MIN_CALIBRATION examples or only one group (writer).
     """
-    groups = sorted({e.group for e in examples})
-    if len(groups) < 2 or len(examples) < MIN_CALIBRATION:
+    if len({e.group for e in examples}) < 2 or len(examples) < MIN_CALIBRATION:
         return []
     position = {doc_id: i for i, doc_id in enumerate(index.doc_ids)}
     scored = []
-    for group in groups:
+    for asked in by_other_writers(index, examples, vectors):
+        scored += scored_questions(index, [(e.text, {position[e.service]}) for e in asked])
+    return scored
+
+
+def by_other_writers(
+    index: KnowledgeIndex, examples: list[ExampleQuestion], vectors: NDArray[np.float32]
+) -> Iterator[list[ExampleQuestion]]:
+    """Each writer's examples, while `index` holds the other writers' examples only.
+
+    The caller puts the build's own examples back when done (`ExampleIndex.load`).
+    """
+    for group in sorted({e.group for e in examples}):
         others = [i for i, e in enumerate(examples) if e.group != group]
         index.examples = ExampleIndex.build(
             [examples[i] for i in others], index.doc_ids, vectors[others]
         )
         index.clear_recent()
-        asked = [e for e in examples if e.group == group]
-        scored += scored_questions(index, [(e.text, {position[e.service]}) for e in asked])
-    return scored
+        yield [e for e in examples if e.group == group]
 
 
 def out_of_scope_questions(path: Path | None) -> list[str]:
